@@ -1,0 +1,40 @@
+"""Human durations in policy files and on the command line: '30m', '2h', '1h30m', '1d', '90'."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_PART = re.compile(r"(\d+)\s*([dhm])")
+_WHOLE = re.compile(r"^\s*(?:\d+\s*[dhm]\s*)+$")
+_UNIT_MINUTES = {"d": 1440, "h": 60, "m": 1}
+
+
+def parse_minutes(text: str | int) -> int:
+    """Minutes in a duration; a bare number is minutes. Raises ValueError with a sentence."""
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a duration")
+    if isinstance(text, int):
+        minutes = text
+    else:
+        s = str(text).strip().lower()
+        if s.isdigit():
+            minutes = int(s)
+        elif _WHOLE.match(s):
+            minutes = sum(int(n) * _UNIT_MINUTES[u] for n, u in _PART.findall(s))
+        else:
+            raise ValueError(f"{text!r} is not a duration (write e.g. 30m, 2h, 1h30m, 2d)")
+    if minutes < 0:
+        raise ValueError(f"{text!r} is negative")
+    return minutes
+
+
+def parse_duration(text: str | int) -> timedelta:
+    return timedelta(minutes=parse_minutes(text))
+
+
+def format_minutes(minutes: int) -> str:
+    d, rest = divmod(minutes, 1440)
+    h, m = divmod(rest, 60)
+    out = (f"{d}d" if d else "") + (f"{h}h" if h else "") + (f"{m}m" if m else "")
+    return out or "0m"

@@ -1,0 +1,247 @@
+"""Repositories: every query lives here (house rule: no SQL outside db/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator, Sequence
+
+from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy.orm import Session, selectinload
+
+from ..core.audit import AuditRecord, canonical_json, event_hash
+from .models import (
+    ApiToken,
+    Approval,
+    AuditEvent,
+    AuditHead,
+    Change,
+    ChangeItem,
+    Comment,
+    EnvironmentFact,
+    Evidence,
+    EvidenceBlob,
+    Freeze,
+)
+
+
+@dataclass(frozen=True)
+class ChangeFilter:
+    state: Sequence[str] = ()
+    environment: Sequence[str] = ()
+    type: Sequence[str] = ()
+    requester: str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ChangeRepository:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def add(self, change: Change) -> Change:
+        self.s.add(change)
+        self.s.flush()
+        return change
+
+    def get(self, change_id: int, *, full: bool = True) -> Change | None:
+        stmt = select(Change).where(Change.id == change_id)
+        if full:
+            stmt = stmt.options(
+                selectinload(Change.items), selectinload(Change.approvals),
+                selectinload(Change.evidence), selectinload(Change.comments),
+            )
+        return self.s.execute(stmt).scalar_one_or_none()
+
+    def add_approval(self, approval: Approval) -> None:
+        self.s.add(approval)
+
+    def add_comment(self, comment: Comment) -> None:
+        self.s.add(comment)
+
+    def set_items(self, change: Change, names: Sequence[str]) -> None:
+        change.items = [ChangeItem(name=n, position=i) for i, n in enumerate(names)]
+
+    def search(self, f: ChangeFilter) -> tuple[list[Change], int]:
+        conditions = []
+        if f.state:
+            conditions.append(Change.state.in_(list(f.state)))
+        if f.environment:
+            conditions.append(Change.environment.in_(list(f.environment)))
+        if f.type:
+            conditions.append(Change.type.in_(list(f.type)))
+        if f.requester:
+            conditions.append(Change.requester == f.requester)
+        if f.text:
+            pattern = f"%{_like_escape(f.text.lower())}%"
+            conditions.append(
+                or_(
+                    func.lower(Change.title).like(pattern, escape="\\"),
+                    func.lower(Change.description).like(pattern, escape="\\"),
+                    exists().where(ChangeItem.change_id == Change.id,
+                                   func.lower(ChangeItem.name).like(pattern, escape="\\")),
+                )
+            )
+        total = self.s.execute(select(func.count()).select_from(Change).where(*conditions)).scalar_one()
+        rows = self.s.execute(
+            select(Change).where(*conditions).options(selectinload(Change.items))
+            .order_by(Change.id.desc()).limit(f.limit).offset(f.offset)
+        ).scalars().all()
+        return list(rows), total
+
+    def scheduled_between(self, start: datetime, end: datetime, *, environment: str | None = None) -> list[Change]:
+        """Changes holding a slot (scheduled or being implemented) that starts before ``end``."""
+        stmt = (
+            select(Change)
+            .where(Change.state.in_(["scheduled", "implementing"]), Change.planned_start.is_not(None),
+                   Change.planned_start < end)
+            .options(selectinload(Change.items))
+            .order_by(Change.planned_start)
+        )
+        if environment:
+            stmt = stmt.where(Change.environment == environment)
+        # The end of a slot is start + downtime: filter the lower bound in Python,
+        # since interval arithmetic differs between SQLite and PostgreSQL.
+        from datetime import timedelta
+
+        return [c for c in self.s.execute(stmt).scalars()
+                if c.planned_start + timedelta(minutes=c.estimated_downtime_minutes or 0) > start]
+
+
+class EvidenceRepository:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def add(self, evidence: Evidence, content: bytes) -> Evidence:
+        self.s.add(evidence)
+        self.s.flush()
+        self.s.add(EvidenceBlob(evidence_id=evidence.id, content=content))
+        return evidence
+
+    def get(self, change_id: int, evidence_id: int) -> Evidence | None:
+        return self.s.execute(
+            select(Evidence).where(Evidence.id == evidence_id, Evidence.change_id == change_id)
+        ).scalar_one_or_none()
+
+    def content(self, evidence_id: int) -> bytes:
+        return self.s.execute(
+            select(EvidenceBlob.content).where(EvidenceBlob.evidence_id == evidence_id)
+        ).scalar_one()
+
+    def latest_of_kind(self, change_id: int, kind: str) -> Evidence | None:
+        return self.s.execute(
+            select(Evidence).where(Evidence.change_id == change_id, Evidence.kind == kind)
+            .order_by(Evidence.id.desc()).limit(1)
+        ).scalar_one_or_none()
+
+
+class AuditRepository:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def append(self, record: AuditRecord, now: datetime) -> AuditEvent:
+        # Lock the chain's tip for the rest of the transaction: concurrent
+        # appenders queue here instead of forking the chain.
+        head = self.s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+        seq = head.last_seq + 1
+        fields = dict(
+            at=now.isoformat(timespec="microseconds"),
+            actor=record.actor,
+            action=record.action,
+            entity=record.entity,
+            before=canonical_json(record.before or {}),
+            after=canonical_json(record.after or {}),
+            detail=canonical_json(record.detail or {}),
+        )
+        digest = event_hash(head.last_hash, seq, **fields)
+        event = AuditEvent(seq=seq, prev_hash=head.last_hash, hash=digest, **fields)
+        self.s.add(event)
+        head.last_seq = seq
+        head.last_hash = digest
+        self.s.flush()
+        return event
+
+    def for_entity(self, entity: str) -> list[AuditEvent]:
+        return list(self.s.execute(
+            select(AuditEvent).where(AuditEvent.entity == entity).order_by(AuditEvent.seq)
+        ).scalars())
+
+    def head(self) -> tuple[int, str]:
+        row = self.s.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+        return row[0], row[1]
+
+    def iter_chain(self, batch: int = 20_000) -> Iterator[tuple]:
+        """Every event in order, as plain tuples, streamed in batches (fast path for verification)."""
+        conn = self.s.connection()
+        stmt = text(
+            "SELECT seq, at, actor, action, entity, before, after, detail, prev_hash, hash "
+            "FROM audit_events WHERE seq > :after ORDER BY seq LIMIT :n"
+        )
+        after = 0
+        while True:
+            rows = conn.execute(stmt, {"after": after, "n": batch}).all()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+
+
+class TokenRepository:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def add(self, token: ApiToken) -> ApiToken:
+        self.s.add(token)
+        self.s.flush()
+        return token
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        return self.s.execute(select(ApiToken).where(ApiToken.token_hash == token_hash)).scalar_one_or_none()
+
+    def get(self, token_id: int) -> ApiToken | None:
+        return self.s.get(ApiToken, token_id)
+
+    def list(self, person_id: str | None = None) -> list[ApiToken]:
+        stmt = select(ApiToken).order_by(ApiToken.id)
+        if person_id:
+            stmt = stmt.where(ApiToken.person_id == person_id)
+        return list(self.s.execute(stmt).scalars())
+
+
+class FreezeRepository:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def add(self, freeze: Freeze) -> Freeze:
+        self.s.add(freeze)
+        self.s.flush()
+        return freeze
+
+    def get(self, freeze_id: int) -> Freeze | None:
+        return self.s.get(Freeze, freeze_id)
+
+    def active_overlapping(self, start: datetime, end: datetime) -> list[Freeze]:
+        return list(self.s.execute(
+            select(Freeze).where(Freeze.lifted_at.is_(None), Freeze.starts_at < end, Freeze.ends_at > start)
+            .order_by(Freeze.starts_at)
+        ).scalars())
+
+
+class EnvironmentFactRepository:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def get(self, environment: str) -> EnvironmentFact | None:
+        return self.s.get(EnvironmentFact, environment)
+
+    def upsert(self, environment: str) -> EnvironmentFact:
+        fact = self.get(environment)
+        if fact is None:
+            fact = EnvironmentFact(environment=environment)
+            self.s.add(fact)
+        return fact

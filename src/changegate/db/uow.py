@@ -1,0 +1,83 @@
+"""The unit of work: the only place that commits (house rule 5).
+
+A service does its reads and writes, audit rows included, inside one unit of
+work; leaving the ``with`` block commits all of it or nothing. A refusal
+(``Refused``/``Forbidden`` carrying an audit record) rolls the work back and then
+records the refused attempt in a transaction of its own, so refusals are
+audited too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..core.errors import ChangegateError, Conflict
+from .engine import WRITE_OPTION
+from .repositories import (
+    AuditRepository,
+    ChangeRepository,
+    EnvironmentFactRepository,
+    EvidenceRepository,
+    FreezeRepository,
+    TokenRepository,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow):
+        self._engine = engine.execution_options(**{WRITE_OPTION: True}) if write else engine
+        self.write = write
+        self.clock = clock
+
+    def __enter__(self) -> "UnitOfWork":
+        self.session = Session(bind=self._engine, expire_on_commit=False, autoflush=True)
+        s = self.session
+        self.changes = ChangeRepository(s)
+        self.evidence = EvidenceRepository(s)
+        self.audit = AuditRepository(s)
+        self.tokens = TokenRepository(s)
+        self.freezes = FreezeRepository(s)
+        self.environment_facts = EnvironmentFactRepository(s)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc is None:
+                try:
+                    self.session.commit()
+                except (StaleDataError, IntegrityError) as err:
+                    self.session.rollback()
+                    raise _conflict(err) from err
+                return
+            self.session.rollback()
+            if isinstance(exc, (StaleDataError, IntegrityError)):
+                raise _conflict(exc) from exc
+            record = getattr(exc, "audit", None)
+            if isinstance(exc, ChangegateError) and record is not None and self.write:
+                self._record_refusal(record)
+        finally:
+            self.session.close()
+
+    def _record_refusal(self, record) -> None:
+        with Session(bind=self._engine, expire_on_commit=False) as session:
+            AuditRepository(session).append(record, self.clock())
+            session.commit()
+
+
+def _conflict(err: Exception) -> Conflict:
+    if isinstance(err, StaleDataError):
+        return Conflict("the change was modified by someone else meanwhile; reload it and try again")
+    return Conflict(f"conflicting write: {str(getattr(err, 'orig', err)).splitlines()[0]}")
+
+
+__all__ = ["UnitOfWork", "utcnow", "OperationalError"]
