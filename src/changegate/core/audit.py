@@ -42,6 +42,7 @@ class ChainVerdict:
     checked: int
     first_broken_seq: int | None = None
     message: str = ""
+    last_hash: str = GENESIS
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "checked": self.checked, "first_broken_seq": self.first_broken_seq,
@@ -64,7 +65,7 @@ def verify_chain(rows: Iterable[tuple], start_prev: str = GENESIS, start_seq: in
         prev = stored
         expected_seq += 1
         checked += 1
-    return ChainVerdict(True, checked, None, f"{checked} events verified")
+    return ChainVerdict(True, checked, None, f"{checked} events verified", prev)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,8 @@ class ChangeRepository:
             )
         total = self.s.execute(select(func.count()).select_from(Change).where(*conditions)).scalar_one()
         rows = self.s.execute(
-            select(Change).where(*conditions).options(selectinload(Change.items))
+            select(Change).where(*conditions)
+            .options(selectinload(Change.items), selectinload(Change.approvals), selectinload(Change.evidence))
             .order_by(Change.id.desc()).limit(f.limit).offset(f.offset)
         ).scalars().all()
         return list(rows), total

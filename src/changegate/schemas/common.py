@@ -1,0 +1,41 @@
+"""Shared pieces of the boundary models (API bodies, CLI JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from ..core.durations import parse_minutes
+
+
+def _clean_text(value: str) -> str:
+    # NUL and other C0 controls (but tab/newline/CR) corrupt logs and PostgreSQL refuses NUL.
+    for i, ch in enumerate(value):
+        if (ord(ch) < 32 and ch not in "\t\n\r") or ch == "\x7f":
+            raise ValueError(f"contains control character U+{ord(ch):04X} at position {i}")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone offset, e.g. 2026-12-01T09:00:00+01:00 or ...Z")
+    return value.astimezone(timezone.utc)
+
+
+def _minutes(value: str | int) -> int:
+    return parse_minutes(value)
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Minutes = Annotated[str | int, AfterValidator(_minutes)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)

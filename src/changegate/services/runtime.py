@@ -1,0 +1,63 @@
+"""The running product's wiring: settings, database engine, policy, clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import Engine
+
+from ..core.errors import ChangegateError, Unauthenticated
+from ..core.policy import Person, Policy
+from ..db.engine import make_engine
+from ..db.migrate import current_revision, head_revision, upgrade
+from ..db.uow import UnitOfWork, utcnow
+from ..settings import Settings
+from .context import Context
+from .policy import load_policy
+
+
+class NotMigrated(ChangegateError):
+    code = "database_not_migrated"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    policy: Policy
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> "Runtime":
+        policy = load_policy(settings.policy_path())
+        return cls(settings, make_engine(settings.database_url), policy, clock)
+
+    def uow(self, *, write: bool = True) -> UnitOfWork:
+        return UnitOfWork(self.engine, write=write, clock=self.clock)
+
+    def upgrade_schema(self) -> None:
+        upgrade(self.engine)
+
+    def ensure_schema(self) -> None:
+        current = current_revision(self.engine)
+        if current != head_revision():
+            raise NotMigrated(
+                f"the database schema is at {current or 'nothing'}, not {head_revision()}: "
+                "run 'changegate db upgrade'"
+            )
+
+    def person(self, person_id: str) -> Person:
+        person = self.policy.person(person_id)
+        if person is None:
+            raise Unauthenticated(f"{person_id!r} is not a person in the policy file")
+        return person
+
+    def context(self, person: Person | str) -> Context:
+        if isinstance(person, str):
+            person = self.person(person)
+        return Context(policy=self.policy, actor=person, now=self.clock())
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,39 @@
+"""One settings object, from environment variables CHANGEGATE_*."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_POLICY = Path(__file__).resolve().parent / "policy" / "default.yaml"
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path(user_data_dir('changegate')) / 'changegate.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHANGEGATE_")
+
+    database_url: str = Field(default_factory=_default_database_url)
+    policy: Path | None = None  # None: the user's policy.yaml if present, else the shipped default
+    max_evidence_bytes: int = 25 * 1024 * 1024
+    # CLI: talk to a server instead of the local database.
+    url: str | None = None
+    token: str | None = None
+    user: str | None = None  # who the local CLI acts as
+
+    def policy_path(self) -> Path:
+        if self.policy is not None:
+            return self.policy
+        user_policy = Path(user_data_dir("changegate")) / "policy.yaml"
+        return user_policy if user_policy.exists() else DEFAULT_POLICY
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
