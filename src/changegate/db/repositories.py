@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
@@ -10,6 +9,7 @@ from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from ..core.audit import AuditRecord, canonical_json, event_hash
+from ..schemas.changes import ChangeFilter
 from .models import (
     ApiToken,
     Approval,
@@ -23,17 +23,6 @@ from .models import (
     EvidenceBlob,
     Freeze,
 )
-
-
-@dataclass(frozen=True)
-class ChangeFilter:
-    state: Sequence[str] = ()
-    environment: Sequence[str] = ()
-    type: Sequence[str] = ()
-    requester: str | None = None
-    text: str | None = None
-    limit: int = 50
-    offset: int = 0
 
 
 def _like_escape(s: str) -> str:
@@ -57,6 +46,9 @@ class ChangeRepository:
                 selectinload(Change.evidence), selectinload(Change.comments),
             )
         return self.s.execute(stmt).scalar_one_or_none()
+
+    def count(self) -> int:
+        return self.s.execute(select(func.count()).select_from(Change)).scalar_one()
 
     def add_approval(self, approval: Approval) -> None:
         self.s.add(approval)

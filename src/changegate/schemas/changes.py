@@ -6,6 +6,7 @@ same everywhere.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -199,3 +200,16 @@ class AuditEventOut(Out):
     after: dict
     detail: dict
     hash: str
+
+
+@dataclass(frozen=True)
+class ChangeFilter:
+    """What a change listing asks for: filters, text search and a page."""
+
+    state: tuple[str, ...] | list[str] = ()
+    environment: tuple[str, ...] | list[str] = ()
+    type: tuple[str, ...] | list[str] = ()
+    requester: str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0

@@ -25,9 +25,9 @@ from ..core.errors import Conflict, InvalidInput, NotFound, Refused
 from ..core.lifecycle import Action
 from ..core.policy import Permission
 from ..db.models import Approval, Change, Comment, Evidence
-from ..db.repositories import ChangeFilter
 from ..db.uow import UnitOfWork
 from ..schemas.changes import (
+    ChangeFilter,
     ApprovalIn,
     AssessIn,
     AuditEventOut,
@@ -291,12 +291,11 @@ def decide_approval(uow: UnitOfWork, ctx: Context, ref: str, body: ApprovalIn) -
     before = snapshot(change)
     retroactive = change.type == ChangeType.EMERGENCY.value and change.implemented_at is not None
     uow.changes.add_approval(Approval(
-        change_id=change.id, role=body.role, approver=ctx.actor.id, decision=body.decision.value,
+        change=change, role=body.role, approver=ctx.actor.id, decision=body.decision.value,
         reason=body.reason, retroactive=retroactive, created_at=ctx.now,
     ))
     _touch(change, ctx)
     uow.session.flush()
-    uow.session.refresh(change, ["approvals"])
     _audit(uow, ctx, f"approval.{body.decision.value}", change, before,
            {"role": body.role, "reason": body.reason, "retroactive": retroactive})
     if body.decision is ApprovalDecision.REJECTED:
@@ -348,7 +347,7 @@ def attach_evidence(uow: UnitOfWork, ctx: Context, ref: str, *, filename: str, c
         raise _refuse(ctx, change, "evidence.attach", f"cannot attach evidence to {facts.ref}: it is {change.state}",
                       Decision.deny(Reason("closed", f"the change is {change.state}")))
     evidence = uow.evidence.add(Evidence(
-        change_id=change.id, kind=kind, filename=filename, media_type=media_type, size=len(content),
+        change=change, kind=kind, filename=filename, media_type=media_type, size=len(content),
         sha256=hashlib.sha256(content).hexdigest(), description=description, uploaded_by=ctx.actor.id,
         uploaded_at=ctx.now,
     ), content)
@@ -398,10 +397,9 @@ def sign_off_uat(uow: UnitOfWork, ctx: Context, ref: str, note: str = "") -> Cha
 def add_comment(uow: UnitOfWork, ctx: Context, ref: str, body: CommentIn) -> ChangeOut:
     change = load(uow, ref)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
-    uow.changes.add_comment(Comment(change_id=change.id, author=ctx.actor.id, body=body.body, created_at=ctx.now))
+    uow.changes.add_comment(Comment(change=change, author=ctx.actor.id, body=body.body, created_at=ctx.now))
     _touch(change, ctx)
     uow.session.flush()
-    uow.session.refresh(change, ["comments"])
     uow.audit.append(AuditRecord(actor=ctx.actor.id, action="comment.added", entity=_entity(change),
                                  detail={"body": body.body}), ctx.now)
     return change_out(ctx, change)

@@ -1,0 +1,53 @@
+"""Audit, tokens, identity and service metadata."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from .. import __version__
+from ..core.policy import Person
+from ..schemas.tokens import TokenCreated, TokenIn, TokenOut
+from ..services import audit, tokens
+from .deps import RT, Caller
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/ping", tags=["meta"])
+async def ping() -> dict:
+    """Liveness: answers without touching the database."""
+    return {"ok": True}
+
+
+@router.get("/version", tags=["meta"])
+async def version() -> dict:
+    return {"version": __version__}
+
+
+@router.get("/me", tags=["identity"], response_model=Person)
+def me(ctx: Caller) -> Person:
+    return ctx.actor
+
+
+@router.get("/audit/verify", tags=["audit"])
+def verify_audit(ctx: Caller, rt: RT) -> dict:
+    with rt.uow(write=False) as uow:
+        return audit.verify(uow, ctx).to_dict()
+
+
+@router.post("/tokens", tags=["identity"], response_model=TokenCreated, status_code=201)
+def create_token(body: TokenIn, ctx: Caller, rt: RT) -> TokenCreated:
+    with rt.uow() as uow:
+        return tokens.create_token(uow, ctx, body.person, body.name, body.expires_at)
+
+
+@router.get("/tokens", tags=["identity"], response_model=list[TokenOut])
+def list_tokens(ctx: Caller, rt: RT, person: str | None = None) -> list[TokenOut]:
+    with rt.uow(write=False) as uow:
+        return tokens.list_tokens(uow, ctx, person)
+
+
+@router.delete("/tokens/{token_id}", tags=["identity"], response_model=TokenOut)
+def revoke_token(token_id: int, ctx: Caller, rt: RT) -> TokenOut:
+    with rt.uow() as uow:
+        return tokens.revoke_token(uow, ctx, token_id)

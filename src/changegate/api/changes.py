@@ -1,0 +1,131 @@
+"""REST endpoints of the change record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from ..schemas.changes import (
+    ChangeFilter,
+    ApprovalIn,
+    AssessIn,
+    AuditEventOut,
+    ChangeCreate,
+    ChangeOut,
+    ChangePage,
+    ChangeUpdate,
+    CommentIn,
+    EvidenceOut,
+    SignoffIn,
+    TransitionIn,
+)
+from ..services import changes
+from ..services.schedule_hooks import schedule_check
+from .deps import RT, Caller
+
+router = APIRouter(prefix="/api/v1/changes", tags=["changes"])
+
+
+@router.post("", status_code=201, response_model=ChangeOut)
+def create_change(body: ChangeCreate, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow() as uow:
+        return changes.create_change(uow, ctx, body)
+
+
+@router.get("", response_model=ChangePage)
+def list_changes(
+    ctx: Caller,
+    rt: RT,
+    state: Annotated[list[str], Query()] = [],
+    environment: Annotated[list[str], Query()] = [],
+    type: Annotated[list[str], Query()] = [],
+    requester: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in title, description or item names")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ChangePage:
+    f = ChangeFilter(state=state, environment=environment, type=type, requester=requester, text=q,
+                     limit=limit, offset=offset)
+    with rt.uow(write=False) as uow:
+        return changes.list_changes(uow, ctx, f)
+
+
+@router.get("/{ref}", response_model=ChangeOut)
+def get_change(ref: str, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow(write=False) as uow:
+        return changes.get_change(uow, ctx, ref)
+
+
+@router.patch("/{ref}", response_model=ChangeOut)
+def update_change(ref: str, body: ChangeUpdate, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow() as uow:
+        return changes.update_change(uow, ctx, ref, body)
+
+
+@router.post("/{ref}/transitions", response_model=ChangeOut)
+def transition(ref: str, body: TransitionIn, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow() as uow:
+        return changes.transition(uow, ctx, ref, body, schedule_check=schedule_check)
+
+
+@router.post("/{ref}/assessment", response_model=ChangeOut)
+def assess(ref: str, body: AssessIn, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow() as uow:
+        return changes.assess(uow, ctx, ref, body)
+
+
+@router.post("/{ref}/approvals", response_model=ChangeOut)
+def decide_approval(ref: str, body: ApprovalIn, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow() as uow:
+        return changes.decide_approval(uow, ctx, ref, body)
+
+
+@router.post("/{ref}/uat-signoff", response_model=ChangeOut)
+def sign_off_uat(ref: str, body: SignoffIn, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow() as uow:
+        return changes.sign_off_uat(uow, ctx, ref, body.note)
+
+
+@router.post("/{ref}/comments", response_model=ChangeOut, status_code=201)
+def add_comment(ref: str, body: CommentIn, ctx: Caller, rt: RT) -> ChangeOut:
+    with rt.uow() as uow:
+        return changes.add_comment(uow, ctx, ref, body)
+
+
+@router.post("/{ref}/evidence", response_model=EvidenceOut, status_code=201)
+async def attach_evidence(
+    ref: str,
+    ctx: Caller,
+    rt: RT,
+    file: Annotated[UploadFile, File(description="log, screenshot or report")],
+    kind: Annotated[str, Form()] = "test_log",
+    description: Annotated[str, Form(max_length=10_000)] = "",
+) -> EvidenceOut:
+    limit = rt.settings.max_evidence_bytes
+    content = await file.read(limit + 1)  # one byte more than allowed tells "too big" without reading it all
+    def _store() -> EvidenceOut:
+        with rt.uow() as uow:
+            return changes.attach_evidence(uow, ctx, ref, filename=file.filename or "", content=content,
+                                           media_type=file.content_type, kind=kind, description=description,
+                                           max_bytes=limit)
+
+    return await run_in_threadpool(_store)
+
+
+@router.get("/{ref}/evidence/{evidence_id}", response_class=Response)
+def download_evidence(ref: str, evidence_id: int, ctx: Caller, rt: RT) -> Response:
+    with rt.uow(write=False) as uow:
+        meta, content = changes.evidence_content(uow, ctx, ref, evidence_id)
+    return Response(content, media_type=meta.media_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(meta.filename)}",
+        "X-Content-SHA256": meta.sha256,
+    })
+
+
+@router.get("/{ref}/history", response_model=list[AuditEventOut])
+def history(ref: str, ctx: Caller, rt: RT) -> list[AuditEventOut]:
+    with rt.uow(write=False) as uow:
+        return changes.history(uow, ctx, ref)

@@ -1,0 +1,38 @@
+"""Request dependencies: the runtime and the authenticated caller.
+
+Endpoints open their unit of work with ``with rt.uow() as uow:`` themselves, so
+the commit (and any conflict it raises) happens before the response is built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..core.errors import Unauthenticated
+from ..services.context import Context
+from ..services.runtime import Runtime
+from ..services.tokens import authenticate
+
+bearer = HTTPBearer(auto_error=False, description="API token: `changegate token create --person ID`")
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def caller(
+    rt: Annotated[Runtime, Depends(runtime)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Context:
+    if credentials is None:
+        raise Unauthenticated("send an API token: 'Authorization: Bearer cg_…'")
+    with rt.uow(write=False) as uow:
+        person = authenticate(uow, rt.policy, credentials.credentials, rt.clock())
+    return rt.context(person)
+
+
+Caller = Annotated[Context, Depends(caller)]
+RT = Annotated[Runtime, Depends(runtime)]

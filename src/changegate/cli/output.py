@@ -1,0 +1,50 @@
+"""Printing results and errors; the one map from errors to exit codes (house rule 6)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..core.errors import ChangegateError, Conflict, Forbidden, Refused
+
+console = Console()
+err_console = Console(stderr=True)
+
+OK, BLOCKED, USAGE = 0, 1, 2
+
+
+def exit_code_of(exc: ChangegateError) -> int:
+    # Blocked by a rule or by a concurrent writer: 1. Anything the caller must fix in the call: 2.
+    return BLOCKED if isinstance(exc, (Refused, Forbidden, Conflict)) else USAGE
+
+
+def fail(exc: ChangegateError) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    for reason in exc.reasons:
+        err_console.print(f"  - {reason.message} [dim]({reason.code})[/]", highlight=False, soft_wrap=True)
+    for problem in getattr(exc, "problems", ()):
+        err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exit_code_of(exc))
+
+
+def usage(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(USAGE)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    console.print(t)

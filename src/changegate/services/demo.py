@@ -1,0 +1,174 @@
+"""A demo plant: a dozen changes in every state, made through the real use cases.
+
+Everything goes through the same services as real work (so the audit chain,
+approvals and refusals are genuine); only the clock is moved back for changes
+that should look older, such as an emergency whose retroactive approval is overdue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from ..schemas.changes import ApprovalIn, AssessIn, ChangeCreate, CommentIn, TransitionIn
+from . import changes, tokens
+from .runtime import Runtime
+from .schedule_hooks import demo_slot
+
+_ROLLBACK_APP = "#!/bin/sh\nset -eu\n/opt/mes/bin/deploy --version \"$PREVIOUS_VERSION\" --no-migrate\n"
+_ROLLBACK_SQL = "BEGIN;\nDROP INDEX IF EXISTS ix_work_orders_due;\nCOMMIT;\n"
+
+
+def database_is_empty(rt: Runtime) -> bool:
+    with rt.uow(write=False) as uow:
+        return uow.changes.count() == 0
+
+
+class _Demo:
+    def __init__(self, rt: Runtime, uow):
+        self.rt = rt
+        self.uow = uow  # one unit of work: the demo loads whole or not at all
+        self.now = rt.clock()
+        self.refs: list[str] = []
+        self.requester: dict[str, str] = {}
+
+    def ctx(self, person: str, *, days_ago: float = 0):
+        ctx = self.rt.context(person)
+        return dataclasses.replace(ctx, now=self.now - timedelta(days=days_ago))
+
+    def do(self, person: str, fn, *args, days_ago: float = 0):
+        return fn(self.uow, self.ctx(person, days_ago=days_ago), *args)
+
+    def file(self, person: str, *, evidence: bool = True, days_ago: float = 0, start: datetime | None = None,
+             **fields) -> str:
+        base = dict(
+            impact_analysis=fields.pop("impact", "Affects the listed items only; operators keep working."),
+            implementation_plan="Deploy with the release pipeline; watch the MES health page.",
+            verification_plan="Smoke test at T+15: print one label, complete one production cycle.",
+            rollback_plan={"script": _ROLLBACK_APP, "interpreter": "sh"},
+            estimated_downtime=fields.pop("downtime", "30m"),
+            planned_start=start or demo_slot(self.rt, fields.get("environment", "prod"), self.now, 30),
+        )
+        base.update(fields)
+        change = self.do(person, changes.create_change, ChangeCreate(**base), days_ago=days_ago)
+        if evidence:
+            changes.attach_evidence(
+                self.uow, self.ctx(person, days_ago=days_ago), change.ref, filename="uat-run.log",
+                content=(f"UAT run for {change.title}\n42 passed, 0 failed\n").encode(), media_type="text/plain",
+                kind="test_log", max_bytes=self.rt.settings.max_evidence_bytes)
+        self.refs.append(change.ref)
+        self.requester[change.ref] = person
+        return change.ref
+
+    def move(self, person: str, ref: str, action: str, reason: str = "", days_ago: float = 0):
+        return self.do(person, changes.transition, ref, TransitionIn(action=action, reason=reason), days_ago=days_ago)
+
+    def approve(self, person: str, ref: str, role: str, days_ago: float = 0):
+        return self.do(person, changes.decide_approval, ref, ApprovalIn(role=role, reason="Reviewed; risk acceptable."),
+                       days_ago=days_ago)
+
+    def to_authorized(self, ref: str, approvers: list[tuple[str, str]], days_ago: float = 0, signoff: bool = True):
+        if signoff:
+            self.do("kim.keyuser", changes.sign_off_uat, ref, "UAT passed on the mirror.", days_ago=days_ago)
+        self.move(self.requester[ref], ref, "submit", days_ago=days_ago)
+        self.do("chris.change", changes.assess, ref, AssessIn(risk_analysis="Reviewed by the change manager."),
+                days_ago=days_ago)
+        for person, role in approvers:
+            self.approve(person, ref, role, days_ago=days_ago)
+
+
+def load_demo(rt: Runtime) -> dict:
+    with rt.uow() as uow:
+        return _load(_Demo(rt, uow))
+
+
+def _load(d: _Demo) -> dict:
+    rt = d.rt
+    patch_ok = [("ines.itmgr", "it_manager")]
+    minor_ok = [("ines.itmgr", "it_manager"), ("omar.ops", "operations_manager")]
+
+    ref = d.file("dana.dev", title="Fix rounding of net weight on line 3 labels", category="application",
+                 release_level="patch", environment="prod", items=["mes-labels", "line-3"], version="2.4.1",
+                 start=demo_slot(rt, "prod", d.now - timedelta(days=14), 30), days_ago=20)
+    d.to_authorized(ref, patch_ok, days_ago=16)
+    d.move("chris.change", ref, "schedule", days_ago=15)
+    d.move("sam.sysadmin", ref, "start", days_ago=14)
+    d.move("sam.sysadmin", ref, "complete", days_ago=14)
+
+    ref = d.file("dana.dev", title="Add OEE dashboard to the MES shop-floor screens", category="application",
+                 release_level="minor", environment="prod", items=["mes-web", "oee-service"], version="2.5.0",
+                 downtime="0m")
+    d.to_authorized(ref, minor_ok)
+    d.move("chris.change", ref, "schedule")
+
+    ref = d.file("rene.release", title="Upgrade ERP to version 5 (new costing engine)", category="application",
+                 release_level="major", environment="prod", items=["erp", "erp-db", "mes-erp-bridge"],
+                 version="5.0.0", downtime="2h", impact="All lines: order release pauses; planners need retraining.")
+    d.to_authorized(ref, [("clara.cio", "cio")])
+    d.do("paul.plant", changes.add_comment, ref, CommentIn(body="Not before the quarter closes; I will sign then."))
+
+    ref = d.file("sam.sysadmin", title="Tune autovacuum on the MES database", category="software_configuration",
+                 release_level="patch", environment="prod", items=["mes-db"], downtime="10m")
+    d.move("sam.sysadmin", ref, "submit")
+
+    d.file("dana.dev", title="Replace core switch in hall B", category="hardware", release_level="minor",
+           environment="prod", items=["switch-hall-b", "line-4", "line-5"], evidence=False, downtime="1h")
+
+    ref = d.file("sam.sysadmin", type="emergency", title="Hotfix: barcode scanner timeout stops line 2",
+                 category="software_configuration", release_level="patch", environment="prod",
+                 items=["scanner-gateway", "line-2"], evidence=False, downtime="5m",
+                 start=d.now - timedelta(hours=3), days_ago=0.2)
+    d.move("sam.sysadmin", ref, "submit", days_ago=0.15)
+    d.move("sam.sysadmin", ref, "start", days_ago=0.15)
+    d.move("sam.sysadmin", ref, "complete", days_ago=0.1)
+
+    ref = d.file("sam.sysadmin", type="emergency", title="Emergency: restore ERP interface certificate",
+                 category="software_configuration", release_level="minor", environment="prod",
+                 items=["erp", "mes-erp-bridge"], evidence=False, downtime="15m",
+                 start=d.now - timedelta(days=3), days_ago=3)
+    d.move("sam.sysadmin", ref, "submit", days_ago=3)
+    d.move("sam.sysadmin", ref, "start", days_ago=3)
+    d.move("sam.sysadmin", ref, "complete", days_ago=3)
+    d.approve("ines.itmgr", ref, "it_manager", days_ago=2.5)  # operations never signed: overdue
+
+    ref = d.file("dana.dev", title="Purge expired batch genealogy records", category="data", release_level="patch",
+                 environment="prod", items=["mes-db"], downtime="20m")
+    d.do("kim.keyuser", changes.sign_off_uat, ref, "Purge verified on UAT copy.")
+    d.move("dana.dev", ref, "submit")
+    d.do("chris.change", changes.assess, ref, AssessIn(risk_analysis="Irreversible delete."))
+    d.do("ines.itmgr", changes.decide_approval, ref,
+         ApprovalIn(role="it_manager", decision="rejected", reason="No backup of the purged rows; archive first."))
+
+    ref = d.file("rene.release", title="Shift load-balancer weight to the new MES node", category="traffic",
+                 release_level="minor", environment="prod", items=["lb-mes", "mes-node-3"],
+                 start=demo_slot(rt, "prod", d.now - timedelta(days=7), 30), days_ago=10)
+    d.to_authorized(ref, minor_ok, days_ago=9)
+    d.move("chris.change", ref, "schedule", days_ago=8)
+    d.move("sam.sysadmin", ref, "start", days_ago=7)
+    d.move("sam.sysadmin", ref, "fail", "Smoke test at T+15: label cycle took 40% longer.", days_ago=7)
+    d.move("sam.sysadmin", ref, "roll_back", "Weights restored in 6 minutes.", days_ago=7)
+
+    ref = d.file("chris.change", type="standard", template="restart-label-printer-service",
+                 title="Restart the label printer spooler", environment="prod", evidence=False)
+    d.move("chris.change", ref, "submit")
+    d.move("chris.change", ref, "schedule")
+
+    ref = d.file("dana.dev", title="Prototype new label layout", category="application", release_level="minor",
+                 environment="dev", items=["mes-labels"],
+                 start=d.now - timedelta(days=1), days_ago=2)
+    d.move("dana.dev", ref, "submit", days_ago=2)
+    d.do("chris.change", changes.assess, ref, AssessIn(), days_ago=2)
+
+    ref = d.file("sam.sysadmin", title="Refresh UAT data from PROD (anonymised)", category="data",
+                 release_level="patch", environment="uat", items=["uat-db"], downtime="1h")
+    d.move("sam.sysadmin", ref, "cancel", "Postponed until the new anonymisation rules are approved.")
+
+    ref = d.file("dana.dev", title="Add quality-hold reason codes", category="application", release_level="minor",
+                 environment="uat", items=["mes-quality"])
+    d.to_authorized(ref, minor_ok)
+
+    secrets: dict[str, str] = {}
+    for person in rt.policy.people:
+        created = d.do("chris.change", tokens.create_token, person.id, "demo")
+        secrets[person.id] = created.secret
+    return {"changes": d.refs, "tokens": secrets}
