@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core.errors import (
     ChangegateError,
@@ -46,6 +47,17 @@ def install(app: FastAPI) -> None:
     async def _domain(_request: Request, exc: ChangegateError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
         return JSONResponse(exc.to_dict(), status_code=status_of(exc), headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Framework-level refusals (unknown route, unparsable body) keep the same body shape as ours.
+        code = {400: "invalid_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "error")
+        message = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in message:
+            message = "the request body is not valid UTF-8 JSON"
+        return JSONResponse({"error": code, "message": message, "field": "body" if exc.status_code == 400 else None},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -94,7 +94,7 @@ def check_approval(policy: Policy, change: ChangeFacts, approver: Person, role: 
     for a in change.approvals:
         if a.role == role and a.decision is ApprovalDecision.APPROVED:
             problems.append(Reason("slot_filled", f"{role} already approved by {a.approver}"))
-        elif a.approver == approver.id:
+        if a.approver == approver.id:
             problems.append(
                 Reason("already_decided", f"{approver.id} already decided as {a.role}; one person fills one slot")
             )
