@@ -30,6 +30,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
     url: Annotated[Optional[str], typer.Option("--url", envvar="CHANGEGATE_URL",
@@ -39,7 +40,7 @@ def main(
     as_person: Annotated[Optional[str], typer.Option("--as", envvar="CHANGEGATE_USER",
                                                      help="Person (from the policy file) the local CLI acts as.")] = None,
 ) -> None:
-    state.url, state.token, state.person = url, token, as_person
+    state.url, state.token, state.person, state.context = url, token, as_person, ctx
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

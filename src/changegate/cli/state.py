@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.errors import ChangegateError
 from ..services.runtime import Runtime
@@ -16,12 +17,16 @@ class CliState:
     url: str | None = None
     token: str | None = None
     person: str | None = None
+    context: Any = None  # the root typer.Context, to release resources when the command ends
 
     def runtime(self) -> Runtime:
         try:
-            return Runtime.from_settings(Settings())
+            rt = Runtime.from_settings(Settings())
         except ChangegateError as exc:
             fail(exc)
+        if self.context is not None:
+            self.context.call_on_close(rt.close)  # release database connections when the command ends
+        return rt
 
     def client(self, *, require_person: bool = True) -> Client:
         if self.url:

@@ -7,6 +7,7 @@ from typing import Iterator, Sequence
 
 from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 
 from ..core.audit import AuditRecord, canonical_json, event_hash
 from ..schemas.changes import ChangeFilter
@@ -46,6 +47,12 @@ class ChangeRepository:
                 selectinload(Change.evidence), selectinload(Change.comments),
             )
         return self.s.execute(stmt).scalar_one_or_none()
+
+    def touch(self, change: Change, now: datetime) -> None:
+        """Mark the change written: its UPDATE checks and bumps row_version even when nothing else
+        on the row changed (an approval, a comment), so concurrent writers to one change collide."""
+        change.updated_at = now
+        flag_modified(change, "updated_at")
 
     def count(self) -> int:
         return self.s.execute(select(func.count()).select_from(Change)).scalar_one()

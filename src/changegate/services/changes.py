@@ -108,9 +108,6 @@ def _audit(uow: UnitOfWork, ctx: Context, action: str, change: Change, before: d
     )
 
 
-def _touch(change: Change, ctx: Context) -> None:
-    # Every write bumps updated_at, hence row_version: concurrent writers to one change collide.
-    change.updated_at = ctx.now
 
 
 # --- create and edit --------------------------------------------------------------------------
@@ -198,7 +195,7 @@ def update_change(uow: UnitOfWork, ctx: Context, ref: str, data: ChangeUpdate) -
         change.version_label = data.version
     if "items" in sent:
         uow.changes.set_items(change, list(dict.fromkeys(data.items or [])))
-    _touch(change, ctx)
+    uow.changes.touch(change, ctx.now)
     uow.session.flush()
     _audit(uow, ctx, "change.edited", change, before)
     return change_out(ctx, change)
@@ -223,7 +220,7 @@ def _apply(uow: UnitOfWork, ctx: Context, change: Change, action: Action, *, rea
             change.retro_approval_due = lifecycle.retro_approval_deadline(ctx.now, ctx.policy)
     if result.target in TERMINAL_STATES:
         change.closed_at = ctx.now
-    _touch(change, ctx)
+    uow.changes.touch(change, ctx.now)
     uow.session.flush()
     _audit(uow, ctx, f"change.{action.value}", change, before,
            {**({"reason": reason} if reason else {}), **(detail or {})} or None)
@@ -294,7 +291,7 @@ def decide_approval(uow: UnitOfWork, ctx: Context, ref: str, body: ApprovalIn) -
         change=change, role=body.role, approver=ctx.actor.id, decision=body.decision.value,
         reason=body.reason, retroactive=retroactive, created_at=ctx.now,
     ))
-    _touch(change, ctx)
+    uow.changes.touch(change, ctx.now)
     uow.session.flush()
     _audit(uow, ctx, f"approval.{body.decision.value}", change, before,
            {"role": body.role, "reason": body.reason, "retroactive": retroactive})
@@ -352,7 +349,7 @@ def attach_evidence(uow: UnitOfWork, ctx: Context, ref: str, *, filename: str, c
         uploaded_at=ctx.now,
     ), content)
     before = snapshot(change)
-    _touch(change, ctx)
+    uow.changes.touch(change, ctx.now)
     uow.session.flush()
     _audit(uow, ctx, "evidence.attached", change, before,
            {"evidence_id": evidence.id, "filename": filename, "sha256": evidence.sha256, "size": evidence.size,
@@ -388,7 +385,7 @@ def sign_off_uat(uow: UnitOfWork, ctx: Context, ref: str, note: str = "") -> Cha
     change.uat_signoff_by = ctx.actor.id
     change.uat_signoff_at = ctx.now
     change.uat_signoff_note = note
-    _touch(change, ctx)
+    uow.changes.touch(change, ctx.now)
     uow.session.flush()
     _audit(uow, ctx, "change.uat_signed_off", change, before, {"note": note} if note else None)
     return change_out(ctx, change)
@@ -398,7 +395,7 @@ def add_comment(uow: UnitOfWork, ctx: Context, ref: str, body: CommentIn) -> Cha
     change = load(uow, ref)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     uow.changes.add_comment(Comment(change=change, author=ctx.actor.id, body=body.body, created_at=ctx.now))
-    _touch(change, ctx)
+    uow.changes.touch(change, ctx.now)
     uow.session.flush()
     uow.audit.append(AuditRecord(actor=ctx.actor.id, action="comment.added", entity=_entity(change),
                                  detail={"body": body.body}), ctx.now)
