@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .changes import Category, ChangeType, ReleaseLevel, Risk
 from .durations import parse_minutes
+from .gate_policy import GatePolicy
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -154,7 +155,7 @@ class Policy(_Strict):
     standard_changes: tuple[StandardTemplate, ...] = ()
     # Sections owned by later areas; validated by their own models when present.
     schedule: dict[str, Any] = Field(default_factory=dict)
-    gate: dict[str, Any] = Field(default_factory=dict)
+    gate: GatePolicy = GatePolicy()
 
     def person(self, person_id: str) -> Person | None:
         return self._people_by_id().get(person_id)
@@ -207,6 +208,9 @@ def cross_check(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
             known_role(("approvals", "matrix", i, "roles", j), role)
         if len(set(rule.roles)) != len(rule.roles):
             problems.append((("approvals", "matrix", i, "roles"), "a role is listed twice"))
+    for env in policy.gate.environments:
+        if env not in envs:
+            problems.append((("gate", "environments", env), f"unknown environment {env!r}"))
     template_ids: set[str] = set()
     for i, template in enumerate(policy.standard_changes):
         if template.id in template_ids:

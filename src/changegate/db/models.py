@@ -244,3 +244,18 @@ class EnvironmentFact(Base):
     data_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refreshed_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConflictAcceptance(Base):
+    """A change manager accepted that two scheduled changes overlap on shared items, with a reason."""
+
+    __tablename__ = "conflict_acceptances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    other_change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    accepted_by: Mapped[str] = mapped_column(String(64))
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("change_id", "other_change_id", name="uq_conflict_acceptances_pair"),)
