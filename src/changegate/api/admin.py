@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from .. import __version__
 from ..core.policy import Person
+from ..schemas.common import ERROR_RESPONSES, MAX_ID
 from ..schemas.tokens import TokenCreated, TokenIn, TokenOut
 from ..services import audit, tokens
 from .deps import RT, Caller
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 
 @router.get("/ping", tags=["meta"])
@@ -48,6 +51,6 @@ def list_tokens(ctx: Caller, rt: RT, person: str | None = None) -> list[TokenOut
 
 
 @router.delete("/tokens/{token_id}", tags=["identity"], response_model=TokenOut)
-def revoke_token(token_id: int, ctx: Caller, rt: RT) -> TokenOut:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: Caller, rt: RT) -> TokenOut:
     with rt.uow() as uow:
         return tokens.revoke_token(uow, ctx, token_id)

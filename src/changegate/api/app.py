@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse
 
 from .. import __version__
 from ..services.runtime import Runtime
-from . import admin, changes, errors
+from . import admin, changes, errors, schedule
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -21,6 +21,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     app.include_router(changes.router)
     app.include_router(admin.router)
+    app.include_router(schedule.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from ..schemas.changes import (
@@ -24,9 +24,10 @@ from ..schemas.changes import (
 )
 from ..services import changes
 from ..services.schedule_hooks import schedule_check
+from ..schemas.common import ERROR_RESPONSES, MAX_ID
 from .deps import RT, Caller
 
-router = APIRouter(prefix="/api/v1/changes", tags=["changes"])
+router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=201, response_model=ChangeOut)
@@ -45,7 +46,7 @@ def list_changes(
     requester: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title, description or item names")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> ChangePage:
     f = ChangeFilter(state=state, environment=environment, type=type, requester=requester, text=q,
                      limit=limit, offset=offset)
@@ -116,7 +117,7 @@ async def attach_evidence(
 
 
 @router.get("/{ref}/evidence/{evidence_id}", response_class=Response)
-def download_evidence(ref: str, evidence_id: int, ctx: Caller, rt: RT) -> Response:
+def download_evidence(ref: str, evidence_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: Caller, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
         meta, content = changes.evidence_content(uow, ctx, ref, evidence_id)
     return Response(content, media_type=meta.media_type, headers={

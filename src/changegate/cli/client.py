@@ -32,7 +32,9 @@ from ..schemas.changes import (
     TransitionIn,
 )
 from ..schemas.tokens import TokenIn
-from ..services import audit, changes, tokens
+from ..schemas.environments import RefreshIn
+from ..schemas.gate import GateIn
+from ..services import audit, changes, environments, gate, tokens
 from ..services.runtime import Runtime
 from ..services.schedule_hooks import schedule_check
 
@@ -54,6 +56,9 @@ class Client(Protocol):
     def create_token(self, payload: dict) -> dict: ...
     def list_tokens(self, person: str | None) -> list: ...
     def revoke_token(self, token_id: int) -> dict: ...
+    def gate(self, ref: str, payload: dict) -> dict: ...
+    def environments(self) -> list: ...
+    def record_refresh(self, environment: str, payload: dict) -> dict: ...
 
 
 def _parse(model: type[BaseModel], payload: dict) -> Any:
@@ -145,6 +150,16 @@ class LocalClient:
     def revoke_token(self, token_id: int) -> dict:
         return self._run(tokens.revoke_token, token_id)
 
+    def gate(self, ref: str, payload: dict) -> dict:
+        body = _parse(GateIn, payload)
+        return self._run(gate.evaluate, ref, body.environment, body.at)
+
+    def environments(self) -> list:
+        return self._run(environments.list_environments, write=False)
+
+    def record_refresh(self, environment: str, payload: dict) -> dict:
+        return self._run(environments.record_refresh, environment, _parse(RefreshIn, payload).at)
+
 
 _ERRORS: dict[str, type[ChangegateError]] = {
     "invalid_input": InvalidInput, "not_found": NotFound, "unauthenticated": Unauthenticated,
@@ -224,3 +239,12 @@ class RemoteClient:
 
     def revoke_token(self, token_id):
         return self._call("DELETE", f"/tokens/{token_id}")
+
+    def gate(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/gate", json=payload)
+
+    def environments(self):
+        return self._call("GET", "/environments")
+
+    def record_refresh(self, environment, payload):
+        return self._call("POST", f"/environments/{environment}/data-refresh", json=payload)

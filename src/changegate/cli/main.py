@@ -155,10 +155,13 @@ def serve(
 
 
 from . import change as _change  # noqa: E402  (registers the change commands)
+from . import gate as _gate  # noqa: E402
 from . import token as _token  # noqa: E402
 
 app.add_typer(_change.change_app, name="change")
 app.add_typer(_token.token_app, name="token")
+app.add_typer(_gate.env_app, name="env")
+app.command("gate")(_gate.gate)
 
 try:
     from .sql import sql_app

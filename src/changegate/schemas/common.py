@@ -28,6 +28,8 @@ def _minutes(value: str | int) -> int:
     return parse_minutes(value)
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
 Text = Annotated[str, AfterValidator(_clean_text)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Minutes = Annotated[str | int, AfterValidator(_minutes)]
@@ -39,3 +41,32 @@ class Strict(BaseModel):
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error response: what went wrong, where, and each reason."""
+
+    error: str
+    message: str
+    field: str | None = None
+    reasons: list[ReasonOut] | None = None
+    problems: list[str] | None = None
+    errors: list[dict] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in {
+        400: "Unreadable request body",
+        401: "No or bad API token",
+        403: "Not allowed: the reasons name the rule",
+        404: "No such change, evidence or token",
+        409: "Refused transition (everything missing) or changed meanwhile",
+        422: "Invalid input: names the field",
+    }.items()
+}

@@ -26,6 +26,7 @@ from ..core.lifecycle import Action
 from ..core.policy import Permission
 from ..db.models import Approval, Change, Comment, Evidence
 from ..db.uow import UnitOfWork
+from ..schemas.common import MAX_ID
 from ..schemas.changes import (
     ChangeFilter,
     ApprovalIn,
@@ -60,7 +61,7 @@ ACTION_PERMISSION: dict[Action, Permission] = {
     Action.ROLL_BACK: Permission.CHANGE_IMPLEMENT,
 }
 
-EVIDENCE_KINDS = ("test_log", "screenshot", "test_report", "deployment_log", "sql_check", "other")
+EVIDENCE_KINDS = ("test_log", "screenshot", "test_report", "rollback_test", "deployment_log", "sql_check", "other")
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$")
 
 
@@ -68,7 +69,10 @@ def parse_ref(ref: str | int) -> int:
     match = _REF.match(str(ref).strip())
     if not match:
         raise InvalidInput(f"{ref!r} is not a change reference (write CHG-12 or 12)", field="ref")
-    return int(match.group(1))
+    number = int(match.group(1))
+    if number > MAX_ID:
+        raise NotFound(f"no change {format_ref(number)}")
+    return number
 
 
 def load(uow: UnitOfWork, ref: str | int) -> Change:

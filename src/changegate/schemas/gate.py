@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from .common import AwareDatetime, Out, Strict
+
+
+class GateIn(Strict):
+    environment: str
+    at: AwareDatetime | None = None
+
+
+class RuleResultOut(Out):
+    rule: str
+    status: str  # pass | fail | not_assessed
+    message: str
+
+
+class GateOut(Out):
+    change: str
+    environment: str
+    at: datetime
+    allowed: bool
+    results: list[RuleResultOut]
+
+    @classmethod
+    def from_verdict(cls, verdict, at: datetime) -> "GateOut":
+        return cls(change=verdict.change, environment=verdict.environment, at=at, allowed=verdict.allowed,
+                   results=[RuleResultOut(**r.to_dict()) for r in verdict.results])
