@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .changes import Category, ChangeType, ReleaseLevel, Risk
-from .durations import parse_minutes
+from .durations import DurationMinutes
 from .gate_policy import GatePolicy
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -97,18 +97,18 @@ class ApprovalsPolicy(_Strict):
 
 
 class EmergencyPolicy(_Strict):
-    retroactive_approval_deadline: str | int = "48h"
+    retroactive_approval_deadline: DurationMinutes = 48 * 60
 
     @field_validator("retroactive_approval_deadline")
     @classmethod
-    def _duration(cls, v: str | int) -> str | int:
-        if parse_minutes(v) == 0:
+    def _positive(cls, v: int) -> int:
+        if v == 0:
             raise ValueError("the deadline must be longer than zero")
         return v
 
     @property
     def retroactive_approval_deadline_minutes(self) -> int:
-        return parse_minutes(self.retroactive_approval_deadline)
+        return self.retroactive_approval_deadline
 
 
 class RollbackPlan(_Strict):
@@ -131,17 +131,11 @@ class StandardTemplate(_Strict):
     implementation_plan: str
     verification_plan: str = ""
     rollback_plan: RollbackPlan
-    estimated_downtime: str | int = 0
+    estimated_downtime: DurationMinutes = 0
 
     @property
     def estimated_downtime_minutes(self) -> int:
-        return parse_minutes(self.estimated_downtime)
-
-    @field_validator("estimated_downtime")
-    @classmethod
-    def _duration(cls, v: str | int) -> str | int:
-        parse_minutes(v)
-        return v
+        return self.estimated_downtime
 
 
 class Policy(_Strict):

@@ -53,6 +53,9 @@ def parse_yaml(text: str, filename: str) -> YamlDocument:
         return YamlDocument({}, {}, filename)
     lines: dict[Path_, int] = {(): node.start_mark.line + 1}
     problems: list[str] = []
+    # Build each scalar on its own first: a value YAML cannot construct (2026-02-30, "!!int soon")
+    # is then reported at its own line instead of failing the whole load without a position.
+    constructor = yaml.constructor.SafeConstructor()
 
     def walk(n: yaml.Node, path: Path_) -> None:
         if isinstance(n, yaml.MappingNode):
@@ -70,6 +73,13 @@ def parse_yaml(text: str, filename: str) -> YamlDocument:
             for i, item in enumerate(n.value):
                 lines[(*path, i)] = item.start_mark.line + 1
                 walk(item, (*path, i))
+        else:
+            try:
+                constructor.construct_object(n, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+                field = ".".join(str(p) for p in path) or "(document)"
+                reason = getattr(exc, "problem", None) or str(exc)
+                problems.append(f"{filename}:{n.start_mark.line + 1}: {field}: cannot read {n.value!r}: {reason}")
 
     walk(node, ())
     if problems:
