@@ -23,7 +23,6 @@ from ..schemas.changes import (
     TransitionIn,
 )
 from ..services import changes
-from ..services.schedule_hooks import schedule_check
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
 from .deps import RT, Caller
 
@@ -69,7 +68,7 @@ def update_change(ref: str, body: ChangeUpdate, ctx: Caller, rt: RT) -> ChangeOu
 @router.post("/{ref}/transitions", response_model=ChangeOut)
 def transition(ref: str, body: TransitionIn, ctx: Caller, rt: RT) -> ChangeOut:
     with rt.uow() as uow:
-        return changes.transition(uow, ctx, ref, body, schedule_check=schedule_check)
+        return changes.transition(uow, ctx, ref, body)
 
 
 @router.post("/{ref}/assessment", response_model=ChangeOut)

@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime, timedelta
+from typing import Annotated
 
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import ValidationError
+
+from ..core.errors import InvalidInput
+from ..schemas.common import ERROR_RESPONSES, MAX_ID, aware
 from ..schemas.environments import EnvironmentOut, RefreshIn
 from ..schemas.gate import GateIn, GateOut
-from ..services import environments, gate
-from ..schemas.common import ERROR_RESPONSES
-from .deps import RT, Caller
+from ..schemas.schedule import (
+    AcceptConflictIn,
+    CalendarOut,
+    ConflictOut,
+    ExplainQuery,
+    FreezeCreated,
+    FreezeIn,
+    FreezeOut,
+    LiftIn,
+    SlotOut,
+    SlotQuery,
+)
+from ..services import environments, gate, schedule
+from .deps import RT, Caller, caller
+
+
+def parse(model, **fields):
+    """Query parameters through a boundary model, with its errors naming the parameter."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise InvalidInput(f"{field}: {err['msg'].removeprefix('Value error, ')}", field=field) from exc
+
+
+def parse_range(start: datetime | None, end: datetime | None, rt) -> tuple[datetime, datetime]:
+    try:
+        start = aware(start) if start else rt.clock()
+        end = aware(end) if end else start + timedelta(days=30)
+    except ValueError as exc:
+        raise InvalidInput(f"from/to: {exc}", field="from") from exc
+    return start, end
+
+
+def caller_from(request: Request, rt, token: str | None):
+    """The caller of a feed: the usual bearer header, or ?token= for calendar clients."""
+    header = request.headers.get("authorization", "")
+    secret = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else token
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=secret) if secret else None
+    return caller(rt, credentials)
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
@@ -31,3 +76,96 @@ def record_refresh(name: str, body: RefreshIn, ctx: Caller, rt: RT) -> Environme
     """Record when the environment's data was refreshed (UAT freshness rule)."""
     with rt.uow() as uow:
         return environments.record_refresh(uow, ctx, name, body.at)
+
+
+@router.get("/schedule/next-slot", tags=["schedule"], response_model=SlotOut)
+def next_slot(
+    ctx: Caller, rt: RT,
+    environment: str,
+    duration: Annotated[str, Query(description="minutes, or e.g. 90m, 1h30m")],
+    after: datetime | None = None,
+    change: str | None = None,
+    item: Annotated[list[str], Query()] = [],
+    emergency: bool = False,
+) -> SlotOut:
+    """The earliest start satisfying windows, blackouts, freezes and other changes' slots, and its window."""
+    q = parse(SlotQuery, environment=environment, duration=duration, after=after, change=change, items=item,
+              emergency=emergency)
+    with rt.uow(write=False) as uow:
+        return schedule.next_slot(uow, ctx, q)
+
+
+@router.get("/schedule/explain", tags=["schedule"], response_model=SlotOut)
+def explain(
+    ctx: Caller, rt: RT,
+    environment: str,
+    at: datetime,
+    duration: Annotated[str, Query(description="minutes, or e.g. 90m, 1h30m")],
+    item: Annotated[list[str], Query()] = [],
+    emergency: bool = False,
+) -> SlotOut:
+    """Allowed or not at this time for this duration, with every reason."""
+    q = parse(ExplainQuery, environment=environment, at=at, duration=duration, items=item, emergency=emergency)
+    with rt.uow(write=False) as uow:
+        return schedule.explain(uow, ctx, q)
+
+
+@router.get("/changes/{ref}/conflicts", tags=["schedule"], response_model=list[ConflictOut])
+def conflicts(ref: str, ctx: Caller, rt: RT) -> list[ConflictOut]:
+    with rt.uow(write=False) as uow:
+        return schedule.list_conflicts(uow, ctx, ref)
+
+
+@router.post("/changes/{ref}/conflicts/accept", tags=["schedule"], response_model=list[ConflictOut])
+def accept_conflict(ref: str, body: AcceptConflictIn, ctx: Caller, rt: RT) -> list[ConflictOut]:
+    """A change manager accepts, with a reason, that this change may overlap another on shared items."""
+    with rt.uow() as uow:
+        return schedule.accept_conflict(uow, ctx, ref, body)
+
+
+@router.post("/freezes", tags=["schedule"], response_model=FreezeCreated, status_code=201)
+def add_freeze(body: FreezeIn, ctx: Caller, rt: RT) -> FreezeCreated:
+    """Declare an ad-hoc freeze; lists the scheduled changes whose slot it invalidates."""
+    with rt.uow() as uow:
+        freeze, affected = schedule.add_freeze(uow, ctx, body)
+    return FreezeCreated(**freeze.model_dump(), affected_changes=affected)
+
+
+@router.get("/freezes", tags=["schedule"], response_model=list[FreezeOut])
+def list_freezes(ctx: Caller, rt: RT, start: Annotated[datetime | None, Query(alias="from")] = None,
+                 end: Annotated[datetime | None, Query(alias="to")] = None) -> list[FreezeOut]:
+    start, end = parse_range(start, end, rt)
+    with rt.uow(write=False) as uow:
+        return schedule.list_freezes(uow, ctx, start, end)
+
+
+@router.post("/freezes/{freeze_id}/lift", tags=["schedule"], response_model=FreezeOut)
+def lift_freeze(freeze_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: LiftIn, ctx: Caller, rt: RT) -> FreezeOut:
+    with rt.uow() as uow:
+        return schedule.lift_freeze(uow, ctx, freeze_id, body.reason)
+
+
+@router.get("/calendar", tags=["schedule"], response_model=CalendarOut)
+def calendar(ctx: Caller, rt: RT, start: Annotated[datetime | None, Query(alias="from")] = None,
+             end: Annotated[datetime | None, Query(alias="to")] = None,
+             environment: str | None = None) -> CalendarOut:
+    """Windows, blackouts and scheduled changes between two instants (default: the next 30 days)."""
+    start, end = parse_range(start, end, rt)
+    with rt.uow(write=False) as uow:
+        return schedule.calendar(uow, ctx, start, end, environment)
+
+
+@router.get("/calendar.ics", tags=["schedule"], response_class=Response,
+            responses={200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"}})
+def calendar_ics(rt: RT, request: Request,
+                 start: Annotated[datetime | None, Query(alias="from")] = None,
+                 end: Annotated[datetime | None, Query(alias="to")] = None,
+                 environment: str | None = None,
+                 token: Annotated[str | None, Query(description="API token, for calendar clients that cannot "
+                                                                 "send headers")] = None) -> Response:
+    """The change calendar as an iCalendar feed that Outlook and Google Calendar can subscribe to."""
+    ctx = caller_from(request, rt, token)
+    start, end = parse_range(start, end, rt)
+    with rt.uow(write=False) as uow:
+        cal = schedule.calendar(uow, ctx, start, end, environment)
+    return Response(schedule.calendar_ics(cal, rt.clock()), media_type="text/calendar; charset=utf-8")

@@ -180,10 +180,13 @@ def show_cmd(ref: str, json_out: JsonOpt = False) -> None:
 def _transition_command(action: str, doc: str, *, with_start: bool = False) -> None:
     def command(ref: str, reason: Reason = "", expected_version: Expected = None,
                 at: Annotated[Optional[str], typer.Option("--at", help="Planned start (schedule/reschedule).")] = None,
+                override_reason: Annotated[str, typer.Option(
+                    help="Emergency changes: why an overridable blackout is overridden (schedule.override).")] = "",
                 json_out: JsonOpt = False) -> None:
-        if at is not None and not with_start:
-            usage(f"--at applies to schedule and reschedule, not {action}")
-        payload = _payload(action=action, reason=reason, expected_version=expected_version, planned_start=at)
+        if (at is not None or override_reason) and not with_start:
+            usage(f"--at and --override-reason apply to schedule and reschedule, not {action}")
+        payload = _payload(action=action, reason=reason, expected_version=expected_version, planned_start=at,
+                           override_reason=override_reason or None)
         client = state.client()
         show(_call(lambda: client.transition(ref, payload)), json_out)
 
@@ -298,3 +301,30 @@ def history(ref: str, json_out: JsonOpt = False) -> None:
             f"{e['before'].get('state', '')}→{e['after'].get('state', '')}" if e["after"] else "",
             "; ".join(r["message"] for r in e["detail"].get("reasons", [])) or e["detail"].get("reason", "")]
            for e in events])
+
+
+@change_app.command("conflicts")
+def conflicts(ref: str, json_out: JsonOpt = False) -> None:
+    """Scheduled changes overlapping this one on shared items (every item, the exact overlap)."""
+    client = state.client()
+    found = _call(lambda: client.conflicts(ref))
+    if json_out:
+        emit_json(found)
+        return
+    if not found:
+        print(f"{ref}: no conflict")
+    for c in found:
+        print(f"{'accepted' if c['accepted'] else 'CONFLICT'}: {c['other']} on {', '.join(c['items'])} "
+              f"from {c['start']} to {c['end']}")
+
+
+@change_app.command("accept-conflict")
+def accept_conflict(ref: str, other: Annotated[str, typer.Option("--with", help="The other change.")],
+                    reason: Reason = "", json_out: JsonOpt = False) -> None:
+    """Accept, with a reason, that two changes overlap on shared items (change managers)."""
+    client = state.client()
+    result = _call(lambda: client.accept_conflict(ref, {"other": other, "reason": reason}))
+    if json_out:
+        emit_json(result)
+    else:
+        print(f"{ref}: conflict with {other} accepted")

@@ -6,6 +6,7 @@ command prints the same thing whether it ran locally or through ``--url``.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -34,9 +35,10 @@ from ..schemas.changes import (
 from ..schemas.tokens import TokenIn
 from ..schemas.environments import RefreshIn
 from ..schemas.gate import GateIn
-from ..services import audit, changes, environments, gate, tokens
+from ..schemas.common import aware
+from ..schemas.schedule import AcceptConflictIn, ExplainQuery, FreezeIn, LiftIn, SlotQuery
+from ..services import audit, changes, environments, gate, schedule, tokens
 from ..services.runtime import Runtime
-from ..services.schedule_hooks import schedule_check
 
 
 class Client(Protocol):
@@ -59,6 +61,15 @@ class Client(Protocol):
     def gate(self, ref: str, payload: dict) -> dict: ...
     def environments(self) -> list: ...
     def record_refresh(self, environment: str, payload: dict) -> dict: ...
+    def next_slot(self, payload: dict) -> dict: ...
+    def explain(self, payload: dict) -> dict: ...
+    def calendar(self, params: dict) -> dict: ...
+    def calendar_ics(self, params: dict) -> bytes: ...
+    def add_freeze(self, payload: dict) -> dict: ...
+    def list_freezes(self, params: dict) -> list: ...
+    def lift_freeze(self, freeze_id: int, payload: dict) -> dict: ...
+    def conflicts(self, ref: str) -> list: ...
+    def accept_conflict(self, ref: str, payload: dict) -> list: ...
 
 
 def _parse(model: type[BaseModel], payload: dict) -> Any:
@@ -112,7 +123,7 @@ class LocalClient:
         body = _parse(TransitionIn, payload)
         ctx = self.rt.context(self.person)
         with self.rt.uow() as uow:
-            return _json(changes.transition(uow, ctx, ref, body, schedule_check=schedule_check))
+            return _json(changes.transition(uow, ctx, ref, body))
 
     def assess(self, ref: str, payload: dict) -> dict:
         return self._run(changes.assess, ref, _parse(AssessIn, payload))
@@ -159,6 +170,49 @@ class LocalClient:
 
     def record_refresh(self, environment: str, payload: dict) -> dict:
         return self._run(environments.record_refresh, environment, _parse(RefreshIn, payload).at)
+
+    def next_slot(self, payload: dict) -> dict:
+        return self._run(schedule.next_slot, _parse(SlotQuery, payload), write=False)
+
+    def explain(self, payload: dict) -> dict:
+        return self._run(schedule.explain, _parse(ExplainQuery, payload), write=False)
+
+    def _range(self, params: dict):
+        try:
+            start = aware(datetime.fromisoformat(params["from"])) if params.get("from") else self.rt.clock()
+            end = aware(datetime.fromisoformat(params["to"])) if params.get("to") else start + timedelta(days=30)
+        except ValueError as exc:
+            raise InvalidInput(f"from/to: {exc}", field="from") from exc
+        return start, end
+
+    def calendar(self, params: dict) -> dict:
+        start, end = self._range(params)
+        return self._run(schedule.calendar, start, end, params.get("environment"), write=False)
+
+    def calendar_ics(self, params: dict) -> bytes:
+        start, end = self._range(params)
+        ctx = self.rt.context(self.person)
+        with self.rt.uow(write=False) as uow:
+            return schedule.calendar_ics(schedule.calendar(uow, ctx, start, end, params.get("environment")), ctx.now)
+
+    def add_freeze(self, payload: dict) -> dict:
+        ctx = self.rt.context(self.person)
+        with self.rt.uow() as uow:
+            freeze, affected = schedule.add_freeze(uow, ctx, _parse(FreezeIn, payload))
+        return {**_json(freeze), "affected_changes": affected}
+
+    def list_freezes(self, params: dict) -> list:
+        start, end = self._range(params)
+        return self._run(schedule.list_freezes, start, end, write=False)
+
+    def lift_freeze(self, freeze_id: int, payload: dict) -> dict:
+        return self._run(schedule.lift_freeze, freeze_id, _parse(LiftIn, payload).reason)
+
+    def conflicts(self, ref: str) -> list:
+        return self._run(schedule.list_conflicts, ref, write=False)
+
+    def accept_conflict(self, ref: str, payload: dict) -> list:
+        return self._run(schedule.accept_conflict, ref, _parse(AcceptConflictIn, payload))
 
 
 _ERRORS: dict[str, type[ChangegateError]] = {
@@ -248,3 +302,40 @@ class RemoteClient:
 
     def record_refresh(self, environment, payload):
         return self._call("POST", f"/environments/{environment}/data-refresh", json=payload)
+
+    @staticmethod
+    def _query(payload: dict) -> dict:
+        q = {k: v for k, v in payload.items() if v not in (None, [], (), False)}
+        if "items" in q:
+            q["item"] = q.pop("items")
+        return q
+
+    def next_slot(self, payload):
+        return self._call("GET", "/schedule/next-slot", params=self._query(payload))
+
+    def explain(self, payload):
+        return self._call("GET", "/schedule/explain", params=self._query(payload))
+
+    def calendar(self, params):
+        return self._call("GET", "/calendar", params=self._query(params))
+
+    def calendar_ics(self, params):
+        response = self.http.get("/calendar.ics", params=self._query(params))
+        if not response.is_success:
+            return self._call("GET", "/calendar.ics", params=self._query(params))  # raises the mapped error
+        return response.content
+
+    def add_freeze(self, payload):
+        return self._call("POST", "/freezes", json=payload)
+
+    def list_freezes(self, params):
+        return self._call("GET", "/freezes", params=self._query(params))
+
+    def lift_freeze(self, freeze_id, payload):
+        return self._call("POST", f"/freezes/{freeze_id}/lift", json=payload)
+
+    def conflicts(self, ref):
+        return self._call("GET", f"/changes/{ref}/conflicts")
+
+    def accept_conflict(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/conflicts/accept", json=payload)

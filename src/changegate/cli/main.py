@@ -156,12 +156,16 @@ def serve(
 
 from . import change as _change  # noqa: E402  (registers the change commands)
 from . import gate as _gate  # noqa: E402
+from . import schedule as _schedule  # noqa: E402
 from . import token as _token  # noqa: E402
 
 app.add_typer(_change.change_app, name="change")
 app.add_typer(_token.token_app, name="token")
 app.add_typer(_gate.env_app, name="env")
 app.command("gate")(_gate.gate)
+app.add_typer(_schedule.schedule_app, name="schedule")
+app.add_typer(_schedule.freeze_app, name="freeze")
+app.command("calendar")(_schedule.calendar)
 
 try:
     from .sql import sql_app

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .changes import Category, ChangeType, ReleaseLevel, Risk
 from .durations import DurationMinutes
 from .gate_policy import GatePolicy
+from .schedule_policy import SchedulePolicy
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -147,8 +148,7 @@ class Policy(_Strict):
     approvals: ApprovalsPolicy = ApprovalsPolicy()
     emergency: EmergencyPolicy = EmergencyPolicy()
     standard_changes: tuple[StandardTemplate, ...] = ()
-    # Sections owned by later areas; validated by their own models when present.
-    schedule: dict[str, Any] = Field(default_factory=dict)
+    schedule: SchedulePolicy = SchedulePolicy()
     gate: GatePolicy = GatePolicy()
 
     def person(self, person_id: str) -> Person | None:
@@ -202,6 +202,9 @@ def cross_check(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
             known_role(("approvals", "matrix", i, "roles", j), role)
         if len(set(rule.roles)) != len(rule.roles):
             problems.append((("approvals", "matrix", i, "roles"), "a role is listed twice"))
+    for env in policy.schedule.environments:
+        if env not in envs:
+            problems.append((("schedule", "environments", env), f"unknown environment {env!r}"))
     for env in policy.gate.environments:
         if env not in envs:
             problems.append((("gate", "environments", env), f"unknown environment {env!r}"))

@@ -14,6 +14,7 @@ from ..schemas.changes import ChangeFilter
 from .models import (
     ApiToken,
     Approval,
+    ConflictAcceptance,
     AuditEvent,
     AuditHead,
     Change,
@@ -245,3 +246,20 @@ class EnvironmentFactRepository:
             fact = EnvironmentFact(environment=environment)
             self.s.add(fact)
         return fact
+
+
+class ConflictAcceptanceRepository:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def accepted_with(self, change_id: int) -> set[int]:
+        """Ids of the changes whose conflict with ``change_id`` a change manager accepted."""
+        rows = self.s.execute(
+            select(ConflictAcceptance.change_id, ConflictAcceptance.other_change_id).where(
+                or_(ConflictAcceptance.change_id == change_id, ConflictAcceptance.other_change_id == change_id))
+        ).all()
+        return {b if a == change_id else a for a, b in rows}
+
+    def add(self, acceptance: ConflictAcceptance) -> None:
+        self.s.add(acceptance)
+        self.s.flush()

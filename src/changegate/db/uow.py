@@ -22,6 +22,7 @@ from .engine import WRITE_OPTION
 from .repositories import (
     AuditRepository,
     ChangeRepository,
+    ConflictAcceptanceRepository,
     EnvironmentFactRepository,
     EvidenceRepository,
     FreezeRepository,
@@ -48,6 +49,7 @@ class UnitOfWork:
         self.tokens = TokenRepository(s)
         self.freezes = FreezeRepository(s)
         self.environment_facts = EnvironmentFactRepository(s)
+        self.conflict_acceptances = ConflictAcceptanceRepository(s)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -69,6 +69,8 @@ class TransitionIn(Strict):
                     "roll_back", "cancel", "reject"]
     reason: Annotated[Text, StringConstraints(max_length=10_000)] = ""
     planned_start: AwareDatetime | None = Field(default=None, description="for schedule/reschedule")
+    override_reason: Annotated[Text, StringConstraints(max_length=10_000)] = Field(
+        default="", description="emergency changes: why an overridable blackout may be overridden")
     expected_version: int | None = None
 
 
@@ -181,6 +183,8 @@ class ChangeOut(ChangeSummaryOut):
     evidence: list[EvidenceOut]
     comments: list[CommentOut]
     available_actions: list[str]
+    schedule_problems: list[str] = Field(default_factory=list,
+                                         description="why a scheduled slot is no longer valid (e.g. a new freeze)")
 
 
 class ChangePage(Out):

@@ -18,7 +18,7 @@ def _clean_text(value: str) -> str:
     return value
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a time zone offset, e.g. 2026-12-01T09:00:00+01:00 or ...Z")
     return value.astimezone(timezone.utc)
@@ -31,7 +31,7 @@ def _minutes(value: str | int) -> int:
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 Text = Annotated[str, AfterValidator(_clean_text)]
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, AfterValidator(aware)]
 Minutes = Annotated[str | int, AfterValidator(_minutes)]
 
 

@@ -26,7 +26,6 @@ from ..core.lifecycle import Action
 from ..core.policy import Permission
 from ..db.models import Approval, Change, Comment, Evidence
 from ..db.uow import UnitOfWork
-from ..schemas.common import MAX_ID
 from ..schemas.changes import (
     ChangeFilter,
     ApprovalIn,
@@ -41,9 +40,9 @@ from ..schemas.changes import (
     TransitionIn,
 )
 from .context import Context
+from . import schedule
+from .lookup import load, parse_ref
 from .views import change_out, change_summary_out, facts_of, snapshot
-
-_REF = re.compile(r"^(?:CHG-)?(\d{1,12})$", re.IGNORECASE)
 
 # Which permission each lifecycle action needs (one table, read by every adapter through here).
 ACTION_PERMISSION: dict[Action, Permission] = {
@@ -63,23 +62,6 @@ ACTION_PERMISSION: dict[Action, Permission] = {
 
 EVIDENCE_KINDS = ("test_log", "screenshot", "test_report", "rollback_test", "deployment_log", "sql_check", "other")
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$")
-
-
-def parse_ref(ref: str | int) -> int:
-    match = _REF.match(str(ref).strip())
-    if not match:
-        raise InvalidInput(f"{ref!r} is not a change reference (write CHG-12 or 12)", field="ref")
-    number = int(match.group(1))
-    if number > MAX_ID:
-        raise NotFound(f"no change {format_ref(number)}")
-    return number
-
-
-def load(uow: UnitOfWork, ref: str | int) -> Change:
-    change = uow.changes.get(parse_ref(ref))
-    if change is None:
-        raise NotFound(f"no change {format_ref(parse_ref(ref))}")
-    return change
 
 
 def _entity(change: Change) -> str:
@@ -230,24 +212,19 @@ def _apply(uow: UnitOfWork, ctx: Context, change: Change, action: Action, *, rea
            {**({"reason": reason} if reason else {}), **(detail or {})} or None)
 
 
-def transition(uow: UnitOfWork, ctx: Context, ref: str, body: TransitionIn,
-               schedule_check=None) -> ChangeOut:
-    """Move a change by one lifecycle action.
-
-    ``schedule_check(uow, ctx, change) -> Decision`` is the schedule's verdict on
-    the planned slot (the schedule service supplies it); None skips it.
-    """
+def transition(uow: UnitOfWork, ctx: Context, ref: str, body: TransitionIn) -> ChangeOut:
+    """Move a change by one lifecycle action. Scheduling checks the slot against the schedule
+    (windows, blackouts, freezes) and other changes (conflicts)."""
     change = load(uow, ref)
     _check_version(change, body.expected_version)
     action = Action(body.action)
     ctx.require(ACTION_PERMISSION[action], change=facts_of(change))
-    decision = None
+    decision, detail = None, {}
     if action in (Action.SCHEDULE, Action.RESCHEDULE):
         if body.planned_start is not None:
             change.planned_start = body.planned_start
-        if schedule_check is not None:
-            decision = schedule_check(uow, ctx, change)
-    _apply(uow, ctx, change, action, reason=body.reason, schedule_decision=decision)
+        decision, detail = schedule.check_slot(uow, ctx, change, body.override_reason)
+    _apply(uow, ctx, change, action, reason=body.reason, schedule_decision=decision, detail=detail)
     return change_out(ctx, change)
 
 
@@ -412,7 +389,7 @@ def add_comment(uow: UnitOfWork, ctx: Context, ref: str, body: CommentIn) -> Cha
 def get_change(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
     change = load(uow, ref)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
-    return change_out(ctx, change)
+    return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
 
 
 def list_changes(uow: UnitOfWork, ctx: Context, f: ChangeFilter) -> ChangePage:

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeCreate, CommentIn, TransitionIn
 from . import changes, tokens
 from .runtime import Runtime
-from .schedule_hooks import demo_slot
+from ..schemas.schedule import SlotQuery
+from . import schedule
 
 _ROLLBACK_APP = "#!/bin/sh\nset -eu\n/opt/mes/bin/deploy --version \"$PREVIOUS_VERSION\" --no-migrate\n"
 _ROLLBACK_SQL = "BEGIN;\nDROP INDEX IF EXISTS ix_work_orders_due;\nCOMMIT;\n"
@@ -47,7 +48,7 @@ class _Demo:
             verification_plan="Smoke test at T+15: print one label, complete one production cycle.",
             rollback_plan={"script": _ROLLBACK_APP, "interpreter": "sh"},
             estimated_downtime=fields.pop("downtime", "30m"),
-            planned_start=start or demo_slot(self.rt, fields.get("environment", "prod"), self.now, 30),
+            planned_start=start or self.slot(fields.get("environment", "prod"), self.now),
         )
         base.update(fields)
         change = self.do(person, changes.create_change, ChangeCreate(**base), days_ago=days_ago)
@@ -59,6 +60,12 @@ class _Demo:
         self.refs.append(change.ref)
         self.requester[change.ref] = person
         return change.ref
+
+    def slot(self, environment: str, after: datetime, minutes: int = 120) -> datetime:
+        """The next free slot long enough for the demo's changes (taken from the real schedule)."""
+        found = schedule.next_slot(self.uow, self.ctx("chris.change"),
+                                   SlotQuery(environment=environment, duration=minutes, after=after))
+        return found.start
 
     def move(self, person: str, ref: str, action: str, reason: str = "", days_ago: float = 0):
         return self.do(person, changes.transition, ref, TransitionIn(action=action, reason=reason), days_ago=days_ago)
@@ -89,7 +96,7 @@ def _load(d: _Demo) -> dict:
 
     ref = d.file("dana.dev", title="Fix rounding of net weight on line 3 labels", category="application",
                  release_level="patch", environment="prod", items=["mes-labels", "line-3"], version="2.4.1",
-                 start=demo_slot(rt, "prod", d.now - timedelta(days=14), 30), days_ago=20)
+                 start=d.slot("prod", d.now - timedelta(days=14)), days_ago=20)
     d.to_authorized(ref, patch_ok, days_ago=16)
     d.move("chris.change", ref, "schedule", days_ago=15)
     d.move("sam.sysadmin", ref, "start", days_ago=14)
@@ -141,7 +148,7 @@ def _load(d: _Demo) -> dict:
 
     ref = d.file("rene.release", title="Shift load-balancer weight to the new MES node", category="traffic",
                  release_level="minor", environment="prod", items=["lb-mes", "mes-node-3"],
-                 start=demo_slot(rt, "prod", d.now - timedelta(days=7), 30), days_ago=10)
+                 start=d.slot("prod", d.now - timedelta(days=7)), days_ago=10)
     d.to_authorized(ref, minor_ok, days_ago=9)
     d.move("chris.change", ref, "schedule", days_ago=8)
     d.move("sam.sysadmin", ref, "start", days_ago=7)

@@ -1,15 +1,44 @@
-"""Schedule use cases: timing verdicts, conflicts, freezes, next slot, calendar."""
+"""Schedule use cases: slot verdicts, next slot, conflicts, ad-hoc freezes, the calendar.
+
+The rules are the pure engine's (core/schedule.py); this module gathers what it
+needs from storage: the ad-hoc freezes, the other scheduled changes, accepted
+conflicts.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..core.decisions import Decision
-from ..core.changes import format_ref
-from ..db.models import Change
+from ..core import schedule as engine
+from ..core.audit import AuditRecord
+from ..core.changes import ChangeType, format_ref
+from ..core.authz import authorize
+from ..core.decisions import Decision, Reason
+from ..core.errors import InvalidInput, NotFound, Refused
+from ..core.policy import Permission
+from ..db.models import Change, ConflictAcceptance, Freeze
 from ..db.uow import UnitOfWork
+from ..schemas.schedule import (
+    AcceptConflictIn,
+    CalendarEntryOut,
+    CalendarOut,
+    ConflictOut,
+    ExplainQuery,
+    FreezeIn,
+    FreezeOut,
+    ReasonOut,
+    SlotOut,
+    SlotQuery,
+    WindowOut,
+)
 from .context import Context
+from .lookup import load
+
+HORIZON = timedelta(days=366)
+# A zero-downtime deploy still happens at an instant: for conflicts it holds its items a minute.
+_MIN_HOLD = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -23,14 +52,293 @@ class ChangeConflict:
     @property
     def sentence(self) -> str:
         return (f"overlaps {self.other} on {', '.join(self.items)} from {self.start:%Y-%m-%d %H:%M} to "
-                f"{self.end:%H:%M} UTC" + (" (accepted)" if self.accepted else ""))
+                f"{self.end:%Y-%m-%d %H:%M} UTC" + (" (accepted)" if self.accepted else ""))
+
+
+def _known_environment(ctx: Context, environment: str) -> None:
+    if environment not in ctx.policy.environments:
+        raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
+                           field="environment")
+
+
+def _context(ctx: Context, environment: str, items, emergency: bool) -> engine.ScheduleContext:
+    env = ctx.policy.environments.get(environment)
+    return engine.ScheduleContext(environment=environment, site=env.site if env else None,
+                                  items=frozenset(items), emergency=emergency)
+
+
+def _freezes(uow: UnitOfWork, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
+    return [
+        engine.AdhocFreeze(name=f.name, start=f.starts_at, end=f.ends_at, environments=tuple(json.loads(f.environments)),
+                           items=tuple(json.loads(f.items)), emergency_override=f.emergency_override, reason=f.reason)
+        for f in uow.freezes.active_overlapping(start, end)
+    ]
+
+
+def _duration(change: Change) -> timedelta:
+    return timedelta(minutes=change.estimated_downtime_minutes or 0)
+
+
+def _slot_out(environment: str, d: engine.ScheduleDecision) -> SlotOut:
+    w = d.window
+    return SlotOut(
+        environment=environment, allowed=d.allowed, start=d.start, end=d.end,
+        window=WindowOut(name=w.name, timezone=w.timezone, start=w.start, end=w.end,
+                         local_start=w.local_start.isoformat(), local_end=w.local_end.isoformat()) if w else None,
+        reasons=[ReasonOut(code=r.code, message=r.message) for r in d.reasons],
+    )
+
+
+def explain_slot(uow: UnitOfWork, ctx: Context, environment: str, start: datetime, duration: timedelta,
+                 items=(), emergency: bool = False) -> engine.ScheduleDecision:
+    _known_environment(ctx, environment)
+    return engine.explain(ctx.policy.schedule, _context(ctx, environment, items, emergency), start, duration,
+                          _freezes(uow, start, start + max(duration, _MIN_HOLD)))
+
+
+def explain(uow: UnitOfWork, ctx: Context, q: ExplainQuery) -> SlotOut:
+    ctx.require(Permission.CHANGE_READ)
+    d = explain_slot(uow, ctx, q.environment, q.at, timedelta(minutes=q.duration), q.items, q.emergency)
+    return _slot_out(q.environment, d)
 
 
 def timing_verdict(uow: UnitOfWork, ctx: Context, change: Change, environment: str, start: datetime,
-                   duration: timedelta) -> Decision | None:
-    return None
+                   duration: timedelta) -> Decision:
+    """The gate's timing rule: may the change's whole downtime run from ``start`` in ``environment``?"""
+    return explain_slot(uow, ctx, environment, start, duration, [i.name for i in change.items],
+                        change.type == ChangeType.EMERGENCY.value)
+
+
+# --- conflicts ----------------------------------------------------------------------------------
+
+
+def _as_scheduled(change: Change, start: datetime | None = None) -> engine.ScheduledChange:
+    start = start or change.planned_start
+    return engine.ScheduledChange(str(change.id), start, start + max(_duration(change), _MIN_HOLD),
+                                  frozenset(i.name for i in change.items))
 
 
 def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: datetime | None = None
                  ) -> list[ChangeConflict]:
-    return []
+    """Every scheduled change of the same environment overlapping this one's slot on a shared item."""
+    start = start or change.planned_start
+    if start is None:
+        return []
+    candidate = _as_scheduled(change, start)
+    others = uow.changes.scheduled_between(candidate.start, candidate.end, environment=change.environment)
+    accepted = uow.conflict_acceptances.accepted_with(change.id)
+    found = engine.conflicts_with(candidate, [_as_scheduled(o) for o in others if o.id != change.id])
+    return [ChangeConflict(format_ref(int(c.second)), c.items, c.start, c.end, int(c.second) in accepted)
+            for c in found]
+
+
+def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflictIn) -> list[ConflictOut]:
+    change = load(uow, ref)
+    other = load(uow, body.other)
+    ctx.require(Permission.SCHEDULE_OVERRIDE, entity=f"change:{change.id}")
+    start = change.planned_start
+    current = [c for c in conflicts_of(uow, ctx, change) if c.other == format_ref(other.id)] if start else []
+    if not current:
+        raise InvalidInput(f"{format_ref(change.id)} does not conflict with {format_ref(other.id)}", field="other")
+    low, high = sorted((change.id, other.id))
+    uow.conflict_acceptances.add(ConflictAcceptance(change_id=low, other_change_id=high, reason=body.reason,
+                                                    accepted_by=ctx.actor.id, accepted_at=ctx.now))
+    uow.changes.touch(change, ctx.now)
+    uow.audit.append(AuditRecord(actor=ctx.actor.id, action="conflict.accepted", entity=f"change:{change.id}",
+                                 detail={"other": format_ref(other.id), "items": list(current[0].items),
+                                         "reason": body.reason}), ctx.now)
+    return [_conflict_out(format_ref(change.id), c) for c in conflicts_of(uow, ctx, change)]
+
+
+def _conflict_out(ref: str, c: ChangeConflict) -> ConflictOut:
+    return ConflictOut(change=ref, other=c.other, items=list(c.items), start=c.start, end=c.end, accepted=c.accepted)
+
+
+def list_conflicts(uow: UnitOfWork, ctx: Context, ref: str) -> list[ConflictOut]:
+    change = load(uow, ref)
+    ctx.require(Permission.CHANGE_READ)
+    return [_conflict_out(format_ref(change.id), c) for c in conflicts_of(uow, ctx, change)]
+
+
+# --- the check made when a change is scheduled -------------------------------------------------
+
+
+def check_slot(uow: UnitOfWork, ctx: Context, change: Change, override_reason: str = "") -> tuple[Decision, dict]:
+    """Scheduling verdict for the change's planned slot: schedule rules and unaccepted conflicts.
+
+    An emergency change may override a blackout that allows it, but only with a typed reason by a
+    holder of ``schedule.override``; the override is returned for the audit record.
+    """
+    if change.planned_start is None:
+        return Decision.allow(), {}
+    items = [i.name for i in change.items]
+    verdict: Decision = explain_slot(uow, ctx, change.environment, change.planned_start, _duration(change), items)
+    detail: dict = {}
+    problems: list[Reason] = []
+    if not verdict.allowed and change.type == ChangeType.EMERGENCY.value:
+        may_override = authorize(ctx.policy, ctx.actor, Permission.SCHEDULE_OVERRIDE).allowed
+        emergency = explain_slot(uow, ctx, change.environment, change.planned_start, _duration(change), items,
+                                 emergency=True)
+        if emergency.allowed and override_reason.strip() and may_override:
+            verdict = emergency
+            detail = {"emergency_override": {"reason": override_reason, "overridden": verdict.summary()}}
+        elif emergency.allowed:
+            problems.append(Reason("override_needed", "an emergency change may override this, with a typed reason "
+                                   "(--override-reason) by a holder of schedule.override"))
+    if not verdict.allowed:
+        problems = [*verdict.reasons, *problems]
+    problems += [Reason("conflict", c.sentence) for c in conflicts_of(uow, ctx, change) if not c.accepted]
+    return Decision.from_problems(problems), detail
+
+
+def slot_problems(uow: UnitOfWork, ctx: Context, change: Change) -> list[str]:
+    """Why a scheduled change's slot is no longer valid (a new freeze, a new conflict); empty if fine."""
+    if change.state != "scheduled" or change.planned_start is None:
+        return []
+    decision, _ = check_slot(uow, ctx, change, override_reason="")
+    if change.type == ChangeType.EMERGENCY.value and not decision.allowed:
+        # An emergency scheduled through an audited override stays valid while the override still applies.
+        decision = Decision.from_problems(r for r in decision.reasons if r.code != "override_needed")
+        emergency = explain_slot(uow, ctx, change.environment, change.planned_start, _duration(change),
+                                 [i.name for i in change.items], emergency=True)
+        if emergency.allowed:
+            decision = Decision.from_problems(r for r in decision.reasons if r.code == "conflict")
+    return [r.message for r in decision.reasons]
+
+
+# --- next slot ----------------------------------------------------------------------------------
+
+
+def next_slot(uow: UnitOfWork, ctx: Context, q: SlotQuery) -> SlotOut:
+    ctx.require(Permission.CHANGE_READ)
+    _known_environment(ctx, q.environment)
+    items, emergency, own_id = list(q.items), q.emergency, None
+    if q.change:
+        change = load(uow, q.change)
+        items = items or [i.name for i in change.items]
+        emergency = emergency or change.type == ChangeType.EMERGENCY.value
+        own_id = change.id
+    after = q.after or ctx.now
+    mine = frozenset(items)
+    # Slots other changes already hold on the same items: the answer must not conflict with them.
+    busy = [
+        (o.planned_start, o.planned_start + max(_duration(o), _MIN_HOLD))
+        for o in uow.changes.scheduled_between(after, after + HORIZON, environment=q.environment)
+        if o.id != own_id and mine & {i.name for i in o.items}
+    ]
+    d = engine.next_slot(ctx.policy.schedule, _context(ctx, q.environment, items, emergency),
+                         timedelta(minutes=q.duration), after, _freezes(uow, after, after + HORIZON), HORIZON, busy)
+    return _slot_out(q.environment, d)
+
+
+# --- ad-hoc freezes -----------------------------------------------------------------------------
+
+
+def _freeze_out(f: Freeze) -> FreezeOut:
+    return FreezeOut(id=f.id, name=f.name, start=f.starts_at, end=f.ends_at, reason=f.reason,
+                     environments=json.loads(f.environments), items=json.loads(f.items),
+                     emergency_override=f.emergency_override, created_by=f.created_by, created_at=f.created_at,
+                     lifted_at=f.lifted_at)
+
+
+def add_freeze(uow: UnitOfWork, ctx: Context, body: FreezeIn) -> tuple[FreezeOut, list[str]]:
+    """Declare an ad-hoc freeze; returns it and the scheduled changes whose slot it now blocks."""
+    ctx.require(Permission.SCHEDULE_OVERRIDE, entity="freeze")
+    if body.end <= body.start:
+        raise InvalidInput("the freeze ends before it starts", field="end")
+    for env in body.environments:
+        _known_environment(ctx, env)
+    freeze = uow.freezes.add(Freeze(
+        name=body.name, environments=json.dumps(body.environments), items=json.dumps(body.items),
+        starts_at=body.start, ends_at=body.end, reason=body.reason, emergency_override=body.emergency_override,
+        created_by=ctx.actor.id, created_at=ctx.now,
+    ))
+    uow.audit.append(AuditRecord(actor=ctx.actor.id, action="freeze.added", entity=f"freeze:{freeze.id}",
+                                 after=_freeze_out(freeze).model_dump(mode="json")), ctx.now)
+    affected = [
+        format_ref(c.id) for c in uow.changes.scheduled_between(body.start, body.end)
+        if slot_problems(uow, ctx, c)
+    ]
+    return _freeze_out(freeze), affected
+
+
+def lift_freeze(uow: UnitOfWork, ctx: Context, freeze_id: int, reason: str) -> FreezeOut:
+    ctx.require(Permission.SCHEDULE_OVERRIDE, entity=f"freeze:{freeze_id}")
+    freeze = uow.freezes.get(freeze_id)
+    if freeze is None:
+        raise NotFound(f"no freeze {freeze_id}")
+    if freeze.lifted_at is not None:
+        raise Refused(f"freeze {freeze_id} was already lifted at {freeze.lifted_at.isoformat()}")
+    freeze.lifted_at = ctx.now
+    uow.audit.append(AuditRecord(actor=ctx.actor.id, action="freeze.lifted", entity=f"freeze:{freeze.id}",
+                                 detail={"reason": reason}), ctx.now)
+    return _freeze_out(freeze)
+
+
+def list_freezes(uow: UnitOfWork, ctx: Context, start: datetime, end: datetime) -> list[FreezeOut]:
+    ctx.require(Permission.CHANGE_READ)
+    return [_freeze_out(f) for f in uow.freezes.active_overlapping(start, end)]
+
+
+# --- the calendar -------------------------------------------------------------------------------
+
+
+def calendar(uow: UnitOfWork, ctx: Context, start: datetime, end: datetime,
+             environment: str | None = None) -> CalendarOut:
+    ctx.require(Permission.CHANGE_READ)
+    if end <= start:
+        raise InvalidInput("the calendar range ends before it starts", field="to")
+    if end - start > HORIZON:
+        raise InvalidInput("the calendar range is longer than 366 days", field="to")
+    environments = [environment] if environment else list(ctx.policy.environments)
+    for env in environments:
+        _known_environment(ctx, env)
+    freezes = _freezes(uow, start, end)
+    entries: list[CalendarEntryOut] = []
+    for env in environments:
+        for e in engine.calendar_entries(ctx.policy.schedule, env, start, end, freezes):
+            entries.append(CalendarEntryOut(kind=e.kind, name=e.name, rule=e.rule, environment=env, start=e.start,
+                                            end=e.end, timezone=e.timezone, emergency_override=e.emergency_override,
+                                            description=e.description))
+    conflicts: list[ConflictOut] = []
+    for env in environments:
+        scheduled = uow.changes.scheduled_between(start, end, environment=env)
+        by_id = {str(c.id): c for c in scheduled}
+        for c in scheduled:
+            entries.append(CalendarEntryOut(
+                kind="change", name=c.title, rule=c.type, environment=env, start=c.planned_start,
+                end=c.planned_start + _duration(c), timezone="UTC", change=format_ref(c.id), state=c.state,
+                description=f"{format_ref(c.id)} {c.release_level} {c.category}; items: "
+                            f"{', '.join(i.name for i in c.items)}",
+            ))
+        for found in engine.find_conflicts([_as_scheduled(c) for c in scheduled]):
+            accepted = int(found.second) in uow.conflict_acceptances.accepted_with(int(found.first))
+            conflicts.append(ConflictOut(change=format_ref(by_id[found.first].id), other=format_ref(int(found.second)),
+                                         items=list(found.items), start=found.start, end=found.end, accepted=accepted))
+    entries.sort(key=lambda e: (e.start, e.kind, e.environment, e.name))
+    return CalendarOut(start=start, end=end, entries=entries, conflicts=conflicts)
+
+
+def calendar_ics(cal: CalendarOut, now: datetime) -> bytes:
+    """RFC 5545 text of a calendar, for Outlook and Google Calendar subscriptions."""
+    import icalendar
+
+    ics = icalendar.Calendar()
+    ics.add("prodid", "-//changegate//change calendar//EN")
+    ics.add("version", "2.0")
+    ics.add("x-wr-calname", "changegate change calendar")
+    for e in cal.entries:
+        event = icalendar.Event()
+        key = e.change or f"{e.kind}-{e.environment}-{e.name}"
+        event.add("uid", f"{key}-{e.start:%Y%m%dT%H%M%SZ}@changegate")
+        event.add("dtstamp", now)
+        event.add("dtstart", e.start)
+        event.add("dtend", e.end if e.end > e.start else e.start + _MIN_HOLD)
+        label = {"window": "Deployment window", "blackout": "Blackout", "change": e.change or "Change"}[e.kind]
+        event.add("summary", f"{label}: {e.name} [{e.environment}]")
+        if e.description:
+            event.add("description", e.description)
+        event.add("categories", [e.kind])
+        event.add("transp", "TRANSPARENT" if e.kind == "window" else "OPAQUE")
+        ics.add_component(event)
+    return ics.to_ical()

@@ -89,7 +89,7 @@ def change_summary_out(ctx: Context, change: Change) -> ChangeSummaryOut:
     return ChangeSummaryOut(**_summary_fields(ctx, change, facts_of(change)))
 
 
-def change_out(ctx: Context, change: Change) -> ChangeOut:
+def change_out(ctx: Context, change: Change, *, schedule_problems: list[str] | None = None) -> ChangeOut:
     facts = facts_of(change)
     status = approval_status(ctx.policy, facts)
     return ChangeOut(
@@ -118,4 +118,5 @@ def change_out(ctx: Context, change: Change) -> ChangeOut:
         evidence=[EvidenceOut.model_validate(e) for e in change.evidence],
         comments=[CommentOut.model_validate(c) for c in change.comments],
         available_actions=[a.value for a in available_actions(facts)],
+        schedule_problems=schedule_problems or [],
     )
