@@ -81,9 +81,9 @@ def check_approval(policy: Policy, change: ChangeFacts, approver: Person, role: 
         if change.type is ChangeType.STANDARD:
             problems.append(Reason("no_approval_needed", "a standard change is pre-approved by its template"))
         else:
-            problems.append(
-                Reason("wrong_state", f"approvals are recorded while the change is assessed, not {change.state.value}")
-            )
+            allowed = ", ".join(sorted(s.value for s in APPROVAL_STATES[change.type]))
+            problems.append(Reason("wrong_state", f"approvals are not recorded while the change is "
+                                                  f"{change.state.value} (only when {allowed})"))
     if approver.id == change.requester:
         problems.append(Reason("own_change", f"{approver.id} requested {change.ref} and cannot approve it"))
     if role not in approver.roles:

@@ -70,6 +70,7 @@ class EmergencyStatus(StrEnum):
     OVERDUE = "overdue"  # deadline passed without every approval
     APPROVED = "approved"
     REJECTED = "rejected"
+    NOT_REQUIRED = "not_required"  # cancelled or rejected before it ever ran
 
 
 def format_ref(change_id: int) -> str:

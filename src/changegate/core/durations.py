@@ -39,6 +39,8 @@ def parse_duration(text: str | int) -> timedelta:
 
 
 def format_minutes(minutes: int) -> str:
+    if minutes < 0:
+        raise ValueError(f"{minutes} is negative")
     d, rest = divmod(minutes, 1440)
     h, m = divmod(rest, 60)
     out = (f"{d}d" if d else "") + (f"{h}h" if h else "") + (f"{m}m" if m else "")

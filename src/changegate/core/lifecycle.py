@@ -160,7 +160,7 @@ def apply(
     """Decide whether ``action`` may move ``change`` and to which state.
 
     ``schedule_decision`` is the schedule's verdict on the planned slot, computed
-    by the caller for SCHEDULE/RESCHEDULE (and START of a scheduled change).
+    by the caller for SCHEDULE and RESCHEDULE.
     """
     target = TRANSITIONS.get((change.type, change.state, action))
     if target is None:
@@ -178,7 +178,7 @@ def apply(
         )
     problems: list[Reason] = []
     if action in ACTIONS_NEEDING_REASON and not reason.strip():
-        problems.append(Reason("missing_reason", f"a reason is required to {action.value}"))
+        problems.append(Reason("missing_reason", f"a reason is required to {action.value.replace('_', ' ')}"))
     if action is Action.SUBMIT:
         problems += _submit_problems(change)
     elif action is Action.ASSESS:
@@ -206,6 +206,8 @@ def emergency_status(change: ChangeFacts, policy: Policy, now: datetime) -> Emer
     """Where an emergency change stands: approved, rejected, pending, or overdue."""
     if change.type is not ChangeType.EMERGENCY:
         return EmergencyStatus.NOT_EMERGENCY
+    if change.implemented_at is None and change.state in (State.CANCELLED, State.REJECTED):
+        return EmergencyStatus.NOT_REQUIRED  # it never ran, so nothing awaits retroactive approval
     status = approval_status(policy, change)
     if status.rejections:
         return EmergencyStatus.REJECTED

@@ -57,10 +57,26 @@ def parse_yaml(text: str, filename: str) -> YamlDocument:
     # is then reported at its own line instead of failing the whole load without a position.
     constructor = yaml.constructor.SafeConstructor()
 
+    seen_nodes: set[int] = set()
+
     def walk(n: yaml.Node, path: Path_) -> None:
+        # An alias is the same node met twice. Policies refuse them: a recursive alias never ends,
+        # and nested shared aliases multiply the document exponentially ("billion laughs").
+        if id(n) in seen_nodes:
+            field = ".".join(str(p) for p in path) or "(document)"
+            problems.append(f"{filename}:{n.start_mark.line + 1}: {field}: YAML anchors and aliases are not "
+                            "supported in policy files; write the values out")
+            return
+        if isinstance(n, (yaml.MappingNode, yaml.SequenceNode)):
+            seen_nodes.add(id(n))
         if isinstance(n, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, value_node in n.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    field = ".".join(str(p) for p in path) or "(document)"
+                    problems.append(f"{filename}:{key_node.start_mark.line + 1}: {field}: a key must be a plain "
+                                    "name, not a list or a mapping")
+                    continue
                 key = key_node.value
                 line = key_node.start_mark.line + 1
                 if key in seen:

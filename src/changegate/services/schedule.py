@@ -39,6 +39,10 @@ from .lookup import load
 HORIZON = timedelta(days=366)
 # A zero-downtime deploy still happens at an instant: for conflicts it holds its items a minute.
 _MIN_HOLD = timedelta(minutes=1)
+# Reasons that make a slot invalid; the engine's other reasons are information ("fits window …").
+_PROBLEM_CODES = frozenset({engine.ScheduleCode.OUTSIDE_WINDOW, engine.ScheduleCode.WINDOW_TOO_SHORT,
+                            engine.ScheduleCode.NO_WINDOW, engine.ScheduleCode.BLACKOUT,
+                            engine.ScheduleCode.NO_SLOT})
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ def check_slot(uow: UnitOfWork, ctx: Context, change: Change, override_reason: s
             problems.append(Reason("override_needed", "an emergency change may override this, with a typed reason "
                                    "(--override-reason) by a holder of schedule.override"))
     if not verdict.allowed:
-        problems = [*verdict.reasons, *problems]
+        problems = [*(r for r in verdict.reasons if r.code in _PROBLEM_CODES), *problems]
     problems += [Reason("conflict", c.sentence) for c in conflicts_of(uow, ctx, change) if not c.accepted]
     return Decision.from_problems(problems), detail
 
