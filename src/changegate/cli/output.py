@@ -12,8 +12,8 @@ from rich.table import Table
 
 from ..core.errors import ChangegateError, Conflict, Forbidden, Refused
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # lines are for logs and pipes: never wrap them
+err_console = Console(stderr=True, soft_wrap=True)
 
 OK, BLOCKED, USAGE = 0, 1, 2
 
