@@ -10,7 +10,7 @@ from .change import JsonOpt, _call
 from .output import console, emit_json, table
 from .state import state
 
-_MARK = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "not_assessed": "[yellow]NOT ASSESSED[/]"}
+_MARK = {"pass": ("green", "PASS"), "fail": ("red", "FAIL"), "not_assessed": ("yellow", "NOT ASSESSED")}
 
 
 def gate(
@@ -30,7 +30,8 @@ def gate(
         head = "[bold green]GO[/]" if verdict["allowed"] else "[bold red]BLOCKED[/]"
         console.print(f"{head} {verdict['change']} → {verdict['environment']} at {verdict['at']}", highlight=False)
         for r in verdict["results"]:
-            console.print(f"  {_MARK[r['status']]:>24} {r['rule']}: {r['message']}", highlight=False)
+            color, label = _MARK[r["status"]]
+            console.print(f"  [{color}]{label:<12}[/] {r['rule']}: {r['message']}", highlight=False)
     raise typer.Exit(0 if verdict["allowed"] else 1)
 
 
