@@ -22,7 +22,8 @@ from ..schemas.changes import (
     SignoffIn,
     TransitionIn,
 )
-from ..services import changes
+from ..schemas.sqlcheck import SqlCheckIn
+from ..services import changes, sqlcheck
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
 from .deps import RT, Caller
 
@@ -123,6 +124,17 @@ def download_evidence(ref: str, evidence_id: Annotated[int, Path(ge=1, le=MAX_ID
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(meta.filename)}",
         "X-Content-SHA256": meta.sha256,
     })
+
+
+@router.post("/{ref}/sql-check", response_model=dict)
+def sql_check(ref: str, body: SqlCheckIn, ctx: Caller, rt: RT) -> dict:
+    """Prove the change's SQL scripts idempotent and reversible on a scratch database; keep the result
+    (and the scripts) as evidence, keyed by the scripts' SHA-256, for the gate."""
+    scripts = {role: sqlcheck.Script(s.name, s.text) for role, s in
+               (("schema", body.schema_sql), ("deploy", body.deploy), ("rollback", body.rollback),
+                ("verify", body.verify)) if s is not None}
+    return sqlcheck.check_and_attach(rt.uow, ctx, ref, body.engine, scripts,
+                                     max_bytes=rt.settings.max_evidence_bytes)
 
 
 @router.get("/{ref}/history", response_model=list[AuditEventOut])

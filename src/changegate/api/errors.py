@@ -16,6 +16,7 @@ from ..core.errors import (
     PolicyError,
     Refused,
     Unauthenticated,
+    Unavailable,
 )
 
 STATUS: dict[type[ChangegateError], int] = {
@@ -26,6 +27,7 @@ STATUS: dict[type[ChangegateError], int] = {
     Refused: 409,
     Conflict: 409,
     PolicyError: 500,  # a server started with a bad policy is misconfigured, not the caller's fault
+    Unavailable: 503,
 }
 
 

@@ -328,3 +328,34 @@ def accept_conflict(ref: str, other: Annotated[str, typer.Option("--with", help=
         emit_json(result)
     else:
         print(f"{ref}: conflict with {other} accepted")
+
+
+@change_app.command("check-sql")
+def check_sql(
+    ref: str,
+    engine: Annotated[str, typer.Option(help="postgresql | sqlite")],
+    schema: Annotated[Path, typer.Option(help="Schema of the target (e.g. pg_dump --schema-only), with optional "
+                                              "sample data.")],
+    deploy: Annotated[Path, typer.Option(help="The deploy script.")],
+    rollback: Annotated[Path, typer.Option(help="The rollback script.")],
+    verify: Annotated[Optional[Path], typer.Option(help="Optional verify script (Sqitch-style).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Prove the change's SQL idempotent and reversible on a scratch database; attach scripts and result.
+
+    Exit 0 every property passes, 1 a property fails, 2 usage error.
+    """
+    payload = {"engine": engine}
+    for key, path in (("schema_sql", schema), ("deploy", deploy), ("rollback", rollback), ("verify", verify)):
+        if path is not None:
+            payload[key] = {"name": path.name, "text": read_text(path, f"{key.removesuffix('_sql')} script")}
+    client = state.client()
+    report = _call(lambda: client.sql_check(ref, payload))
+    if json_out:
+        emit_json(report)
+    else:
+        for name, prop in report["properties"].items():
+            console.print(f"  {prop['verdict'].upper():<8} {name}: {'; '.join(prop['sentences'])}", highlight=False)
+        console.print(f"{'passed' if report['passed'] else 'FAILED'}; attached to {ref} as evidence "
+                      f"(scripts sha256 {report['scripts_sha256']['combined'][:16]}…)", highlight=False)
+    raise typer.Exit(0 if report["passed"] else 1)

@@ -20,6 +20,7 @@ from ..core.errors import (
     NotFound,
     Refused,
     Unauthenticated,
+    Unavailable,
 )
 from ..core.decisions import Reason
 from ..schemas.changes import (
@@ -37,7 +38,8 @@ from ..schemas.environments import RefreshIn
 from ..schemas.gate import GateIn
 from ..schemas.common import aware
 from ..schemas.schedule import AcceptConflictIn, ExplainQuery, FreezeIn, LiftIn, SlotQuery
-from ..services import audit, changes, environments, gate, schedule, tokens
+from ..schemas.sqlcheck import SqlCheckIn
+from ..services import audit, changes, environments, gate, schedule, sqlcheck, tokens
 from ..services.runtime import Runtime
 
 
@@ -70,6 +72,7 @@ class Client(Protocol):
     def lift_freeze(self, freeze_id: int, payload: dict) -> dict: ...
     def conflicts(self, ref: str) -> list: ...
     def accept_conflict(self, ref: str, payload: dict) -> list: ...
+    def sql_check(self, ref: str, payload: dict) -> dict: ...
 
 
 def _parse(model: type[BaseModel], payload: dict) -> Any:
@@ -214,10 +217,19 @@ class LocalClient:
     def accept_conflict(self, ref: str, payload: dict) -> list:
         return self._run(schedule.accept_conflict, ref, _parse(AcceptConflictIn, payload))
 
+    def sql_check(self, ref: str, payload: dict) -> dict:
+        body = _parse(SqlCheckIn, payload)
+        scripts = {role: sqlcheck.Script(s.name, s.text) for role, s in
+                   (("schema", body.schema_sql), ("deploy", body.deploy), ("rollback", body.rollback),
+                    ("verify", body.verify)) if s is not None}
+        return sqlcheck.check_and_attach(self.rt.uow, self.rt.context(self.person), ref, body.engine, scripts,
+                                         max_bytes=self.rt.settings.max_evidence_bytes)
+
 
 _ERRORS: dict[str, type[ChangegateError]] = {
     "invalid_input": InvalidInput, "not_found": NotFound, "unauthenticated": Unauthenticated,
     "forbidden": Forbidden, "refused": Refused, "conflict": Conflict,
+    "unavailable": Unavailable,
 }
 
 
@@ -339,3 +351,6 @@ class RemoteClient:
 
     def accept_conflict(self, ref, payload):
         return self._call("POST", f"/changes/{ref}/conflicts/accept", json=payload)
+
+    def sql_check(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/sql-check", json=payload)

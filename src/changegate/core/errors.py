@@ -72,3 +72,9 @@ class Conflict(ChangegateError):
     """The record changed meanwhile (optimistic check) or a uniqueness rule was hit."""
 
     code = "conflict"
+
+
+class Unavailable(ChangegateError):
+    """Something the operation needs is not there, e.g. a scratch database for the SQL check."""
+
+    code = "unavailable"

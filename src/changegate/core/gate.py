@@ -37,6 +37,7 @@ class SqlCheckFact:
     idempotent: bool
     reversible: bool
     summary: str
+    stale: bool = False  # a script was attached again after the check: the result no longer counts
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,11 @@ def _evidence(change: ChangeFacts) -> RuleResult:
 def _rollback(change: ChangeFacts, facts: GateFacts) -> RuleResult:
     if not change.rollback_script.strip():
         return RuleResult(Rule.ROLLBACK, Status.FAIL, "no rollback plan")
-    if facts.sql_check is not None and facts.sql_check.reversible:
+    sql = facts.sql_check if facts.sql_check is not None and not facts.sql_check.stale else None
+    if sql is not None and sql.reversible:
         return RuleResult(Rule.ROLLBACK, Status.PASS, "the SQL rollback was proven to undo the deploy script")
-    if facts.sql_check is not None and not facts.sql_check.reversible:
-        return RuleResult(Rule.ROLLBACK, Status.FAIL, f"the SQL rollback does not undo the deploy: "
-                                                      f"{facts.sql_check.summary}")
+    if sql is not None and not sql.reversible:
+        return RuleResult(Rule.ROLLBACK, Status.FAIL, f"the SQL rollback does not undo the deploy: {sql.summary}")
     if facts.rollback_tests:
         return RuleResult(Rule.ROLLBACK, Status.PASS, "a rollback rehearsal is recorded")
     return RuleResult(Rule.ROLLBACK, Status.FAIL, "a rollback plan exists but no test of it is recorded "
@@ -154,6 +155,9 @@ def _versioning(version: str | None) -> RuleResult:
 def _idempotent_sql(facts: GateFacts) -> RuleResult:
     if facts.sql_check is None:
         return RuleResult(Rule.IDEMPOTENT_SQL, Status.NOT_ASSESSED, "no SQL check is recorded for this change")
+    if facts.sql_check.stale:
+        return RuleResult(Rule.IDEMPOTENT_SQL, Status.NOT_ASSESSED,
+                          "the SQL scripts changed after the last check: run the check again")
     if facts.sql_check.idempotent:
         return RuleResult(Rule.IDEMPOTENT_SQL, Status.PASS, "the deploy script was run twice with no change")
     return RuleResult(Rule.IDEMPOTENT_SQL, Status.FAIL, f"the deploy script is not idempotent: {facts.sql_check.summary}")

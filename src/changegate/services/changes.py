@@ -60,7 +60,8 @@ ACTION_PERMISSION: dict[Action, Permission] = {
     Action.ROLL_BACK: Permission.CHANGE_IMPLEMENT,
 }
 
-EVIDENCE_KINDS = ("test_log", "screenshot", "test_report", "rollback_test", "deployment_log", "sql_check", "other")
+EVIDENCE_KINDS = ("test_log", "screenshot", "test_report", "rollback_test", "deployment_log", "sql_check",
+                  "sql_schema", "sql_deploy", "sql_rollback", "sql_verify", "other")
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from ..core import gate
@@ -11,24 +10,10 @@ from ..core.errors import InvalidInput
 from ..core.policy import Permission
 from ..db.uow import UnitOfWork
 from ..schemas.gate import GateOut
-from . import schedule
+from . import schedule, sqlcheck
 from .changes import load
 from .context import Context
 from .views import facts_of
-
-
-def sql_check_fact(uow: UnitOfWork, change) -> gate.SqlCheckFact | None:
-    """The newest SQL check stored on the change, if it still matches the change's scripts."""
-    evidence = uow.evidence.latest_of_kind(change.id, "sql_check")
-    if evidence is None:
-        return None
-    report = json.loads(uow.evidence.content(evidence.id))
-    return gate.SqlCheckFact(
-        passed=bool(report.get("passed")),
-        idempotent=report.get("properties", {}).get("idempotent", {}).get("verdict") == "pass",
-        reversible=report.get("properties", {}).get("reversible", {}).get("verdict") == "pass",
-        summary=report.get("summary", ""),
-    )
 
 
 def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: datetime | None = None) -> GateOut:
@@ -52,7 +37,7 @@ def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: date
         schedule=schedule.timing_verdict(uow, ctx, change, environment, when, duration),
         refreshed_at=refreshed,
         rollback_tests=sum(1 for e in change.evidence if e.kind == "rollback_test"),
-        sql_check=sql_check_fact(uow, change),
+        sql_check=sqlcheck.stored_check(uow, change),
         unaccepted_conflicts=tuple(c.sentence for c in schedule.conflicts_of(uow, ctx, change, start=when)
                                    if not c.accepted),
     )

@@ -1,0 +1,105 @@
+"""Database change safety for a change: check its SQL scripts, keep the result as evidence.
+
+The check itself (runner/sqlcheck.py) runs on a scratch database and may take
+seconds, so it runs outside any unit of work; the scripts and the report are then
+attached in one unit of work. The report is keyed by the scripts' combined
+SHA-256: attaching an edited script makes the stored check stale, and the gate
+stops counting it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+from ..core.audit import AuditRecord
+from ..core.changes import TERMINAL_STATES
+from ..core.errors import Refused, Unavailable
+from ..core.gate import SqlCheckFact
+from ..core.policy import Permission
+from ..db.models import Change
+from ..db.uow import UnitOfWork
+from ..runner.sqlcheck import PASS, ROLES, ScratchUnavailable, check_sql, scripts_digest
+from . import changes
+from .context import Context
+from .lookup import load
+from .views import facts_of
+
+EVIDENCE_KIND = {role: f"sql_{role}" for role in ROLES}  # sql_schema, sql_deploy, sql_rollback, sql_verify
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    text: str
+
+
+def run_check(engine: str, scripts: dict[str, Script], **options) -> dict:
+    """Check scripts that belong to no change (``changegate sql check``); the report as a dict."""
+    try:
+        report = check_sql(engine, scripts["schema"].text, scripts["deploy"].text, scripts["rollback"].text,
+                           scripts["verify"].text if "verify" in scripts else None,
+                           names={role: s.name for role, s in scripts.items()}, **options)
+    except ScratchUnavailable as exc:
+        raise Unavailable(str(exc)) from exc
+    return report.to_dict()
+
+
+def _summary(report: dict) -> str:
+    failed = [f"{name}: {'; '.join(p['sentences'][:3])}" for name, p in report["properties"].items()
+              if p["verdict"] == "fail"]
+    return " | ".join(failed) or "all properties pass"
+
+
+def check_and_attach(open_uow: Callable[..., UnitOfWork], ctx: Context, ref: str, engine: str,
+                     scripts: dict[str, Script], *, max_bytes: int, **options) -> dict:
+    """Check a change's SQL scripts and attach them with the report, in one unit of work."""
+    with open_uow(write=False) as uow:
+        change = load(uow, ref)
+        facts = facts_of(change)
+        ctx.require(Permission.EVIDENCE_ATTACH, change=facts)
+        if facts.state in TERMINAL_STATES:
+            raise Refused(f"cannot check SQL of {facts.ref}: it is {facts.state.value}")
+    report = run_check(engine, scripts, **options)
+    with open_uow() as uow:
+        for role, script in scripts.items():
+            changes.attach_evidence(uow, ctx, ref, filename=script.name, content=script.text.encode("utf-8"),
+                                    media_type="application/sql", kind=EVIDENCE_KIND[role],
+                                    description=f"{role} script", max_bytes=max_bytes)
+        combined = report["scripts_sha256"]["combined"]
+        changes.attach_evidence(uow, ctx, ref, filename=f"sql-check-{combined[:12]}.json",
+                                content=json.dumps(report, sort_keys=True).encode("utf-8"),
+                                media_type="application/json", kind="sql_check",
+                                description=f"SQL check on {report['engine']}: "
+                                            f"{'passed' if report['passed'] else 'failed'}",
+                                max_bytes=max_bytes)
+        change = load(uow, ref)
+        uow.audit.append(AuditRecord(
+            actor=ctx.actor.id, action="sql.checked", entity=f"change:{change.id}",
+            detail={"engine": report["engine"], "passed": report["passed"], "scripts_sha256": combined,
+                    "properties": {k: v["verdict"] for k, v in report["properties"].items()}}), ctx.now)
+    return report
+
+
+def stored_check(uow: UnitOfWork, change: Change) -> SqlCheckFact | None:
+    """The newest SQL check of the change, marked stale when a script was attached again since."""
+    evidence = uow.evidence.latest_of_kind(change.id, "sql_check")
+    if evidence is None:
+        return None
+    report = json.loads(uow.evidence.content(evidence.id))
+    current = {}
+    for role, kind in EVIDENCE_KIND.items():
+        latest = uow.evidence.latest_of_kind(change.id, kind)
+        current[role] = uow.evidence.content(latest.id).decode("utf-8") if latest else None
+    stale = current["schema"] is None or current["deploy"] is None or current["rollback"] is None or \
+        scripts_digest(report["engine"], current["schema"], current["deploy"], current["rollback"],
+                       current["verify"])["combined"] != report["scripts_sha256"]["combined"]
+    props = report["properties"]
+    return SqlCheckFact(
+        passed=bool(report["passed"]),
+        idempotent=props["idempotent"]["verdict"] == PASS,
+        reversible=props["reversible"]["verdict"] == PASS,
+        summary=_summary(report),
+        stale=stale,
+    )
