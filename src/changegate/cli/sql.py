@@ -1,0 +1,112 @@
+"""``changegate sql check``: prove on a scratch copy that a change's SQL is idempotent and reversible.
+
+Exit codes: 0 every property passes, 1 a property fails (the sentences say which and why), 2 usage or
+configuration error (missing, unreadable or non-UTF-8 file, unparsable SQL, refused statement, unknown
+engine, no scratch database), with a sentence on stderr naming the file and line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from ..core.errors import InvalidInput
+# TODO(integrator): route via services (adapters -> services -> runner); a thin services/sqlcheck.py facade.
+from ..runner.sqlcheck import ScratchUnavailable, check_sql
+from .output import BLOCKED, OK, USAGE, console, emit_json, err_console
+
+sql_app = typer.Typer(help="Database change safety: check a change's SQL scripts on a scratch copy.",
+                      no_args_is_help=True)
+
+
+@sql_app.callback()
+def _sql() -> None:
+    """Database change safety: check a change's SQL scripts on a scratch copy, never on a real target."""
+
+
+_MARK = {"pass": "[green]PASS   [/]", "fail": "[red]FAIL   [/]", "not_run": "[yellow]NOT RUN[/]"}
+_SEVERITY = {"error": "[red]error[/]", "warning": "[yellow]warning[/]", "info": "[blue]info[/]"}
+
+
+def _error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _read(path: str, what: str) -> str:
+    p = Path(path)
+    try:
+        data = p.read_bytes()  # bytes as they are: the SHA-256 in the report is the file's own
+    except FileNotFoundError:
+        _error(f"the {what} script {path} does not exist")
+        raise typer.Exit(USAGE)
+    except OSError as exc:
+        _error(f"cannot read the {what} script {path}: {exc.strerror or exc}")
+        raise typer.Exit(USAGE)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        _error(f"the {what} script {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})")
+        raise typer.Exit(USAGE)
+
+
+@sql_app.command("check")
+def check(
+    deploy: Annotated[str, typer.Argument(help="The deploy script (.sql).", show_default=False)],
+    engine: Annotated[str, typer.Option("--engine", help="postgresql or sqlite.", show_default=False)],
+    schema: Annotated[str, typer.Option("--schema", help="The target's schema as SQL, e.g. pg_dump --schema-only "
+                                        "output, optionally with sample rows.", show_default=False)],
+    rollback: Annotated[str, typer.Option("--rollback", help="The script that undoes the deploy.",
+                                          show_default=False)],
+    verify: Annotated[Optional[str], typer.Option("--verify", help="A script that succeeds when the change is in "
+                                                  "place and fails (raises an error) when it is not.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds each script run may take.")] = 600.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run deploy twice, rollback twice and verify on a scratch copy of the schema: lint, idempotent,
+    reversible, verify. Exit 0 all pass, 1 a property fails, 2 usage error."""
+    texts = {"schema": _read(schema, "schema"), "deploy": _read(deploy, "deploy"),
+             "rollback": _read(rollback, "rollback"), "verify": _read(verify, "verify") if verify else None}
+    names = {"schema": schema, "deploy": deploy, "rollback": rollback, "verify": verify}
+    try:
+        report = check_sql(engine, texts["schema"], texts["deploy"], texts["rollback"], texts["verify"],
+                           names=names, timeout=timeout)
+    except InvalidInput as exc:
+        _error(exc.message)
+        for reason in exc.reasons[1:] if len(exc.reasons) > 1 else ():
+            err_console.print(f"  - {escape(reason.message)} [dim]({reason.code})[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(USAGE)
+    except ScratchUnavailable as exc:
+        _error(str(exc))
+        raise typer.Exit(USAGE)
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        _print(report)
+    raise typer.Exit(OK if report.passed else BLOCKED)
+
+
+def _print(report) -> None:
+    head = "[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
+    console.print(f"SQL check on {report.engine}: {head}", highlight=False)
+    for name, prop in report.properties.items():
+        first, *rest = prop.sentences or [""]
+        console.print(f"  {name:<11} {_MARK[prop.verdict]} {escape(first)}", highlight=False, soft_wrap=True)
+        for s in rest:
+            console.print(f"  {'':<11} {'':<7}   - {escape(s)}", highlight=False, soft_wrap=True)
+    if report.findings:
+        console.print("Findings:", highlight=False)
+        for f in report.findings:
+            console.print(f"  {_SEVERITY[f.severity]} {escape(f.script)}:{f.line}:{f.column} [dim]{f.code}[/] "
+                          f"{escape(f.message)}", highlight=False, soft_wrap=True)
+    console.print("Transactions:", highlight=False)
+    for entry in report.atomic.values():
+        console.print(f"  {escape(entry['how'])}", highlight=False, soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
+    t = report.timings
+    console.print(f"[dim]took {t.get('total', 0):.2f} s; scripts sha256 {report.scripts_sha256['combined']}[/]",
+                  highlight=False, soft_wrap=True)
