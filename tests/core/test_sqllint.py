@@ -6,16 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from changegate.core.sqllint import (
-    Script,
-    analyse,
-    normalise_sql,
-    referenced_roles,
-    schema_action,
-    split,
-    sqlite_checks,
-    tokenize,
-)
+from changegate.core.sqllint import analyse, normalise_sql, referenced_roles, schema_action, sqlite_checks
+from changegate.core.sqlscript import Script, split, tokenize
 
 
 def stmts(text: str, engine: str = "postgresql") -> list[str]:

@@ -13,9 +13,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from ..core.errors import InvalidInput
-# TODO(integrator): route via services (adapters -> services -> runner); a thin services/sqlcheck.py facade.
-from ..runner.sqlcheck import ScratchUnavailable, check_sql
+from ..core.errors import InvalidInput, Unavailable
+from ..services.sqlcheck import Script, run_check
 from .output import BLOCKED, OK, USAGE, console, emit_json, err_console
 
 sql_app = typer.Typer(help="Database change safety: check a change's SQL scripts on a scratch copy.",
@@ -68,45 +67,42 @@ def check(
 ) -> None:
     """Run deploy twice, rollback twice and verify on a scratch copy of the schema: lint, idempotent,
     reversible, verify. Exit 0 all pass, 1 a property fails, 2 usage error."""
-    texts = {"schema": _read(schema, "schema"), "deploy": _read(deploy, "deploy"),
-             "rollback": _read(rollback, "rollback"), "verify": _read(verify, "verify") if verify else None}
-    names = {"schema": schema, "deploy": deploy, "rollback": rollback, "verify": verify}
+    paths = {"schema": schema, "deploy": deploy, "rollback": rollback, "verify": verify}
+    scripts = {role: Script(name=path, text=_read(path, role)) for role, path in paths.items() if path}
     try:
-        report = check_sql(engine, texts["schema"], texts["deploy"], texts["rollback"], texts["verify"],
-                           names=names, timeout=timeout)
+        report = run_check(engine, scripts, timeout=timeout)
     except InvalidInput as exc:
         _error(exc.message)
         for reason in exc.reasons[1:] if len(exc.reasons) > 1 else ():
             err_console.print(f"  - {escape(reason.message)} [dim]({reason.code})[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(USAGE)
-    except ScratchUnavailable as exc:
-        _error(str(exc))
+    except Unavailable as exc:  # no scratch PostgreSQL: a configuration problem, not a verdict
+        _error(exc.message)
         raise typer.Exit(USAGE)
     if json_out:
-        emit_json(report.to_dict())
+        emit_json(report)
     else:
         _print(report)
-    raise typer.Exit(OK if report.passed else BLOCKED)
+    raise typer.Exit(OK if report["passed"] else BLOCKED)
 
 
-def _print(report) -> None:
-    head = "[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
-    console.print(f"SQL check on {report.engine}: {head}", highlight=False)
-    for name, prop in report.properties.items():
-        first, *rest = prop.sentences or [""]
-        console.print(f"  {name:<11} {_MARK[prop.verdict]} {escape(first)}", highlight=False, soft_wrap=True)
+def _print(report: dict) -> None:
+    head = "[bold green]PASSED[/]" if report["passed"] else "[bold red]FAILED[/]"
+    console.print(f"SQL check on {report['engine']}: {head}", highlight=False)
+    for name, prop in report["properties"].items():
+        first, *rest = prop["sentences"] or [""]
+        console.print(f"  {name:<11} {_MARK[prop['verdict']]} {escape(first)}", highlight=False, soft_wrap=True)
         for s in rest:
             console.print(f"  {'':<11} {'':<7}   - {escape(s)}", highlight=False, soft_wrap=True)
-    if report.findings:
+    if report["findings"]:
         console.print("Findings:", highlight=False)
-        for f in report.findings:
-            console.print(f"  {_SEVERITY[f.severity]} {escape(f.script)}:{f.line}:{f.column} [dim]{f.code}[/] "
-                          f"{escape(f.message)}", highlight=False, soft_wrap=True)
+        for f in report["findings"]:
+            console.print(f"  {_SEVERITY[f['severity']]} {escape(f['script'])}:{f['line']}:{f['column']} "
+                          f"[dim]{f['code']}[/] {escape(f['message'])}", highlight=False, soft_wrap=True)
     console.print("Transactions:", highlight=False)
-    for entry in report.atomic.values():
+    for entry in report["atomic"].values():
         console.print(f"  {escape(entry['how'])}", highlight=False, soft_wrap=True)
-    for note in report.notes:
+    for note in report["notes"]:
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
-    t = report.timings
-    console.print(f"[dim]took {t.get('total', 0):.2f} s; scripts sha256 {report.scripts_sha256['combined']}[/]",
-                  highlight=False, soft_wrap=True)
+    console.print(f"[dim]took {report['timings'].get('total', 0):.2f} s; "
+                  f"scripts sha256 {report['scripts_sha256']['combined']}[/]", highlight=False, soft_wrap=True)

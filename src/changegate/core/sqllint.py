@@ -1,597 +1,23 @@
-"""Static analysis of SQL migration scripts: split, refuse, lint. Pure: no I/O.
+"""Static analysis of SQL migration scripts: parse check and lint, and ``analyse`` which runs every
+step (split, refuse, plan, parse, lint). Pure: no I/O.
 
-The splitter is a real lexer (strings, quoted identifiers, dollar quotes, nested comments, psql
-meta-commands, COPY data, SQLite trigger bodies), so every later rule sees tokens, never raw text:
-a keyword inside a string literal or a comment is not a keyword, and ``pg_catalog . /* x */
-PG_READ_FILE (`` is still a call of pg_read_file. Bodies that are code (dollar-quoted bodies,
-``AS '…'`` function bodies, ``DO '…'``, ``EXECUTE '…'`` / ``format('…')``) are scanned as code too.
-sqlglot checks that each statement parses; the rules themselves read tokens, which works the same
-for statements sqlglot only knows as an opaque ``Command`` (DO blocks, functions, triggers).
+sqlglot checks that each statement parses; the rules themselves read tokens (sqlscript.py), which
+works the same for statements sqlglot only knows as an opaque ``Command`` (DO blocks, functions,
+triggers).
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
-from .decisions import Reason
-
-ENGINES = {"postgresql": "postgres", "sqlite": "sqlite"}
-ERROR, WARNING, INFO = "error", "warning", "info"
-
-_ID = r"A-Za-z_\u0080-\U0010ffff"
-_OPS = r"(?:[+*<>=~!@#%^&|?]|-(?!-)|/(?!\*))+"  # an operator: a run of operator characters, never a comment
-# After VALUES: a run of tuples holding only literals is one "bulk" token. Nothing in it can be code, and
-# it is syntactically sound by construction, so sample data and multi-row inserts cost one token per run.
-_LIT = r"(?:-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|'(?:[^']|'')*'|(?i:null|true|false|default))"
-_TUPLE = rf"\(\s*{_LIT}(?:\s*,\s*{_LIT})*\s*\)"
-_BULK = re.compile(rf"\s*({_TUPLE}(?:\s*,\s*{_TUPLE})*)")
-_COPY_END = re.compile(r"^\\\.[ \t\r]*$", re.M)  # the line ending inline COPY data
-_FIRST_TUPLE = re.compile(_TUPLE)
-_PG = re.compile(
-    r"(?P<ws>[ \t\r\n\f\v\ufeff]+)|(?P<lc>--[^\n]*)|(?P<bc>/\*)"
-    r"|(?P<string>[eE]'(?:[^'\\]|\\.|'')*'|[uU]&'(?:[^']|'')*'|[bBxXnN]?'(?:[^']|'')*')"
-    r"|(?P<qident>[uU]&\"(?:[^\"]|\"\")*\"|\"(?:[^\"]|\"\")*\")"
-    rf"|(?P<dollar>\$(?:[{_ID}][{_ID}0-9]*)?\$)|(?P<param>\$\d+)"
-    r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
-    rf"|(?P<word>[{_ID}][{_ID}0-9$]*)|(?P<semi>;)|(?P<meta>\\[^\n]*)|(?P<op>{_OPS}|.)",
-    re.S,
-)
-_LITE = re.compile(
-    r"(?P<ws>[ \t\r\n\f\v\ufeff]+)|(?P<lc>--[^\n]*)|(?P<bc>/\*)"
-    r"|(?P<string>[xX]?'(?:[^']|'')*')"
-    r"|(?P<qident>\"(?:[^\"]|\"\")*\"|`(?:[^`]|``)*`|\[[^\]]*\])"
-    r"|(?P<param>[?:@$][A-Za-z0-9_]*)|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
-    rf"|(?P<word>[{_ID}][{_ID}0-9$]*)|(?P<semi>;)|(?P<meta>\\[^\n]*)|(?P<op>{_OPS}|.)",
-    re.S,
-)
-
-
-class Token(NamedTuple):  # a tuple, not a dataclass: a big pg_dump file has hundreds of thousands
-    kind: str  # word qident string dollar number param op semi meta
-    text: str  # as written
-    value: str  # word: lower-cased; qident: unquoted; string/dollar: the body as written
-    start: int  # offset in the script
-    inner: int = -1  # string/dollar: offset where the body starts (to scan it as code)
-
-    def is_word(self, *words: str) -> bool:
-        return self.kind == "word" and (not words or self.value in words)
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    index: int  # 1-based, in script order
-    text: str
-    line: int
-    column: int
-    tokens: tuple[Token, ...]
-    copy_data: str | None = None  # the rows of ``COPY … FROM stdin`` written inline, psql style
-
-    @property
-    def words(self) -> list[str]:
-        """Leading words, lower-cased (stops at the first non-word token)."""
-        out = []
-        for t in self.tokens:
-            if t.kind != "word":
-                break
-            out.append(t.value)
-        return out
-
-    @property
-    def excerpt(self) -> str:
-        flat = " ".join(self.text.split())
-        return flat if len(flat) <= 120 else flat[:117] + "..."
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    severity: str  # error | warning | info
-    code: str
-    message: str  # one sentence
-    script: str
-    line: int
-    column: int
-    excerpt: str = ""
-
-    @property
-    def sentence(self) -> str:
-        return f"{self.script} line {self.line}, column {self.column}: {self.message}"
-
-    def reason(self) -> Reason:
-        return Reason(self.code, self.sentence)
-
-    def to_dict(self) -> dict:
-        return {"severity": self.severity, "code": self.code, "message": self.message, "script": self.script,
-                "line": self.line, "column": self.column, "excerpt": self.excerpt}
-
-
-@dataclass
-class Script:
-    """One script, split and analysed."""
-
-    name: str
-    role: str  # schema | deploy | rollback | verify
-    engine: str
-    text: str
-    statements: list[Statement] = field(default_factory=list)
-    problems: list[Finding] = field(default_factory=list)  # usage errors: unparsable, refused
-    findings: list[Finding] = field(default_factory=list)  # lint
-    execution: str = "transaction"  # transaction | own_transactions | statement_by_statement
-    atomic: bool = True
-    how: str = ""  # a sentence: how the script runs and whether it is atomic
-    roles: set[str] = field(default_factory=set)  # roles named by GRANT/REVOKE/OWNER TO
-    trees: dict[int, object] = field(default_factory=dict, repr=False)  # statement index -> sqlglot tree
-    _starts: list[int] | None = field(default=None, repr=False)
-
-    def position(self, offset: int) -> tuple[int, int]:
-        if self._starts is None:
-            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
-        line = bisect.bisect_right(self._starts, offset)
-        return line, offset - self._starts[line - 1] + 1
-
-
-class LexError(ValueError):
-    def __init__(self, message: str, offset: int):
-        super().__init__(message)
-        self.offset = offset
-
-
-def _unquote(text: str) -> str:
-    if text[:2] in ('U&', 'u&'):
-        body = text[3:-1].replace('""', '"')
-        return re.sub(r"\\(\+[0-9A-Fa-f]{6}|[0-9A-Fa-f]{4}|\\)",
-                      lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1).lstrip("+"), 16)), body)
-    q = text[0]
-    if q == "[":
-        return text[1:-1]
-    return text[1:-1].replace(q * 2, q)
-
-
-def _lex(text: str, pos: int, end: int, engine: str) -> tuple[Token | None, int]:
-    """The next token at or after pos (skipping whitespace and comments), and the offset after it."""
-    pattern = _PG if engine == "postgresql" else _LITE
-    while pos < end:
-        m = pattern.match(text, pos, end)
-        kind = m.lastgroup
-        if kind == "ws" or kind == "lc":
-            pos = m.end()
-            continue
-        if kind == "bc":
-            pos = _skip_comment(text, pos, end, nested=engine == "postgresql")
-            continue
-        tok = m.group()
-        if kind == "dollar":
-            close = text.find(tok, m.end(), end)
-            if close < 0:
-                raise LexError(f"unterminated dollar-quoted string {tok}", pos)
-            return Token("dollar", text[pos:close + len(tok)], text[m.end():close], pos, m.end()), close + len(tok)
-        if kind == "op" and tok in ("'\"" if engine == "postgresql" else "'\"`["):
-            what = "quoted identifier" if tok in '"`[' else "string literal"
-            raise LexError(f"unterminated {what}", pos)
-        if kind == "string":
-            quote = tok.index("'")
-            return Token("string", tok, tok[quote + 1:-1], pos, pos + quote + 1), m.end()
-        if kind == "qident":
-            return Token("qident", tok, _unquote(tok), pos), m.end()
-        if kind == "word":
-            return Token("word", tok, tok.lower(), pos), m.end()
-        return Token(kind, tok, tok, pos), m.end()
-    return None, pos
-
-
-def tokenize(text: str, engine: str, start: int = 0, end: int | None = None) -> list[Token]:
-    """Tokens of ``text[start:end]`` without whitespace and comments; raises LexError."""
-    end = len(text) if end is None else end
-    out: list[Token] = []
-    pos = start
-    while True:
-        tok, pos = _lex(text, pos, end, engine)
-        if tok is None:
-            return out
-        out.append(tok)
-
-
-def _skip_comment(text: str, pos: int, end: int, nested: bool) -> int:
-    depth, i = 0, pos
-    while i < end:
-        if text.startswith("/*", i) and (nested or depth == 0):
-            depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    raise LexError("unterminated /* comment", pos)
-
-
-# --- splitting --------------------------------------------------------------------------------
-
-def split(script: Script) -> None:
-    """Fill script.statements (and script.problems for lexing errors and refused meta-commands)."""
-    text, engine = script.text, script.engine
-    current: list[Token] = []
-    depth = 0  # BEGIN … END block depth (SQLite trigger bodies, PostgreSQL BEGIN ATOMIC)
-    pos = 0
-    while True:
-        if current and current[-1].kind == "word" and current[-1].value == "values":
-            m = _BULK.match(text, pos)
-            if m:
-                current.append(Token("bulk", m.group(1), "", m.start(1)))
-                pos = m.end()
-                continue
-        try:
-            t, pos = _lex(text, pos, len(text), engine)
-        except LexError as exc:
-            line, col = script.position(exc.offset)
-            script.problems.append(Finding(ERROR, "unparsable", f"{exc} starting here", script.name, line, col))
-            return
-        if t is None:
-            break
-        if not current and t.text == "." and t.kind == "op" and _at_line_start(text, t.start):
-            line_end = text.find("\n", t.start)
-            pos = len(text) if line_end < 0 else line_end  # an sqlite3 shell dot-command: the whole line
-            t = Token("meta", text[t.start:pos], "", t.start)
-        if t.kind == "meta":
-            _meta(script, t)
-            continue
-        if t.kind == "semi" and depth == 0:
-            if current:
-                pos = max(pos, _close(script, current))
-            current = []
-            continue
-        current.append(t)
-        if t.kind == "word":
-            if depth == 0 and t.value in ("begin", "atomic") and _block_statement(current, engine):
-                depth = 1
-            elif depth > 0 and t.value == "case":
-                depth += 1
-            elif depth > 0 and t.value == "end":
-                depth -= 1
-    if current:
-        _close(script, current)
-
-
-def _at_line_start(text: str, offset: int) -> bool:
-    line_start = text.rfind("\n", 0, offset) + 1
-    return text[line_start:offset].strip() == ""
-
-
-def _block_statement(current: list[Token], engine: str) -> bool:
-    head = [x.value for x in current[:5] if x.kind == "word"]
-    words = [w for w in head if w not in ("or", "replace", "temp", "temporary")]
-    if engine == "sqlite":
-        return words[:2] == ["create", "trigger"] and current[-1].value == "begin"
-    return (words[:2] in (["create", "function"], ["create", "procedure"])
-            and current[-1].value == "atomic" and len(current) > 1 and current[-2].is_word("begin"))
-
-
-def _meta(script: Script, t: Token) -> None:
-    command = t.text.split()[0] if t.text.split() else t.text
-    if command in ("\\restrict", "\\unrestrict"):
-        return  # pg_dump ≥ 17.6/16.10/15.14 writes these; they only guard psql itself
-    line, col = script.position(t.start)
-    what = {"\\!": "a shell command", "\\copy": "a client-side file copy", "\\i": "reading another file",
-            "\\ir": "reading another file", "\\o": "writing a file", "\\gexec": "running query results as SQL",
-            "\\c": "a connection to another database", "\\connect": "a connection to another database"}
-    kind = "sqlite3 shell command" if command.startswith(".") else "psql meta-command"
-    why = what.get(command, "a client-side command the check does not run")
-    script.problems.append(Finding(ERROR, "refused_meta_command", f"{kind} {command} refused ({why})",
-                                   script.name, line, col, t.text[:120]))
-
-
-def _close(script: Script, tokens: list[Token]) -> int:
-    """Record a statement; return where lexing resumes (after inline COPY data), or -1."""
-    text = script.text
-    first, last = tokens[0], tokens[-1]
-    stmt_end = last.start + len(last.text)
-    line, col = script.position(first.start)
-    copy_data, skip = None, -1
-    if script.engine == "postgresql" and _copy_from_stdin(tokens):
-        nl = text.find("\n", stmt_end)
-        data_start = len(text) if nl < 0 else nl + 1
-        m = _COPY_END.search(text, data_start)
-        if m is None:
-            script.problems.append(Finding(ERROR, "unparsable", "COPY … FROM stdin data is not ended by a line \\.",
-                                           script.name, line, col, " ".join(text[first.start:stmt_end].split())[:120]))
-            return len(text)
-        copy_data, skip = text[data_start:m.start()], m.end()
-    script.statements.append(Statement(len(script.statements) + 1, text[first.start:stmt_end], line, col,
-                                       tuple(tokens), copy_data))
-    return skip
-
-
-def _copy_from_stdin(tokens: list[Token]) -> bool:
-    if not tokens[0].is_word("copy"):
-        return False
-    for a, b in _depth0_pairs(tokens):
-        if a.is_word("from") and b.is_word("stdin"):
-            return True
-    return False
-
-
-def _depth0(tokens) -> list[Token]:
-    out, depth = [], 0
-    for t in tokens:
-        if t.text == "(":
-            depth += 1
-        elif t.text == ")":
-            depth -= 1
-        elif depth == 0:
-            out.append(t)
-    return out
-
-
-def _depth0_pairs(tokens):
-    d0 = _depth0(tokens)
-    return zip(d0, d0[1:])
-
-
-# --- refusals: anything that reaches outside the scratch database -------------------------------
-
-_FILE_FUNCS = {
-    "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "pg_ls_logdir", "pg_ls_waldir",
-    "pg_ls_tmpdir", "pg_ls_archive_statusdir", "pg_ls_logicalsnapdir", "pg_ls_logicalmapdir",
-    "pg_ls_replslotdir", "pg_file_write", "pg_file_rename", "pg_file_unlink", "pg_file_sync", "pg_logdir_ls",
-    "pg_file_read", "pg_file_length", "lo_import", "lo_export",
-}
-_SQLITE_SHELL_FUNCS = {"readfile", "writefile", "edit"}  # the sqlite3 shell's file functions
-_SERVER_FUNCS = {
-    "pg_reload_conf", "pg_rotate_logfile", "pg_terminate_backend", "pg_cancel_backend", "pg_promote",
-    "pg_switch_wal", "pg_create_restore_point", "pg_backup_start", "pg_backup_stop", "pg_start_backup",
-    "pg_stop_backup", "pg_create_physical_replication_slot", "pg_create_logical_replication_slot",
-    "pg_drop_replication_slot", "pg_log_backend_memory_contexts", "load_extension", "fts3_tokenizer",
-}
-_FOREIGN_EXTENSIONS = {"dblink", "postgres_fdw", "file_fdw", "adminpack", "plpython3u", "plpythonu",
-                       "plpython2u", "plperlu", "pltclu", "plsh", "pljavau", "log_fdw"}
-_UNTRUSTED_LANGUAGES = {"c", "internal", "plpython3u", "plpythonu", "plpython2u", "plperlu", "pltclu",
-                        "plsh", "javau", "plrustu"}
-_GUARDED_SETTINGS = {"role", "session_authorization", "standard_conforming_strings", "client_encoding"}
-_COMMAND_AFTER = {"begin", "atomic"}
-_COMMAND_AFTER_IN_BODY = {"begin", "then", "else", "loop", "atomic"}  # PL/pgSQL statement starts
-
-
-def find_refusals(script: Script) -> None:
-    """Add a problem for every construct that could reach outside the scratch database."""
-    for stmt in script.statements:
-        _scan(script, stmt.tokens, routine=_is_routine(stmt.words), level=0)
-
-
-def _is_routine(words: list[str]) -> bool:
-    words = [w for w in words if w not in ("or", "replace")]
-    return words[:1] in (["create"], ["alter"]) and words[1:2] in (["function"], ["procedure"], ["routine"])
-
-
-def _refuse(script: Script, tok: Token, code: str, message: str) -> None:
-    line, col = script.position(tok.start)
-    excerpt_end = script.text.find("\n", tok.start)
-    excerpt = script.text[tok.start: excerpt_end if excerpt_end > 0 else None].strip()[:120]
-    script.problems.append(Finding(ERROR, code, message, script.name, line, col, excerpt))
-
-
-def _scan(script: Script, toks: tuple[Token, ...] | list[Token], routine: bool, level: int) -> None:
-    n = len(toks)
-
-    def word(k: int) -> str:
-        return toks[k].value if 0 <= k < n and toks[k].kind == "word" else ""
-
-    def name(k: int) -> str:  # word or quoted identifier, lower-cased: quoting must not hide a name
-        return toks[k].value.lower() if 0 <= k < n and toks[k].kind in ("word", "qident") else ""
-
-    for i, t in enumerate(toks):
-        # bodies that are code; inside a body every string may be SQL run by EXECUTE (or format() of it)
-        if level < 6 and (t.kind == "dollar" or (t.kind == "string" and (level or _code_string(toks, i)))):
-            try:
-                inner = tokenize(script.text, script.engine, t.inner, t.inner + len(t.value))
-            except LexError:
-                inner = []  # a body that is not code (or uses a quoting we can't see through)
-            _scan(script, inner, routine=False, level=level + 1)
-            continue
-        # function calls, qualified or quoted or not
-        fn = name(i)
-        if fn and i + 1 < n and toks[i + 1].text == "(":
-            if fn in _FILE_FUNCS or (fn in _SQLITE_SHELL_FUNCS and script.engine == "sqlite"):
-                _refuse(script, t, "refused_server_file", f"{fn}() reads or writes files on the database server")
-            elif fn.startswith("dblink"):
-                _refuse(script, t, "refused_foreign_data", f"{fn}() connects to another database")
-            elif fn in _SERVER_FUNCS:
-                _refuse(script, t, "refused_server_control", f"{fn}() acts on the server or other sessions")
-            elif fn == "set_config":
-                arg = toks[i + 2] if i + 2 < n else None
-                setting = arg.value.lower() if arg is not None and arg.kind == "string" else None
-                if setting is None or setting in _GUARDED_SETTINGS:
-                    _refuse(script, t, "refused_setting", f"set_config({setting or 'a computed name'!r}) "
-                            "may change the session's role or how the script is read")
-        if t.is_word("language") and i + 1 < n and toks[i + 1].kind in ("word", "qident", "string") \
-                and toks[i + 1].value.lower() in _UNTRUSTED_LANGUAGES:  # LANGUAGE c, "C", 'plpython3u'
-            _refuse(script, t, "refused_untrusted_language",
-                    f"code in language {toks[i + 1].value.lower()} runs outside the database's sandbox")
-        if routine and level == 0 and t.is_word("set") and (word(i + 1) == "role" or word(i + 1) == "session"):
-            _refuse(script, t, "refused_role", "a function that switches role (SET ROLE / SESSION AUTHORIZATION)")
-        after = _COMMAND_AFTER_IN_BODY if level else _COMMAND_AFTER
-        if t.kind != "word" or not (i == 0 or toks[i - 1].kind == "semi" or word(i - 1) in after):
-            continue
-        # commands, at the start of a statement (or of a PL/pgSQL statement inside a body)
-        w1, w2 = word(i + 1), word(i + 2)
-        v = t.value
-        rest = _until_semi(toks, i)
-        if v == "copy":
-            d0 = _depth0(rest)
-            for a, b in zip(d0, d0[1:]):
-                if a.is_word("from", "to") and b.is_word("program"):
-                    _refuse(script, t, "refused_copy_program", "COPY … PROGRAM runs a shell command on the server")
-                elif a.is_word("from", "to") and b.kind in ("string", "dollar"):
-                    _refuse(script, t, "refused_copy_file", f"COPY … {a.value.upper()} a server file "
-                            "(only COPY … FROM STDIN / TO STDOUT is allowed)")
-        elif v in ("attach", "detach") and level == 0 and w1 != "partition":
-            _refuse(script, t, "refused_attach", f"{v.upper()} DATABASE reaches another database file")
-        elif v == "load" and i + 1 < n and toks[i + 1].kind in ("string", "dollar", "word", "qident"):
-            _refuse(script, t, "refused_load", "LOAD loads a shared library into the server")
-        elif v == "vacuum" and any(x.is_word("into") for x in rest):
-            _refuse(script, t, "refused_server_file", "VACUUM INTO writes a database file outside the scratch database")
-        elif v == "pragma" and w1 in ("temp_store_directory", "data_store_directory"):
-            _refuse(script, t, "refused_server_file", f"PRAGMA {w1} points SQLite at another directory")
-        elif v == "import" and w1 == "foreign":
-            _refuse(script, t, "refused_foreign_data", "IMPORT FOREIGN SCHEMA reaches another server")
-        elif v == "reassign" or (v == "drop" and w1 == "owned"):
-            _refuse(script, t, "refused_role", f"{v.upper()} OWNED changes objects of a role across the cluster")
-        elif v in ("grant", "revoke") and not any(x.is_word("on") for x in _depth0(rest)):
-            _refuse(script, t, "refused_role", f"{v.upper()} of a role membership changes roles across the cluster")
-        elif v in ("set", "reset"):
-            k = 1 if w1 in ("session", "local") and w2 != "authorization" else 0
-            param = name(i + 1 + k)
-            value = _setting_value(list(rest[k + 1:]))
-            if param == "role" or (w1 == "session" and w2 == "authorization"):
-                _refuse(script, t, "refused_role", f"{v.upper()} ROLE / SESSION AUTHORIZATION switches identity")
-            elif v == "set" and param == "standard_conforming_strings" and value not in ("on", "true", "1", "default"):
-                _refuse(script, t, "refused_setting", "SET standard_conforming_strings other than on changes how "
-                        "string literals are read, so the check could not see the script as the server does")
-            elif v == "set" and param in ("client_encoding", "names") and \
-                    value.replace("-", "").replace("_", "") not in ("utf8", "unicode", "default"):
-                _refuse(script, t, "refused_setting",
-                        "SET client_encoding other than UTF8 changes how the script is read")
-        elif v in ("create", "alter", "drop"):
-            _scan_ddl(script, t, v, [word(i + k) for k in range(1, 7)], name, i)
-
-
-def _setting_value(rest: list[Token]) -> str:
-    """The value of ``SET name [TO|=] value`` given the tokens after the name."""
-    if rest and (rest[0].is_word("to") or rest[0].text == "="):
-        rest = rest[1:]
-    return rest[0].value.lower() if rest else ""
-
-
-def _scan_ddl(script: Script, t: Token, verb: str, ws: list[str], name, i: int) -> None:
-    words = [w for w in ws if w not in ("or", "replace", "trusted", "procedural", "if", "not", "exists")]
-    obj = words[0] if words else ""
-    if obj == "language" and verb == "create":
-        _refuse(script, t, "refused_untrusted_language", "CREATE LANGUAGE installs a procedural language")
-    elif obj == "system":
-        _refuse(script, t, "refused_alter_system", "ALTER SYSTEM changes the server's configuration")
-    elif obj in ("user", "role", "group") and words[1:2] != ["mapping"]:
-        _refuse(script, t, "refused_role", f"{verb.upper()} {obj.upper()} changes roles across the cluster")
-    elif obj in ("database", "tablespace"):
-        _refuse(script, t, "refused_database", f"{verb.upper()} {obj.upper()} reaches outside the scratch database")
-    elif obj in ("server", "subscription") or obj == "foreign" and words[1:2] in (["data"], ["table"]) \
-            or (obj == "user" and words[1:2] == ["mapping"]):
-        what = obj if obj in ("server", "subscription") else " ".join(words[:2])
-        _refuse(script, t, "refused_foreign_data", f"{verb.upper()} {what.upper()} reaches another server")
-    elif obj == "extension" and verb == "create":
-        k = i + 2
-        while name(k) in ("if", "not", "exists"):
-            k += 1
-        ext = name(k)
-        if ext in _FOREIGN_EXTENSIONS or ext.endswith("_fdw"):
-            _refuse(script, t, "refused_foreign_data", f"CREATE EXTENSION {ext} reaches outside the database")
-
-
-def _until_semi(toks, i: int) -> list[Token]:
-    out = []
-    for t in toks[i + 1:]:
-        if t.kind == "semi":
-            break
-        out.append(t)
-    return out
-
-
-def _code_string(toks, i: int) -> bool:
-    """Is the string at i a body of code: AS '…', DO '…', EXECUTE '…', format('…'), '…' || '…'?"""
-    prev = toks[i - 1] if i > 0 else None
-    if prev is None:
-        return False
-    if prev.is_word("as", "do", "execute") or prev.text == "||":
-        return True
-    if prev.text == "(" and i > 1 and toks[i - 2].value.lower() == "format":
-        return True
-    return i > 1 and toks[i - 2].is_word("language")  # DO LANGUAGE plpgsql '…'
-
-
-# --- execution plan: can the script run in one transaction? ---------------------------------------
-
-_TXN_START = ("begin", "start")
-_TXN_END = ("commit", "end", "rollback", "abort")
-
-
-def transaction_control(stmt: Statement, engine: str) -> str | None:
-    """'begin', 'end' for statements that start or end a transaction; None otherwise."""
-    words = stmt.words
-    if not words:
-        return None
-    if words[0] in _TXN_START and (words[0] == "begin" or words[1:2] == ["transaction"]):
-        return "begin"
-    if words[0] in _TXN_END and not (words[0] == "rollback" and "to" in words[1:3]):
-        return "end"
-    if words[0] == "prepare" and words[1:2] == ["transaction"]:
-        return "end"
-    return None
-
-
-def needs_autocommit(stmt: Statement, engine: str) -> str | None:
-    """Why this statement cannot run inside a transaction block, or None."""
-    words = stmt.words
-    if engine == "sqlite":
-        if words[:1] == ["vacuum"]:
-            return "VACUUM"
-        if words[:1] == ["pragma"] and len(words) > 1 and words[1] in ("foreign_keys", "journal_mode", "page_size",
-                                                                          "auto_vacuum", "encoding"):
-            return f"PRAGMA {words[1]}"
-        return None
-    d0 = [t.value for t in _depth0(stmt.tokens) if t.kind == "word"]
-    head = d0[:4]
-    if head[:1] in (["create"], ["drop"], ["reindex"]) and "concurrently" in head:
-        return f"{head[0].upper()} … CONCURRENTLY"
-    if head[:2] == ["alter", "table"] and "detach" in d0 and "concurrently" in d0:
-        return "DETACH PARTITION … CONCURRENTLY"
-    if head[:1] == ["vacuum"]:
-        return "VACUUM"
-    if head[:1] == ["reindex"] and len(head) > 1 and head[1] in ("database", "system"):
-        return f"REINDEX {head[1].upper()}"
-    if head == ["cluster"]:
-        return "CLUSTER without a table"
-    return None
-
-
-def plan_execution(script: Script) -> None:
-    stmts = script.statements
-    control = [(s, transaction_control(s, script.engine)) for s in stmts]
-    own = [(s, c) for s, c in control if c]
-    if own:
-        inner = [c for _, c in own]
-        wrapped = (inner == ["begin", "end"] and control[0][1] == "begin" and control[-1][1] == "end"
-                   and control[-1][0].words[0] in ("commit", "end"))
-        script.execution = "own_transactions"
-        script.atomic = wrapped
-        where = ", ".join(f"{s.words[0].upper()} at line {s.line}" for s, _ in own[:4])
-        script.how = (f"{script.name} runs its own transactions ({where}): it is atomic because one BEGIN … COMMIT "
-                      "encloses all of it" if wrapped else
-                      f"{script.name} runs its own transactions ({where}), statement by statement: "
-                      "it is NOT atomic, a failure half-way leaves it half-applied")
-        if not wrapped and script.role in ("deploy", "rollback"):
-            s = own[0][0]
-            script.findings.append(Finding(WARNING, "not_atomic", script.how, script.name, s.line, s.column, s.excerpt))
-        return
-    for s in stmts:
-        why = needs_autocommit(s, script.engine)
-        if why:
-            script.execution, script.atomic = "statement_by_statement", False
-            script.how = (f"{script.name} cannot run in one transaction ({why} at line {s.line}): it runs statement "
-                          "by statement and is NOT atomic, a failure half-way leaves it half-applied")
-            if script.role in ("deploy", "rollback"):
-                script.findings.append(Finding(WARNING, "not_atomic", script.how, script.name, s.line, s.column,
-                                               s.excerpt))
-            return
-    script.execution, script.atomic = "transaction", True
-    script.how = f"{script.name} runs in one transaction: a failure leaves nothing of it applied"
-
+from .sqlrefusals import find_refusals, plan_execution
+from .sqlscript import (ENGINES, ERROR, FIRST_TUPLE, INFO, WARNING, Finding, LexError, Script, Statement, Token,
+                        depth0, split, tokenize)
 
 # --- parse check and lint ---------------------------------------------------------------------
 
@@ -641,7 +67,7 @@ def _for_parser(s: Statement) -> tuple[str, list[tuple[int, int]]]:
         return s.text, []
     base, parts, cuts, at = s.tokens[0].start, [], [], 0
     for t in bulks:
-        first = _FIRST_TUPLE.match(t.text).end()
+        first = FIRST_TUPLE.match(t.text).end()
         a = t.start - base + first
         parts.append(s.text[at:a])
         cuts.append((a, len(t.text) - first))
@@ -707,7 +133,7 @@ def _lint_statement(script: Script, s: Statement, created: set[str], dropped: se
     vals = [t.value if t.kind == "word" else None for t in toks]
     first = words[0] if words else ""
     if first == "with":  # WITH … INSERT/UPDATE/DELETE: lint the main statement
-        main = next((t for t in _depth0(toks) if t.is_word("insert", "update", "delete", "merge")), None)
+        main = next((t for t in depth0(toks) if t.is_word("insert", "update", "delete", "merge")), None)
         first = main.value if main else "select"
     if first == "do":
         body = " ".join(t.value for t in toks if t.kind == "dollar" or t.kind == "string").lower()
@@ -773,7 +199,7 @@ def _lint_statement(script: Script, s: Statement, created: set[str], dropped: se
         if not if_exists:
             _add(script, s, ERROR, "not_repeatable", f"DROP {kind_label.upper()} {name} without IF EXISTS fails when "
                  "it is already gone")
-        cascade = any(t.is_word("cascade") for t in _depth0(toks))
+        cascade = any(t.is_word("cascade") for t in depth0(toks))
         if kind == "table" or (kind == "schema" and cascade):
             _add(script, s, WARNING, "destructive", f"DROP {kind.upper()} {name} deletes its data")
         elif cascade:
@@ -784,7 +210,7 @@ def _lint_statement(script: Script, s: Statement, created: set[str], dropped: se
         _lint_alter(script, s, vals, created, dropped, pg)
         return
     if first in ("insert", "replace"):
-        d0 = [t.value for t in _depth0(toks) if t.kind == "word"]
+        d0 = [t.value for t in depth0(toks) if t.kind == "word"]
         allw = [v for v in vals if v]
         guarded = (first == "replace" or "conflict" in d0 or d0[1:3] in (["or", "ignore"], ["or", "replace"])
                    or any(allw[j:j + 2] in (["not", "exists"], ["not", "in"]) for j in range(len(allw)))
@@ -797,7 +223,7 @@ def _lint_statement(script: Script, s: Statement, created: set[str], dropped: se
         _add(script, s, ERROR, "not_repeatable", "COPY … FROM stdin loads the rows again on every run")
         return
     if first in ("update", "delete"):
-        d0 = _depth0(toks)
+        d0 = depth0(toks)
         at0 = {id(t) for t in d0}
         j = next((j for j, t in enumerate(toks) if t.is_word("update", "from") and id(t) in at0), len(toks))
         j += 1 + (j + 1 < len(toks) and toks[j + 1].is_word("only"))
@@ -813,7 +239,7 @@ def _lint_statement(script: Script, s: Statement, created: set[str], dropped: se
         k += k < len(toks) and vals[k] == "only"
         _add(script, s, WARNING, "destructive", f"TRUNCATE {_qualified(toks, k)[0]} deletes all its rows")
         return
-    if first == "select" and any(t.is_word("into") for t in _depth0(toks)) and pg:
+    if first == "select" and any(t.is_word("into") for t in depth0(toks)) and pg:
         _add(script, s, ERROR, "not_repeatable", "SELECT … INTO creates a table and fails when it already exists")
 
 
@@ -957,7 +383,7 @@ def referenced_roles(script: Script) -> set[str]:
     roles: set[str] = set()
     stop = {"with", "granted", "cascade", "restrict", "using", "check"}
     for s in script.statements:
-        d0 = _depth0(s.tokens)
+        d0 = depth0(s.tokens)
         words = s.words
         start = None
         if words[:1] == ["grant"] or words[:2] == ["create", "policy"]:
@@ -982,7 +408,7 @@ def referenced_roles(script: Script) -> set[str]:
 def schema_action(stmt: Statement) -> str:
     """How a PostgreSQL schema file statement is loaded: run, admin (needs a superuser) or skip."""
     words = [w for w in stmt.words if w not in ("or", "replace")]
-    d0 = _depth0(stmt.tokens)
+    d0 = depth0(stmt.tokens)
     if words[:1] in (["grant"], ["revoke"]) or words[:3] == ["alter", "default", "privileges"]:
         return "skip"  # privileges are not compared, and the roles they name need not exist here
     if any(a.is_word("owner") and b.is_word("to") for a, b in zip(d0, d0[1:])):

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..core.errors import InvalidInput
-from ..core.sqllint import ERROR, INFO, WARNING, Finding, Script, analyse
+from ..core.sqllint import analyse
+from ..core.sqlscript import ERROR, INFO, WARNING, Finding, Script
 from .pgcluster import PostgresUnavailable, ThrowawayCluster, start_throwaway_cluster
 from .sqlcheck_engines import PgScratch, RunOutcome, ScratchUnavailable, SqliteScratch
 from .sqlcheck_fingerprint import Fingerprint, diff, sentences, significant

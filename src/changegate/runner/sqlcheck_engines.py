@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..core.errors import InvalidInput
-from ..core.sqllint import Script, Statement, needs_autocommit, schema_action, transaction_control
+from ..core.sqllint import schema_action
+from ..core.sqlrefusals import needs_autocommit, transaction_control
+from ..core.sqlscript import Script, Statement
 from .sqlcheck_fingerprint import Fingerprint, pg_fingerprint, sqlite_fingerprint
 
 
