@@ -54,13 +54,15 @@ def verify_chain(rows: Iterable[tuple], start_prev: str = GENESIS, start_seq: in
     prev = start_prev
     expected_seq = start_seq
     checked = 0
+    sha256, join = hashlib.sha256, _SEP.join  # event_hash, inlined: the call costs a fifth of the loop
     for seq, at, actor, action, entity, before, after, detail, stored_prev, stored in rows:
         if seq != expected_seq:
             return ChainVerdict(False, checked, expected_seq,
                                 f"event {expected_seq} is missing (next stored event is {seq})")
         if stored_prev != prev:
             return ChainVerdict(False, checked, seq, f"event {seq} does not link to event {seq - 1}")
-        if event_hash(prev, seq, at, actor, action, entity, before, after, detail) != stored:
+        payload = join((prev, str(seq), at, actor, action, entity, before, after, detail))
+        if sha256(payload.encode("utf-8")).hexdigest() != stored:
             return ChainVerdict(False, checked, seq, f"event {seq} was altered: its content does not match its hash")
         prev = stored
         expected_seq += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import chain
 from typing import Iterator, Sequence
 
 from sqlalchemy import exists, func, or_, select, text
@@ -176,20 +177,34 @@ class AuditRepository:
         row = self.s.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
         return row[0], row[1]
 
+    _CHAIN_COLUMNS = "seq, at, actor, action, entity, before, after, detail, prev_hash, hash"
+
     def iter_chain(self, batch: int = 20_000) -> Iterator[tuple]:
-        """Every event in order, as plain tuples, streamed in batches (fast path for verification)."""
+        """Every event in order, as plain tuples (the fast path for verification).
+
+        Rows come straight from the driver's cursor, with no Python frame per row: SQLAlchemy's row
+        objects would cost more than hashing the row does. SQLite streams one ordered scan (the read
+        transaction keeps it consistent); PostgreSQL reads keyset batches, each an index range scan,
+        so memory stays bounded.
+        """
         conn = self.s.connection()
-        stmt = text(
-            "SELECT seq, at, actor, action, entity, before, after, detail, prev_hash, hash "
-            "FROM audit_events WHERE seq > :after ORDER BY seq LIMIT :n"
-        )
-        after = 0
-        while True:
-            rows = conn.execute(stmt, {"after": after, "n": batch}).all()
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1][0]
+        dbapi = conn.connection.dbapi_connection
+        if conn.dialect.name == "sqlite":
+            return dbapi.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events ORDER BY seq")
+
+        def batches() -> Iterator[list[tuple]]:
+            after = 0
+            with dbapi.cursor() as cursor:
+                while True:
+                    cursor.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events WHERE seq > %s "
+                                   f"ORDER BY seq LIMIT %s", (after, batch))
+                    rows = cursor.fetchall()
+                    if not rows:
+                        return
+                    yield rows
+                    after = rows[-1][0]
+
+        return chain.from_iterable(batches())
 
 
 class TokenRepository:
