@@ -151,3 +151,36 @@ def test_sqlite_serialises_writers(database_url, clock):
     with rt.uow(write=False) as uow:
         assert audit.verify(uow).ok
     rt.close()
+
+
+def test_many_sqlite_writers_in_one_process_all_land(tmp_path, clock):
+    """Sixteen threads filing changes at once on one SQLite file: every one lands, none sees
+    'database is locked', and the audit chain stays one unbroken line."""
+    url = f"sqlite:///{tmp_path / 'writers.db'}"
+    rt = make_runtime(url, clock)
+    rt.upgrade_schema()
+    body = ChangeCreate(title="Patch the historian", category="software_configuration", release_level="patch",
+                        environment="uat", items=["historian"])
+    barrier = threading.Barrier(16, timeout=10)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        barrier.wait()
+        try:
+            for _ in range(5):
+                with rt.uow() as uow:
+                    changes.create_change(uow, rt.context("dana.dev"), body)
+        except BaseException as exc:  # noqa: BLE001 - the test reports whatever a writer met
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with rt.uow(write=False) as uow:
+        assert uow.changes.count() == 80
+        verdict = audit.verify(uow)
+    assert verdict.ok and verdict.checked == 80, verdict.message
+    rt.close()

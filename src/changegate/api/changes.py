@@ -25,15 +25,16 @@ from ..schemas.changes import (
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
-from .deps import RT, Caller
+from .deps import RT, Caller, model_response
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=201, response_model=ChangeOut)
-def create_change(body: ChangeCreate, ctx: Caller, rt: RT) -> ChangeOut:
+def create_change(body: ChangeCreate, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
-        return changes.create_change(uow, ctx, body)
+        out = changes.create_change(uow, ctx, body)
+    return model_response(out, status_code=201)
 
 
 @router.get("", response_model=ChangePage)
@@ -47,53 +48,61 @@ def list_changes(
     q: Annotated[str | None, Query(max_length=200, description="text in title, description or item names")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> ChangePage:
+) -> Response:
     f = ChangeFilter(state=state, environment=environment, type=type, requester=requester, text=q,
                      limit=limit, offset=offset)
     with rt.uow(write=False) as uow:
-        return changes.list_changes(uow, ctx, f)
+        out = changes.list_changes(uow, ctx, f)
+    return model_response(out)
 
 
 @router.get("/{ref}", response_model=ChangeOut)
-def get_change(ref: str, ctx: Caller, rt: RT) -> ChangeOut:
+def get_change(ref: str, ctx: Caller, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
-        return changes.get_change(uow, ctx, ref)
+        out = changes.get_change(uow, ctx, ref)
+    return model_response(out)
 
 
 @router.patch("/{ref}", response_model=ChangeOut)
-def update_change(ref: str, body: ChangeUpdate, ctx: Caller, rt: RT) -> ChangeOut:
+def update_change(ref: str, body: ChangeUpdate, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
-        return changes.update_change(uow, ctx, ref, body)
+        out = changes.update_change(uow, ctx, ref, body)
+    return model_response(out)
 
 
 @router.post("/{ref}/transitions", response_model=ChangeOut)
-def transition(ref: str, body: TransitionIn, ctx: Caller, rt: RT) -> ChangeOut:
+def transition(ref: str, body: TransitionIn, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
-        return changes.transition(uow, ctx, ref, body)
+        out = changes.transition(uow, ctx, ref, body)
+    return model_response(out)
 
 
 @router.post("/{ref}/assessment", response_model=ChangeOut)
-def assess(ref: str, body: AssessIn, ctx: Caller, rt: RT) -> ChangeOut:
+def assess(ref: str, body: AssessIn, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
-        return changes.assess(uow, ctx, ref, body)
+        out = changes.assess(uow, ctx, ref, body)
+    return model_response(out)
 
 
 @router.post("/{ref}/approvals", response_model=ChangeOut)
-def decide_approval(ref: str, body: ApprovalIn, ctx: Caller, rt: RT) -> ChangeOut:
+def decide_approval(ref: str, body: ApprovalIn, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
-        return changes.decide_approval(uow, ctx, ref, body)
+        out = changes.decide_approval(uow, ctx, ref, body)
+    return model_response(out)
 
 
 @router.post("/{ref}/uat-signoff", response_model=ChangeOut)
-def sign_off_uat(ref: str, body: SignoffIn, ctx: Caller, rt: RT) -> ChangeOut:
+def sign_off_uat(ref: str, body: SignoffIn, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
-        return changes.sign_off_uat(uow, ctx, ref, body.note)
+        out = changes.sign_off_uat(uow, ctx, ref, body.note)
+    return model_response(out)
 
 
 @router.post("/{ref}/comments", response_model=ChangeOut, status_code=201)
-def add_comment(ref: str, body: CommentIn, ctx: Caller, rt: RT) -> ChangeOut:
+def add_comment(ref: str, body: CommentIn, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
-        return changes.add_comment(uow, ctx, ref, body)
+        out = changes.add_comment(uow, ctx, ref, body)
+    return model_response(out)
 
 
 @router.post("/{ref}/evidence", response_model=EvidenceOut, status_code=201)

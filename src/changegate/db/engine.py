@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -42,3 +44,25 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+_writer_locks: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> threading.RLock | None:
+    """The in-process queue for SQLite writers, None on PostgreSQL.
+
+    SQLite admits one writer at a time. Without a queue, the threads of a busy server all
+    call BEGIN IMMEDIATE and wait in SQLite's busy handler, which sleeps and retries with
+    growing pauses: throughput drops and the unlucky wait seconds. Waiting on a lock
+    serves writers in turn instead; other processes (a CLI on the same file) still meet
+    the busy timeout.
+    """
+    if not is_sqlite(engine):
+        return None
+    with _writer_locks_guard:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = threading.RLock()
+        return lock

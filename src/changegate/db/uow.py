@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..core.errors import ChangegateError, Conflict
-from .engine import WRITE_OPTION
+from .engine import WRITE_OPTION, writer_lock
 from .repositories import (
     AuditRepository,
     ChangeRepository,
@@ -37,10 +37,13 @@ def utcnow() -> datetime:
 class UnitOfWork:
     def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow):
         self._engine = engine.execution_options(**{WRITE_OPTION: True}) if write else engine
+        self._writer_lock = writer_lock(engine) if write else None
         self.write = write
         self.clock = clock
 
     def __enter__(self) -> "UnitOfWork":
+        if self._writer_lock is not None:
+            self._writer_lock.acquire()
         self.session = Session(bind=self._engine, expire_on_commit=False, autoflush=True)
         s = self.session
         self.changes = ChangeRepository(s)
@@ -69,6 +72,8 @@ class UnitOfWork:
                 self._record_refusal(record)
         finally:
             self.session.close()
+            if self._writer_lock is not None:
+                self._writer_lock.release()
 
     def _record_refusal(self, record) -> None:
         with Session(bind=self._engine, expire_on_commit=False) as session:
