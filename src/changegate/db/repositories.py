@@ -6,7 +6,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Iterator, Sequence
 
-from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -179,25 +179,28 @@ class AuditRepository:
 
     _CHAIN_COLUMNS = "seq, at, actor, action, entity, before, after, detail, prev_hash, hash"
 
-    def iter_chain(self, batch: int = 20_000) -> Iterator[tuple]:
-        """Every event in order, as plain tuples (the fast path for verification).
+    def iter_chain(self, first: int = 1, last: int | None = None, batch: int = 20_000) -> Iterator[tuple]:
+        """Events ``first``..``last`` (default: to the end) in order, as plain tuples (the fast path
+        for verification).
 
         Rows come straight from the driver's cursor, with no Python frame per row: SQLAlchemy's row
-        objects would cost more than hashing the row does. SQLite streams one ordered scan (the read
-        transaction keeps it consistent); PostgreSQL reads keyset batches, each an index range scan,
-        so memory stays bounded.
+        objects would cost more than hashing the row does. SQLite streams one ordered range scan (the
+        read transaction keeps it consistent); PostgreSQL reads keyset batches, each an index range
+        scan, so memory stays bounded.
         """
+        last = (1 << 62) if last is None else last
         conn = self.s.connection()
         dbapi = conn.connection.dbapi_connection
         if conn.dialect.name == "sqlite":
-            return dbapi.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events ORDER BY seq")
+            return dbapi.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? "
+                                 f"ORDER BY seq", (first, last))
 
         def batches() -> Iterator[list[tuple]]:
-            after = 0
+            after = first - 1
             with dbapi.cursor() as cursor:
                 while True:
-                    cursor.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events WHERE seq > %s "
-                                   f"ORDER BY seq LIMIT %s", (after, batch))
+                    cursor.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events WHERE seq > %s AND seq <= %s "
+                                   f"ORDER BY seq LIMIT %s", (after, last, batch))
                     rows = cursor.fetchall()
                     if not rows:
                         return
@@ -205,6 +208,9 @@ class AuditRepository:
                     after = rows[-1][0]
 
         return chain.from_iterable(batches())
+
+    def hash_of(self, seq: int) -> str | None:
+        return self.s.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq)).scalar_one_or_none()
 
 
 class TokenRepository:

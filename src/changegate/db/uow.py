@@ -41,6 +41,11 @@ class UnitOfWork:
         self.write = write
         self.clock = clock
 
+    @property
+    def database_url(self) -> str:
+        """The URL another process would use to reach the same database."""
+        return self._engine.url.render_as_string(hide_password=False)
+
     def __enter__(self) -> "UnitOfWork":
         if self._writer_lock is not None:
             self._writer_lock.acquire()
