@@ -442,13 +442,31 @@ def test_literal_rows_after_values_are_one_token_and_parse_errors_after_them_kee
     assert "ON CONFLICT" not in {f.message for f in script.findings}
 
 
+def test_the_bulk_rows_pattern_matches_what_the_plain_pattern_matches():
+    import re
+
+    from changegate.core import sqlscript
+
+    lit = r"(?:-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|'(?:[^']|'')*'|(?i:null|true|false|default))"
+    tup = rf"\(\s*{lit}(?:\s*,\s*{lit})*\s*\)"
+    plain = re.compile(rf"\s*({tup}(?:\s*,\s*{tup})*)")
+    cases = ["(1, 'a'), (2, 'b') ON CONFLICT", "('it''s', -1.5e3), ('', NULL)", "(1,2),(3,4),", "('a', 1), (x)",
+             "('a'', 1)", "('a''')", "(1e5, 2.), (3", "( 'x' , TRUE ) , ( DEFAULT , false ) ;", "(1, 'a' || 'b')",
+             "('unterminated", "(12) , (1e)", "  (0x10)", "('multi\nline', 1)\n,\n(2, 'b')", "(''''), ('''', '')"]
+    for text in cases:
+        a, b = plain.match(text), sqlscript._BULK.match(text)
+        assert (a and a.group(1)) == (b and b.group(1)), text
+    rows = ", ".join(f"({i}, 'SN-{i:04d}''x', NULL, {i}.5)" for i in range(300))
+    assert plain.match(rows).group(1) == sqlscript._BULK.match(rows).group(1) == rows
+
+
 def test_a_crash_of_the_sql_parser_does_not_block_a_script(monkeypatch):
     import changegate.core.sqllint as sqllint
 
     def boom(*args, **kwargs):
         raise RecursionError("deep")
 
-    monkeypatch.setattr(sqllint.sqlglot, "parse", boom)
+    monkeypatch.setattr(sqllint, "_sqlglot", lambda engine: boom)
     script = analyse("SELECT 1;", "postgresql", "deploy", "d.sql")
     assert script.problems == []
     assert [f.code for f in script.findings] == ["not_parsed"]

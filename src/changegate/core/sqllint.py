@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import re
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from .sqlrefusals import find_refusals, plan_execution
@@ -27,7 +27,7 @@ _logger = logging.getLogger("sqlglot")
 
 def parse_check(script: Script) -> None:
     """Each statement must parse (sqlglot); PL/pgSQL and routine bodies are opaque."""
-    dialect = ENGINES[script.engine]
+    parse = _sqlglot(script.engine)
     level = _logger.level
     _logger.setLevel(logging.CRITICAL)  # sqlglot warns for every statement it keeps as a Command
     try:
@@ -38,7 +38,7 @@ def parse_check(script: Script) -> None:
                 continue
             text, cuts = _for_parser(s)
             try:
-                trees = sqlglot.parse(text, read=dialect, error_level=ErrorLevel.RAISE)
+                trees = parse(text)
                 script.trees[s.index] = trees[0] if len(trees) == 1 else None
             except (ParseError, TokenError) as exc:
                 errors = getattr(exc, "errors", None) or [{}]
@@ -57,6 +57,14 @@ def parse_check(script: Script) -> None:
                                                script.name, s.line, s.column, s.excerpt))
     finally:
         _logger.setLevel(level)
+
+
+def _sqlglot(engine: str):
+    """``sqlglot.parse`` for one script: one tokenizer and one parser for all its statements (both reset
+    themselves on every call); building them anew for each statement costs as much as parsing a short one."""
+    dialect = Dialect.get_or_raise(ENGINES[engine])
+    tokenizer, parser = dialect.tokenizer(), dialect.parser(error_level=ErrorLevel.RAISE)
+    return lambda text: parser.parse(tokenizer.tokenize(text), text)
 
 
 def _for_parser(s: Statement) -> tuple[str, list[tuple[int, int]]]:
@@ -439,6 +447,8 @@ def normalise_sql(text: str, engine: str) -> str:
 
 def sqlite_checks(sql: str) -> list[str]:
     """The CHECK constraints of a SQLite CREATE TABLE, normalised and sorted."""
+    if "check" not in sql.lower():
+        return []  # no CHECK keyword can be among its tokens: no need to tokenize it
     try:
         toks = tokenize(sql, "sqlite")
     except LexError:

@@ -22,9 +22,11 @@ _ID = r"A-Za-z_\u0080-\U0010ffff"
 _OPS = r"(?:[+*<>=~!@#%^&|?]|-(?!-)|/(?!\*))+"  # an operator: a run of operator characters, never a comment
 # After VALUES: a run of tuples holding only literals is one "bulk" token. Nothing in it can be code, and
 # it is syntactically sound by construction, so sample data and multi-row inserts cost one token per run.
-_LIT = r"(?:-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|'(?:[^']|'')*'|(?i:null|true|false|default))"
-_TUPLE = rf"\(\s*{_LIT}(?:\s*,\s*{_LIT})*\s*\)"
-_BULK = re.compile(rf"\s*({_TUPLE}(?:\s*,\s*{_TUPLE})*)")
+# (Strings are matched unrolled and the repetitions possessively: the same matches as the plain
+# ``'(?:[^']|'')*'`` and ``(?:…)*``, in half the time on a large sample-data INSERT.)
+_LIT = r"(?:-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|'[^']*+(?:''[^']*+)*+'|(?i:null|true|false|default))"
+_TUPLE = rf"\(\s*{_LIT}(?:\s*,\s*{_LIT})*+\s*\)"
+_BULK = re.compile(rf"\s*({_TUPLE}(?:\s*,\s*{_TUPLE})*+)")
 _COPY_END = re.compile(r"^\\\.[ \t\r]*$", re.M)  # the line ending inline COPY data
 FIRST_TUPLE = re.compile(_TUPLE)
 _PG = re.compile(

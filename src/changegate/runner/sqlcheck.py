@@ -164,6 +164,11 @@ def check_sql(engine: str, schema_sql: str, deploy_sql: str, rollback_sql: str, 
             db.add_roles(set().union(*(s.roles for s in scripts.values())))
             _dynamic(db, scripts, report, fp0)
             report.notes.extend(db.notes)
+            reused = getattr(db, "fingerprints_reused", 0)
+            if reused:
+                report.notes.append(f"{reused} fingerprint{'s were' if reused != 1 else ' was'} not read again: "
+                                    f"the run before {'each' if reused != 1 else 'it'} committed nothing (the "
+                                    "database file was unchanged)")
         finally:
             _close_scratch(db, owned, report)
     finally:

@@ -197,6 +197,9 @@ class SqliteScratch(_Scratch):
         self.timeout = timeout
         self.dir = tempfile.mkdtemp(prefix="changegate-sqlcheck-")
         self.path = os.path.join(self.dir, "scratch.db")
+        self._fp_last: tuple[tuple, Fingerprint] | None = None  # (file state, fingerprint) of the last one
+        self._fp_memo: dict = {}  # normalised CREATE texts (see sqlite_fingerprint)
+        self.fingerprints_reused = 0
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -232,16 +235,45 @@ class SqliteScratch(_Scratch):
                                field="schema")
 
     def fingerprint(self) -> Fingerprint:
+        """The database's fingerprint; the previous one again when the file provably did not change since.
+
+        In SQLite's rollback-journal modes (the default), every transaction that writes the database file
+        increments the file change counter in its header, and SQLite's own connections rely on it to know
+        when their page cache is stale; so a header, size and inode identical to those seen when the last
+        fingerprint was taken mean that nothing was committed since (a run that wrote nothing, or rolled
+        back). In WAL mode the header is not kept up to date: every fingerprint is taken in full."""
+        state = self._file_state()
+        if state is not None and self._fp_last is not None and self._fp_last[0] == state:
+            self.fingerprints_reused += 1
+            return self._fp_last[1]
         try:
             conn = self._connect()
         except _Failed as failure:
             raise ScratchUnavailable(failure.message) from None
         try:
-            return sqlite_fingerprint(conn)
+            fp = sqlite_fingerprint(conn, self._fp_memo)
         finally:
             conn.close()
+        self._fp_last = (state, fp) if state is not None else None
+        return fp
+
+    def _file_state(self) -> tuple | None:
+        """What identifies the file's committed contents in a rollback-journal mode, or None (WAL mode,
+        a journal or WAL file present, unreadable)."""
+        if any(os.path.exists(self.path + suffix) for suffix in ("-wal", "-journal")):
+            return None
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                header = f.read(100)
+        except OSError:
+            return None
+        if len(header) < 100 or header[18:20] != b"\x01\x01":  # read/write versions 1: legacy, not WAL
+            return None
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, header
 
     def recreate(self) -> None:
+        self._fp_last = None  # a new file may reuse the inode, the size and the change counter
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:
                 os.remove(self.path + suffix)

@@ -348,57 +348,82 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def sqlite_fingerprint(conn: sqlite3.Connection) -> Fingerprint:
+def sqlite_fingerprint(conn: sqlite3.Connection, memo: dict | None = None) -> Fingerprint:
+    """Fingerprint of the SQLite database ``conn`` is connected to.
+
+    The catalog is read with one query per kind of object (pragma table-valued functions joined over the
+    tables), not one per table. ``memo`` (a dict the caller keeps for one scratch database) remembers the
+    normalised text of each CREATE statement: normalising is a pure function of the text, so a statement
+    whose text is unchanged needs no new tokenizing."""
+    memo = {} if memo is None else memo
+
+    def norm(text: str) -> str:
+        key = ("sql", text)
+        if key not in memo:
+            memo[key] = normalise_sql(text, "sqlite")
+        return memo[key]
+
+    def checks(text: str) -> str | None:
+        key = ("checks", text)
+        if key not in memo:
+            memo[key] = "; ".join(sqlite_checks(text)) or None
+        return memo[key]
+
     e: Entries = {}
     objects = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema "
                            "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
+    options = {name: (wr, strict) for name, wr, strict in conn.execute(
+        "SELECT name, wr, strict FROM pragma_table_list WHERE schema = 'main'").fetchall()}
     tables: list[tuple[str, str]] = []
-    columns: dict[str, list[str]] = {}
     for kind, raw, raw_table, sql_text in objects:
         name, table = raw.lower(), raw_table.lower()  # SQLite names are case-insensitive
         if kind == "table":
-            options = []
             virtual = (sql_text or "").lstrip().upper().startswith("CREATE VIRTUAL")
-            info = conn.execute("SELECT wr, strict FROM pragma_table_list WHERE schema = 'main' AND name = ?",
-                                (raw,)).fetchone()
-            if info and info[0]:
-                options.append("without rowid")
-            if info and info[1]:
-                options.append("strict")
-            e[("table", name)] = {"options": ", ".join(options) or None,
-                                  "checks": "; ".join(sqlite_checks(sql_text or "")) or None,
-                                  "virtual": virtual or None}
-            if virtual:
-                continue
-            tables.append((name, raw))
-            for cid, col, typ, notnull, default, pk, hidden in conn.execute(f"PRAGMA table_xinfo({_q(raw)})"):
-                columns.setdefault(name, []).append(col)
-                e[("column", f"{name}.{col.lower()}")] = {
-                    "table": name, "type": (typ or "").lower(), "nullable": not notnull,
-                    "default": normalise_sql(default, "sqlite") if default else None, "primary key": pk or None,
-                    "generated": {2: "virtual", 3: "stored"}.get(hidden), "position": cid + 1}
-            fks: dict[int, list] = {}
-            for fid, seq, ref, frm, to, on_update, on_delete, match in conn.execute(
-                    f"PRAGMA foreign_key_list({_q(raw)})"):
-                fks.setdefault(fid, []).append((seq, ref, frm, to, on_update, on_delete, match))
-            for rows in fks.values():
-                rows.sort()
-                ref = rows[0][1].lower()
-                key = (f"{name}({', '.join(r[2].lower() for r in rows)}) → "
-                       f"{ref}({', '.join(str(r[3]).lower() for r in rows)})")
-                e[("foreign key", key)] = {"table": name, "on update": rows[0][4], "on delete": rows[0][5],
-                                           "match": rows[0][6]}
-            for _seq, idx, unique, origin, partial in conn.execute(f"PRAGMA index_list({_q(raw)})"):
-                if origin == "c":
-                    continue  # explicit CREATE INDEX: listed below from its SQL
-                cols = [str(r[2]).lower() for r in conn.execute(f"PRAGMA index_info({_q(idx)})")]
-                label = "primary key" if origin == "pk" else "unique constraint"
-                e[(label, f"{name}({', '.join(map(str, cols))})")] = {"table": name}
+            wr, strict = options.get(raw, (0, 0))
+            e[("table", name)] = {"options": ", ".join(["without rowid"] * bool(wr) + ["strict"] * bool(strict))
+                                  or None, "checks": checks(sql_text or ""), "virtual": virtual or None}
+            if not virtual:
+                tables.append((name, raw))
         elif kind == "index" and sql_text:
-            e[("index", name)] = {"table": table, "definition": normalise_sql(sql_text, "sqlite")}
+            e[("index", name)] = {"table": table, "definition": norm(sql_text)}
         elif kind in ("view", "trigger"):
-            e[(kind, name)] = {"table": table if kind == "trigger" else None,
-                               "definition": normalise_sql(sql_text or "", "sqlite")}
+            e[(kind, name)] = {"table": table if kind == "trigger" else None, "definition": norm(sql_text or "")}
+    names = json.dumps([raw for _, raw in tables])
+    lowered = {raw: name for name, raw in tables}
+    columns: dict[str, list[str]] = {}
+    for raw, cid, col, typ, notnull, default, pk, hidden in conn.execute(
+            "SELECT j.value, x.cid, x.name, x.type, x.\"notnull\", x.dflt_value, x.pk, x.hidden "
+            "FROM json_each(?) j JOIN pragma_table_xinfo(j.value) x ORDER BY j.key, x.cid", (names,)).fetchall():
+        name = lowered[raw]
+        columns.setdefault(name, []).append(col)
+        e[("column", f"{name}.{col.lower()}")] = {
+            "table": name, "type": (typ or "").lower(), "nullable": not notnull,
+            "default": norm(default) if default else None, "primary key": pk or None,
+            "generated": {2: "virtual", 3: "stored"}.get(hidden), "position": cid + 1}
+    fks: dict[tuple[str, int], list] = {}
+    for raw, fid, seq, ref, frm, to, on_update, on_delete, match in conn.execute(
+            "SELECT j.value, f.id, f.seq, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete, f.match "
+            "FROM json_each(?) j JOIN pragma_foreign_key_list(j.value) f ORDER BY j.key", (names,)).fetchall():
+        fks.setdefault((lowered[raw], fid), []).append((seq, ref, frm, to, on_update, on_delete, match))
+    for (name, _fid), rows in fks.items():
+        rows.sort()
+        ref = rows[0][1].lower()
+        key = (f"{name}({', '.join(r[2].lower() for r in rows)}) → "
+               f"{ref}({', '.join(str(r[3]).lower() for r in rows)})")
+        e[("foreign key", key)] = {"table": name, "on update": rows[0][4], "on delete": rows[0][5],
+                                   "match": rows[0][6]}
+    # explicit CREATE INDEX (origin 'c') is listed above from its SQL; here primary keys and UNIQUE
+    index_cols: dict[tuple[str, str, str], list[str]] = {}
+    for raw, idx, origin, col in conn.execute(
+            "SELECT j.value, il.name, il.origin, ii.name FROM json_each(?) j JOIN pragma_index_list(j.value) il "
+            "LEFT JOIN pragma_index_info(il.name) ii WHERE il.origin <> 'c' ORDER BY j.key, il.seq, ii.seqno",
+            (names,)).fetchall():
+        cols = index_cols.setdefault((lowered[raw], idx, origin), [])
+        if col is not None:
+            cols.append(str(col).lower())
+    for (name, _idx, origin), cols in index_cols.items():
+        label = "primary key" if origin == "pk" else "unique constraint"
+        e[(label, f"{name}({', '.join(cols)})")] = {"table": name}
     for name, raw in tables:
         # columns in name order (a column that moved is not a data change), rows sorted by every column:
         # the same rows give the same text whatever order they were written in
