@@ -185,3 +185,28 @@ def test_real_subprocess_version_and_demo(tmp_path):
     assert any(c["emergency_status"] == "overdue" for c in json.loads(listing.stdout)["items"])
     verify = subprocess.run([*exe, "audit", "verify"], capture_output=True, text=True, env=env)
     assert verify.returncode == 0 and verify.stdout.startswith("OK")
+
+
+@pytest.mark.parametrize("entry", ["console script", "python -m"])
+def test_audit_verify_in_several_processes_from_a_real_cli(tmp_path, entry):
+    """The stretches of the chain are checked by spawned processes: they must start cleanly from either
+    way of running the CLI, and name the same altered event as a single pass."""
+    db = tmp_path / "demo.db"
+    env = {**os.environ, "CHANGEGATE_DATABASE_URL": f"sqlite:///{db}"}
+    env.pop("CHANGEGATE_POLICY", None)
+    script = Path(sys.executable).with_name("changegate")
+    exe = [str(script)] if entry == "console script" else [sys.executable, "-m", "changegate.cli.main"]
+    subprocess.run([*exe, "demo", "load"], capture_output=True, text=True, env=env, check=True)
+    intact = subprocess.run([*exe, "audit", "verify", "--processes", "3", "--json"],
+                            capture_output=True, text=True, env=env)
+    assert intact.returncode == 0, intact.stderr
+    verdict = json.loads(intact.stdout)
+    assert verdict["ok"] and verdict["checked"] > 30
+    victim = verdict["checked"] * 2 // 3  # in the second or third stretch
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET actor = 'mallory' WHERE seq = :s"), {"s": victim})
+    engine.dispose()
+    broken = subprocess.run([*exe, "audit", "verify", "--processes", "3"], capture_output=True, text=True, env=env)
+    assert broken.returncode == 1, broken.stderr
+    assert broken.stdout.strip() == f"BROKEN: event {victim} was altered: its content does not match its hash"

@@ -37,9 +37,8 @@ def test_an_altered_prev_hash_column_is_reported_even_if_the_content_hash_still_
 
 
 @pytest.fixture
-def in_stretches(monkeypatch):
-    """Verification cut into three stretches, two checked by processes of their own, on a short chain."""
-    monkeypatch.setattr(audit, "PARALLEL_FROM_EVENTS", 4)
+def in_stretches():
+    """Verification cut into three stretches, two checked by processes of their own."""
     return lambda uow: audit.verify(uow, processes=3)
 
 

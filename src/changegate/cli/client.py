@@ -56,7 +56,7 @@ class Client(Protocol):
     def attach(self, ref: str, filename: str, content: bytes, media_type: str | None, kind: str,
                description: str) -> dict: ...
     def history(self, ref: str) -> list: ...
-    def verify_audit(self) -> dict: ...
+    def verify_audit(self, processes: int | None = None) -> dict: ...
     def create_token(self, payload: dict) -> dict: ...
     def list_tokens(self, person: str | None) -> list: ...
     def revoke_token(self, token_id: int) -> dict: ...
@@ -150,9 +150,9 @@ class LocalClient:
     def history(self, ref: str) -> list:
         return self._run(changes.history, ref, write=False)
 
-    def verify_audit(self) -> dict:
+    def verify_audit(self, processes: int | None = None) -> dict:
         with self.rt.uow(write=False) as uow:
-            return audit.verify(uow).to_dict()
+            return audit.verify(uow, processes=processes).to_dict()
 
     def create_token(self, payload: dict) -> dict:
         body = _parse(TokenIn, payload)
@@ -294,7 +294,10 @@ class RemoteClient:
     def history(self, ref):
         return self._call("GET", f"/changes/{ref}/history")
 
-    def verify_audit(self):
+    def verify_audit(self, processes=None):
+        if processes is not None:
+            raise InvalidInput("--processes applies to the local database only: the server chooses its own",
+                               field="processes")
         return self._call("GET", "/audit/verify")
 
     def create_token(self, payload):

@@ -112,10 +112,15 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def audit_verify(
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+    processes: Annotated[Optional[int], typer.Option(
+        "--processes", min=1, max=64, help="Processes sharing the work on the local database (default: one per "
+        "CPU for long chains; 1 keeps it to this process).")] = None,
+) -> None:
     """Check the whole hash chain; name the first broken event. Exit 1 when broken."""
     try:
-        verdict = state.client(require_person=False).verify_audit()
+        verdict = state.client(require_person=False).verify_audit(processes)
     except ChangegateError as exc:
         fail(exc)
     if json_out:
