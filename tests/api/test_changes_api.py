@@ -300,3 +300,14 @@ def test_ping_and_openapi(server):
     assert httpx.get(server + "/api/v1/ping").json() == {"ok": True}
     schema = httpx.get(server + "/openapi.json").json()
     assert "/api/v1/changes/{ref}/transitions" in schema["paths"]
+
+
+def test_write_endpoints_answer_with_the_status_their_openapi_documents(as_, server):
+    """Endpoints send the service's model themselves; the status must still be the documented one."""
+    dana = as_("dana.dev")
+    paths = dana.get(f"{server}/openapi.json").json()["paths"]
+    assert "201" in paths["/api/v1/changes"]["post"]["responses"]
+    assert "201" in paths["/api/v1/changes/{ref}/comments"]["post"]["responses"]
+    created = ok(dana.post("/changes", json=full_change()), 201)
+    commented = ok(dana.post(f"/changes/{created['ref']}/comments", json={"body": "Checked with line 3."}), 201)
+    assert [(c["author"], c["body"]) for c in commented["comments"]] == [("dana.dev", "Checked with line 3.")]

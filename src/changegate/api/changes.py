@@ -102,7 +102,7 @@ def sign_off_uat(ref: str, body: SignoffIn, ctx: Caller, rt: RT) -> Response:
 def add_comment(ref: str, body: CommentIn, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
         out = changes.add_comment(uow, ctx, ref, body)
-    return model_response(out)
+    return model_response(out, status_code=201)
 
 
 @router.post("/{ref}/evidence", response_model=EvidenceOut, status_code=201)

@@ -162,6 +162,7 @@ def serve(
 from . import change as _change  # noqa: E402  (registers the change commands)
 from . import gate as _gate  # noqa: E402
 from . import schedule as _schedule  # noqa: E402
+from . import sql as _sql  # noqa: E402
 from . import token as _token  # noqa: E402
 
 app.add_typer(_change.change_app, name="change")
@@ -172,12 +173,7 @@ app.add_typer(_schedule.schedule_app, name="schedule")
 app.add_typer(_schedule.freeze_app, name="freeze")
 app.command("calendar")(_schedule.calendar)
 
-try:
-    from .sql import sql_app
-
-    app.add_typer(sql_app, name="sql")
-except ImportError:  # pragma: no cover - the SQL check lands separately
-    pass
+app.add_typer(_sql.sql_app, name="sql")
 
 if __name__ == "__main__":
     app()

@@ -12,6 +12,9 @@ from sqlalchemy.engine import make_url
 # Connections of a writing unit of work carry this option; on SQLite they open
 # with BEGIN IMMEDIATE so a read-then-write never meets a stale snapshot.
 WRITE_OPTION = "changegate_write"
+# How long a SQLite writer waits for its turn: in this process (the writer queue) and, after
+# that, for another process's write transaction (SQLite's busy timeout).
+WRITER_WAIT_SECONDS = 30
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -20,7 +23,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             # The embedded default lives in the user's data directory, which may not exist yet.
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, echo=echo,
+                               connect_args={"timeout": WRITER_WAIT_SECONDS, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn, _record):
@@ -30,7 +34,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={WRITER_WAIT_SECONDS * 1000}")
             cur.close()
 
         @event.listens_for(engine, "begin")

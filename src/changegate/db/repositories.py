@@ -186,7 +186,8 @@ class AuditRepository:
         Rows come straight from the driver's cursor, with no Python frame per row: SQLAlchemy's row
         objects would cost more than hashing the row does. SQLite streams one ordered range scan (the
         read transaction keeps it consistent); PostgreSQL reads keyset batches, each an index range
-        scan, so memory stays bounded.
+        scan, so memory stays bounded. Consume it inside the unit of work: on SQLite it is the
+        driver's cursor itself, whose read snapshot lasts until it is exhausted or dropped.
         """
         last = (1 << 62) if last is None else last
         conn = self.s.connection()
@@ -208,6 +209,10 @@ class AuditRepository:
                     after = rows[-1][0]
 
         return chain.from_iterable(batches())
+
+    def next_seq(self, after: int) -> int | None:
+        """The first stored event after ``after``, if any."""
+        return self.s.execute(select(func.min(AuditEvent.seq)).where(AuditEvent.seq > after)).scalar_one()
 
     def hash_of(self, seq: int) -> str | None:
         return self.s.execute(select(AuditEvent.hash).where(AuditEvent.seq == seq)).scalar_one_or_none()

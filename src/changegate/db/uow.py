@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..core.errors import ChangegateError, Conflict
-from .engine import WRITE_OPTION, writer_lock
+from ..core.errors import ChangegateError, Conflict, Unavailable
+from .engine import WRITE_OPTION, WRITER_WAIT_SECONDS, writer_lock
 from .repositories import (
     AuditRepository,
     ChangeRepository,
@@ -46,9 +46,19 @@ class UnitOfWork:
         """The URL another process would use to reach the same database."""
         return self._engine.url.render_as_string(hide_password=False)
 
+    def read_snapshot(self) -> None:
+        """Make every read of this unit of work see one snapshot of the database; call it first.
+
+        SQLite's read transaction is one snapshot already; PostgreSQL's default (READ COMMITTED)
+        takes a new one for each statement, so it moves to REPEATABLE READ (possible only before
+        the first statement: later, the transaction is already under way and keeps its level)."""
+        if self._engine.dialect.name == "postgresql" and not self.session.in_transaction():
+            self.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
     def __enter__(self) -> "UnitOfWork":
-        if self._writer_lock is not None:
-            self._writer_lock.acquire()
+        if self._writer_lock is not None and not self._writer_lock.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise Unavailable(f"the database is busy: other writers held it for {WRITER_WAIT_SECONDS} s; "
+                              "try again")
         self.session = Session(bind=self._engine, expire_on_commit=False, autoflush=True)
         s = self.session
         self.changes = ChangeRepository(s)
@@ -76,9 +86,11 @@ class UnitOfWork:
             if isinstance(exc, ChangegateError) and record is not None and self.write:
                 self._record_refusal(record)
         finally:
-            self.session.close()
-            if self._writer_lock is not None:
-                self._writer_lock.release()
+            try:
+                self.session.close()
+            finally:
+                if self._writer_lock is not None:
+                    self._writer_lock.release()
 
     def _record_refusal(self, record) -> None:
         with Session(bind=self._engine, expire_on_commit=False) as session:

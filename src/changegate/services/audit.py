@@ -2,15 +2,18 @@
 
 Each event stores the hash of the one before it, so a stretch of the chain can be checked on its
 own once the stored hash just before it is known. A long chain is therefore cut into stretches that
-other processes check in parallel while this one checks the first; the verdict is the first broken
-stretch's, exactly as if the chain had been read in one pass.
+other processes check in parallel while this one checks the first; the verdict, message included,
+is the one a single pass over the chain would give.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
+
+from sqlalchemy.engine import make_url
 
 from ..core.audit import GENESIS, ChainVerdict, verify_chain
 from ..core.policy import Permission
@@ -22,51 +25,76 @@ from .context import Context
 # starting a process (about 0.3 s) costs more than checking a shorter stretch.
 EVENTS_PER_PROCESS = 100_000
 
+# One parallel verification at a time per server process; others read in their own thread.
+_parallel_slot = threading.BoundedSemaphore(1)
+
 
 def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None = None) -> ChainVerdict:
     """Check every event's link and hash, and that the chain ends at the recorded head.
 
     ``ctx`` is None for operators on the local database (the CLI), who own the file anyway.
     ``processes``: how many processes share the work (1: this one reads the whole chain); by default
-    one per CPU, for chains long enough to repay starting them.
+    one per usable CPU, for chains long enough to repay starting them.
     """
     if ctx is not None:
         ctx.require(Permission.AUDIT_READ, entity="audit")
+    uow.read_snapshot()  # the head and every event this process reads: one moment of the database
     last_seq, last_hash = uow.audit.head()
-    verdict = _verify_stretches(uow, last_seq, processes)
+    n = _processes(uow, last_seq, processes)
+    if n > 1 and _parallel_slot.acquire(blocking=False):
+        try:
+            verdict = _verify_in_stretches(uow, last_seq, n)
+        finally:
+            _parallel_slot.release()
+    else:
+        verdict = verify_chain(uow.audit.iter_chain())
     if not verdict.ok:
         return verdict
-    # Deleting the newest events leaves an intact but shorter chain: the head row catches it.
-    if verdict.checked != last_seq:
+    if verdict.checked < last_seq:  # the newest events were deleted: the chain is intact but short
         return ChainVerdict(False, verdict.checked, verdict.checked + 1,
                             f"the chain ends at event {verdict.checked} but the head records {last_seq} events: "
                             f"event {verdict.checked + 1} onwards were removed")
+    if verdict.checked > last_seq:  # events were added behind the head's back
+        return ChainVerdict(False, last_seq, last_seq + 1,
+                            f"the chain holds {verdict.checked} events but the head records {last_seq}: "
+                            f"event {last_seq + 1} onwards were added without moving the head")
     if verdict.last_hash != last_hash:
         return ChainVerdict(False, verdict.checked, last_seq,
                             f"event {last_seq} was altered: it does not match the recorded head of the chain")
     return verdict
 
 
-def _verify_stretches(uow: UnitOfWork, last_seq: int, processes: int | None) -> ChainVerdict:
-    if processes is None:
-        processes = min(os.cpu_count() or 1, last_seq // EVENTS_PER_PROCESS)
-    n = max(1, min(processes, last_seq))
-    url = uow.database_url
-    if n == 1 or ":memory:" in url or url.endswith("sqlite://"):
-        return verify_chain(uow.audit.iter_chain())  # also reads events past the head, if any were added
+def _processes(uow: UnitOfWork, last_seq: int, requested: int | None) -> int:
+    url = make_url(uow.database_url)
+    if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
+                                               or url.query.get("mode") == "memory"):
+        return 1  # another process would open a different, empty database
+    if requested is None:
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        requested = min(usable, last_seq // EVENTS_PER_PROCESS)
+    return max(1, min(requested, last_seq))
+
+
+def _verify_in_stretches(uow: UnitOfWork, last_seq: int, n: int) -> ChainVerdict:
     bounds = [(last_seq * i // n + 1, last_seq * (i + 1) // n) for i in range(n)]
     context = multiprocessing.get_context("spawn")  # never fork a threaded server
     with ProcessPoolExecutor(max_workers=n - 1, mp_context=context) as pool:
-        others = [pool.submit(verify_stretch, url, first, last) for first, last in bounds[1:]]
+        others = [pool.submit(verify_stretch, uow.database_url, first, last) for first, last in bounds[1:]]
         verdicts = [_stretch(uow, *bounds[0], GENESIS)] + [f.result() for f in others]
-    # Events appended after the head was read belong to the next verification; events past the
-    # head that are older than it cannot exist (the head moves with every append).
-    checked = 0
+    checked, last_hash = 0, GENESIS
     for (first, last), v in zip(bounds, verdicts):
         if not v.ok:
             return ChainVerdict(False, checked + v.checked, v.first_broken_seq, v.message)
-        checked += v.checked
-    return ChainVerdict(True, checked, None, f"{checked} events verified", verdicts[-1].last_hash)
+        checked, last_hash = checked + v.checked, v.last_hash
+        if v.checked < last - first + 1:  # nothing is stored after this stretch's last event
+            return ChainVerdict(True, checked, None, f"{checked} events verified", last_hash)
+    # Events past the head can only be forgeries (the head moves with every append, in the same
+    # transaction): read them in this snapshot, as a single pass would.
+    tail = verify_chain(uow.audit.iter_chain(last_seq + 1), start_prev=last_hash, start_seq=last_seq + 1)
+    if not tail.ok:
+        return ChainVerdict(False, checked + tail.checked, tail.first_broken_seq, tail.message)
+    total = checked + tail.checked
+    return ChainVerdict(True, total, None, f"{total} events verified", tail.last_hash if tail.checked else last_hash)
 
 
 def verify_stretch(url: str, first: int, last: int) -> ChainVerdict:
@@ -74,8 +102,9 @@ def verify_stretch(url: str, first: int, last: int) -> ChainVerdict:
     engine = make_engine(url)
     try:
         with UnitOfWork(engine, write=False) as uow:
+            uow.read_snapshot()
             prev = uow.audit.hash_of(first - 1)
-            if prev is None:
+            if prev is None:  # the stretch before reports it first
                 return ChainVerdict(False, 0, first - 1, f"event {first - 1} is missing")
             return _stretch(uow, first, last, prev)
     finally:
@@ -83,8 +112,14 @@ def verify_stretch(url: str, first: int, last: int) -> ChainVerdict:
 
 
 def _stretch(uow: UnitOfWork, first: int, last: int, prev: str) -> ChainVerdict:
+    """The verdict of a single pass over ``first``..``last``: a stretch that runs short is either
+    followed by a gap (a missing event, as a single pass names it) or by nothing at all (returned
+    as an intact but short stretch, for the head check)."""
     v = verify_chain(uow.audit.iter_chain(first, last), start_prev=prev, start_seq=first)
-    if v.ok and v.checked != last - first + 1:
+    if v.ok and v.checked < last - first + 1:
         missing = first + v.checked
-        return ChainVerdict(False, v.checked, missing, f"event {missing} is missing")
+        following = uow.audit.next_seq(last)
+        if following is not None:
+            return ChainVerdict(False, v.checked, missing,
+                                f"event {missing} is missing (next stored event is {following})")
     return v
