@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import event
 
-from changegate.core.errors import ChangegateError, Conflict
+from changegate.core.errors import ChangegateError, Conflict, Unavailable
 from changegate.db.engine import make_engine
 from changegate.schemas.changes import ApprovalIn, AssessIn, ChangeCreate, TransitionIn
 from changegate.services import audit, changes
@@ -183,4 +183,34 @@ def test_many_sqlite_writers_in_one_process_all_land(tmp_path, clock):
         assert uow.changes.count() == 80
         verdict = audit.verify(uow)
     assert verdict.ok and verdict.checked == 80, verdict.message
+    rt.close()
+
+
+def test_a_writer_kept_out_by_another_process_gets_a_clear_busy_error(tmp_path, clock, monkeypatch):
+    """Another process (here: a raw connection) holds SQLite's write lock past the busy timeout."""
+    import sqlite3
+
+    import changegate.db.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "WRITER_WAIT_SECONDS", 1)
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    rt = make_runtime(url, clock)
+    rt.upgrade_schema()
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    body = ChangeCreate(title="Patch the historian", category="software_configuration", release_level="patch",
+                        environment="uat", items=["historian"])
+    try:
+        with pytest.raises(Unavailable) as caught:
+            with rt.uow() as uow:
+                changes.create_change(uow, rt.context("dana.dev"), body)
+        assert caught.value.message.startswith("the database is busy: another process held it")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with rt.uow() as uow:  # nothing half-written, and the next writer goes through
+        assert uow.changes.count() == 0
+        changes.create_change(uow, rt.context("dana.dev"), body)
+    with rt.uow(write=False) as uow:
+        assert audit.verify(uow).checked == 1
     rt.close()

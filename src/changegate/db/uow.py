@@ -78,10 +78,15 @@ class UnitOfWork:
                 except (StaleDataError, IntegrityError) as err:
                     self.session.rollback()
                     raise _conflict(err) from err
+                except OperationalError as err:
+                    self.session.rollback()
+                    raise (_busy(err) or err) from err
                 return
             self.session.rollback()
             if isinstance(exc, (StaleDataError, IntegrityError)):
                 raise _conflict(exc) from exc
+            if isinstance(exc, OperationalError) and _busy(exc) is not None:
+                raise _busy(exc) from exc
             record = getattr(exc, "audit", None)
             if isinstance(exc, ChangegateError) and record is not None and self.write:
                 self._record_refusal(record)
@@ -102,6 +107,14 @@ def _conflict(err: Exception) -> Conflict:
     if isinstance(err, StaleDataError):
         return Conflict("the change was modified by someone else meanwhile; reload it and try again")
     return Conflict(f"conflicting write: {str(getattr(err, 'orig', err)).splitlines()[0]}")
+
+
+def _busy(err: OperationalError) -> Unavailable | None:
+    """SQLite's busy timeout ran out: another process held the write lock all along."""
+    text = str(getattr(err, "orig", err))
+    if "database is locked" in text or "database is busy" in text:
+        return Unavailable(f"the database is busy: another process held it for {WRITER_WAIT_SECONDS} s; try again")
+    return None
 
 
 __all__ = ["UnitOfWork", "utcnow", "OperationalError"]
