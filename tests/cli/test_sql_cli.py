@@ -118,3 +118,17 @@ def test_postgresql_through_the_scratch_server_url(runner, pg_cluster, tmp_path,
     assert result.exit_code == 0, result.output
     assert "SQL check on postgresql: PASSED" in result.stdout
     assert "an unprivileged role owning the scratch database" in result.stdout
+
+
+@pytest.mark.postgresql
+def test_the_readme_session_prints_what_the_readme_shows(runner, pg_cluster, monkeypatch):
+    """The README's SQL check session, on its example files: the rollback forgets the inserted row."""
+    monkeypatch.setenv(SCRATCH_URL_ENV, pg_cluster.url())
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    ex = "docs/examples/sql"
+    result = runner.invoke(sql_app, ["check", "--engine", "postgresql", "--schema", f"{ex}/schema.sql",
+                                     f"{ex}/deploy.sql", "--rollback", f"{ex}/rollback.sql"])
+    assert result.exit_code == 1, result.output
+    readme = (Path.cwd() / "README.md").read_text()
+    shown = readme[readme.index("SQL check on postgresql: FAILED"):readme.index("…\nexit 1")].splitlines()
+    assert result.stdout.splitlines()[:len(shown)] == shown
