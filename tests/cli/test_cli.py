@@ -210,3 +210,16 @@ def test_audit_verify_in_several_processes_from_a_real_cli(tmp_path, entry):
     broken = subprocess.run([*exe, "audit", "verify", "--processes", "3"], capture_output=True, text=True, env=env)
     assert broken.returncode == 1, broken.stderr
     assert broken.stdout.strip() == f"BROKEN: event {victim} was altered: its content does not match its hash"
+
+
+def test_text_that_looks_like_markup_is_printed_as_it_is(cli, tmp_path):
+    """Square brackets in a title, a name or an error are text, never Rich markup."""
+    code, out, err = cli("--as", "dana.dev", "change", "create", "--title", "[hotfix] label [bold]rounding",
+                         "--env", "uat", "--category", "data", "--level", "patch", "--item", "[line-3]")
+    assert code == 0, err
+    assert "[hotfix] label [bold]rounding" in out and "items: [line-3]" in out
+    code, _, err = cli("--as", "dana.dev", "change", "create", "--title", "x", "--env", "[prod]",
+                       "--category", "data", "--level", "patch")
+    assert code == 2 and "unknown environment '[prod]'" in err
+    code, out, _ = cli("--as", "dana.dev", "change", "list")  # a table: the title may fold, the brackets stay
+    assert code == 0 and "[hotfix]" in out and "[bold]" in out

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
+from rich.markup import escape
 
 from ..core.errors import ChangegateError
 from .output import console, emit_json, fail, table, usage
@@ -39,11 +40,22 @@ def _call(fn: Callable[[], Any]) -> Any:
         fail(exc)
 
 
+def _escaped(value: Any) -> Any:
+    """Every string in a result, escaped for Rich: a title like "[hotfix] …" is text, not markup."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
 def show(change: dict, json_out: bool) -> None:
     if json_out:
         emit_json(change)
         return
-    c = change
+    c = _escaped(change)
     console.print(f"[bold]{c['ref']}[/] {c['title']}  [cyan]{c['state']}[/]  (v{c['row_version']})", highlight=False)
     console.print(f"  {c['type']} · {c['category']} · {c['release_level']} · risk {c['risk']} · env {c['environment']}"
                   f" · requested by {c['requester']}", highlight=False)
@@ -255,7 +267,8 @@ def reject(ref: str, reason: Reason = "",
 def attach(
     ref: str,
     file: Annotated[Path, typer.Argument(help="Log, screenshot or report.")],
-    kind: Annotated[str, typer.Option(help="test_log | screenshot | test_report | deployment_log | other")] = "test_log",
+    kind: Annotated[str, typer.Option(help="test_log | screenshot | test_report | rollback_test (a rehearsal of the "
+                                      "rollback, read by the gate) | deployment_log | other")] = "test_log",
     description: Annotated[str, typer.Option()] = "",
     media_type: Annotated[Optional[str], typer.Option(help="Media type (guessed from the name).")] = None,
     json_out: JsonOpt = False,
@@ -355,7 +368,8 @@ def check_sql(
         emit_json(report)
     else:
         for name, prop in report["properties"].items():
-            console.print(f"  {prop['verdict'].upper():<8} {name}: {'; '.join(prop['sentences'])}", highlight=False)
+            console.print(f"  {prop['verdict'].upper():<8} {name}: {escape('; '.join(prop['sentences']))}",
+                          highlight=False)
         console.print(f"{'passed' if report['passed'] else 'FAILED'}; attached to {ref} as evidence "
                       f"(scripts sha256 {report['scripts_sha256']['combined'][:16]}…)", highlight=False)
     raise typer.Exit(0 if report["passed"] else 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from .change import JsonOpt, _call
 from .output import console, emit_json, table
@@ -28,10 +29,11 @@ def gate(
         emit_json(verdict)
     else:
         head = "[bold green]GO[/]" if verdict["allowed"] else "[bold red]BLOCKED[/]"
-        console.print(f"{head} {verdict['change']} → {verdict['environment']} at {verdict['at']}", highlight=False)
+        console.print(f"{head} {verdict['change']} → {escape(verdict['environment'])} at {verdict['at']}",
+                      highlight=False)
         for r in verdict["results"]:
             color, label = _MARK[r["status"]]
-            console.print(f"  [{color}]{label:<12}[/] {r['rule']}: {r['message']}", highlight=False)
+            console.print(f"  [{color}]{label:<12}[/] {r['rule']}: {escape(r['message'])}", highlight=False)
     raise typer.Exit(0 if verdict["allowed"] else 1)
 
 

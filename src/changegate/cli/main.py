@@ -10,7 +10,7 @@ import typer
 from .. import __version__
 from ..core.errors import ChangegateError
 from ..settings import Settings
-from .output import emit_json, fail, usage
+from .output import emit_json, fail
 from .state import state
 
 app = typer.Typer(

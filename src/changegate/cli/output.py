@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..core.errors import ChangegateError, Conflict, Forbidden, Refused
@@ -24,16 +25,16 @@ def exit_code_of(exc: ChangegateError) -> int:
 
 
 def fail(exc: ChangegateError) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
     for reason in exc.reasons:
-        err_console.print(f"  - {reason.message} [dim]({reason.code})[/]", highlight=False, soft_wrap=True)
+        err_console.print(f"  - {escape(reason.message)} [dim]({reason.code})[/]", highlight=False, soft_wrap=True)
     for problem in getattr(exc, "problems", ()):
-        err_console.print(f"  - {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"  - {escape(str(problem))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exit_code_of(exc))
 
 
 def usage(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(USAGE)
 
 
@@ -46,5 +47,5 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+        t.add_row(*["" if v is None else escape(str(v)) for v in r])
     console.print(t)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from .change import JsonOpt, _call
 from .output import console, emit_json, table, usage
@@ -31,12 +32,13 @@ def _print_slot(slot: dict, json_out: bool) -> None:
         return
     if slot["allowed"] and slot["start"]:
         w = slot["window"]
-        where = f" in window {w['name']} ({w['local_start'][11:16]}–{w['local_end'][11:16]} {w['timezone']})" if w else ""
+        where = escape(f" in window {w['name']} ({w['local_start'][11:16]}–{w['local_end'][11:16]} {w['timezone']})"
+                       ) if w else ""
         console.print(f"[bold green]allowed[/] {slot['start']} → {slot['end']}{where}", highlight=False)
     else:
         console.print(f"[bold red]not allowed[/] {slot['start'] or ''}", highlight=False)
     for r in slot["reasons"]:
-        console.print(f"  - {r['message']} [dim]({r['code']})[/]", highlight=False)
+        console.print(f"  - {escape(r['message'])} [dim]({r['code']})[/]", highlight=False)
 
 
 @schedule_app.command("next-slot")
@@ -103,7 +105,7 @@ def calendar(
             e["description"]] for e in cal["entries"]])
     for c in cal["conflicts"]:
         mark = "accepted" if c["accepted"] else "CONFLICT"
-        console.print(f"{mark}: {c['change']} and {c['other']} on {', '.join(c['items'])} "
+        console.print(f"{mark}: {c['change']} and {c['other']} on {escape(', '.join(c['items']))} "
                       f"({c['start'][:16]}–{c['end'][11:16]} UTC)", highlight=False)
 
 
