@@ -226,7 +226,8 @@ def test_bad_input_names_the_field_and_writes_nothing(as_, body, field):
 def test_malformed_and_non_utf8_json_bodies(as_):
     dana = as_("dana.dev")
     r = dana.post("/changes", content=b'{"title": "x",', headers={"Content-Type": "application/json"})
-    assert r.status_code == 422 and "malformed JSON" in r.json()["message"]
+    assert r.status_code == 400 and r.json()["field"] == "body"
+    assert r.json()["message"].startswith("body: malformed JSON at character 14:")
     r = dana.post("/changes", content=b'{"title": "caf\xe9", "environment": "prod"}',
                   headers={"Content-Type": "application/json"})
     assert r.status_code == 400

@@ -63,16 +63,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
+        errors, unreadable = [], False
         for err in exc.errors():
             message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            field = _field_of(tuple(err.get("loc", ())))
             if err.get("type") == "extra_forbidden":
                 message = "unknown field"
             elif err.get("type") == "missing":
                 message = "required field missing"
-            elif err.get("type") == "json_invalid":
-                message = f"malformed JSON: {err.get('ctx', {}).get('error', message)}"
-            errors.append({"field": _field_of(tuple(err.get("loc", ()))), "message": message})
+            elif err.get("type") == "json_invalid":  # loc is ("body", byte offset): the body is not JSON at all
+                unreadable = True
+                message = f"malformed JSON at character {field}: {err.get('ctx', {}).get('error', message)}"
+                field = "body"
+            errors.append({"field": field, "message": message})
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
         body = {
             "error": "invalid_input",
@@ -80,4 +83,4 @@ def install(app: FastAPI) -> None:
             "field": first["field"],
             "errors": errors,
         }
-        return JSONResponse(body, status_code=422)
+        return JSONResponse(body, status_code=400 if unreadable else 422)

@@ -68,6 +68,6 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         404: "No such change, evidence or token",
         409: "Refused transition (everything missing) or changed meanwhile",
         422: "Invalid input: names the field",
-        503: "No scratch database for the SQL check",
+        503: "The database is busy, or no scratch database for the SQL check",
     }.items()
 }
