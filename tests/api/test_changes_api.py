@@ -293,6 +293,10 @@ def test_authentication_and_token_revocation(server, as_, tokens):
     assert all("secret" not in t for t in listed)
     r = as_("dana.dev").post("/tokens", json={"person": "ci-pipeline", "name": "steal"})
     assert r.status_code == 403
+    # Without a person, a token manager lists everyone's tokens and anyone else only their own.
+    assert {t["person_id"] for t in ok(as_("dana.dev").get("/tokens"))} == {"dana.dev"}
+    assert {"dana.dev", "ci-pipeline"} <= {t["person_id"] for t in ok(chris.get("/tokens"))}
+    assert as_("dana.dev").get("/tokens", params={"person": "ci-pipeline"}).status_code == 403
 
 
 def test_ping_and_openapi(server):

@@ -18,6 +18,10 @@ class Context:
     actor: Person
     now: datetime
 
+    def may(self, permission: Permission) -> bool:
+        """Whether the actor holds a permission outright (no audit: nothing was attempted)."""
+        return authorize(self.policy, self.actor, permission).allowed
+
     def require(self, permission: Permission, *, change: ChangeFacts | None = None,
                 environment: str | None = None, entity: str = "-") -> None:
         """Raise Forbidden (audited as a refused attempt) unless the actor may do this."""

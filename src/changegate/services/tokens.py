@@ -40,6 +40,9 @@ def create_token(uow: UnitOfWork, ctx: Context, person_id: str, name: str,
 
 
 def list_tokens(uow: UnitOfWork, ctx: Context, person_id: str | None = None) -> list[TokenOut]:
+    """Someone's tokens; with no person, everyone's for a token manager and one's own for anyone else."""
+    if person_id is None and not ctx.may(Permission.TOKEN_MANAGE):
+        person_id = ctx.actor.id
     if person_id != ctx.actor.id:
         ctx.require(Permission.TOKEN_MANAGE)
     return [TokenOut.model_validate(t) for t in uow.tokens.list(person_id)]
