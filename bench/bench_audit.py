@@ -176,9 +176,8 @@ def measure(spec: dict) -> dict:
         import psycopg
 
         def read_rows() -> Iterator[tuple]:
-            # Keyset batches (an index range scan each), raw psycopg, no SQLAlchemy: the straightforward
-            # way to page through a big table. (iter_chain streams with COPY instead, which is faster; a
-            # server-side cursor over one ORDER BY seq is slower than both.)
+            # The same keyset batches as iter_chain (an index range scan each), raw psycopg, no SQLAlchemy.
+            # (A server-side cursor over one ORDER BY seq is slower: the planner may sort the whole table.)
             after = 0
             with psycopg.connect(spec["dsn"]) as con, con.cursor() as cur:
                 while True:

@@ -23,7 +23,7 @@ def test_the_chain_reads_back_whole_in_order_and_by_range(runtime):
     append_events(runtime, 7)
     with runtime.uow(write=False) as uow:
         whole = list(uow.audit.iter_chain())
-        middle = list(uow.audit.iter_chain(3, 5))
+        middle = list(uow.audit.iter_chain(3, 5, batch=2))  # keyset continuation on PostgreSQL
         tail = list(uow.audit.iter_chain(6))
         stored = [(e.seq, e.at, e.actor, e.action, e.entity, e.before, e.after, e.detail, e.prev_hash, e.hash)
                   for e in uow.session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars()]

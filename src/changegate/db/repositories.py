@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import chain
 from typing import Iterator, Sequence
 
 from sqlalchemy import exists, func, or_, select
@@ -178,15 +179,15 @@ class AuditRepository:
 
     _CHAIN_COLUMNS = "seq, at, actor, action, entity, before, after, detail, prev_hash, hash"
 
-    def iter_chain(self, first: int = 1, last: int | None = None) -> Iterator[tuple]:
+    def iter_chain(self, first: int = 1, last: int | None = None, batch: int = 20_000) -> Iterator[tuple]:
         """Events ``first``..``last`` (default: to the end) in order, as plain tuples (the fast path
         for verification).
 
         Rows come straight from the driver's cursor, with no Python frame per row: SQLAlchemy's row
         objects would cost more than hashing the row does. SQLite streams one ordered range scan (the
-        read transaction keeps it consistent); PostgreSQL streams it with COPY. Consume it inside
-        the unit of work: on SQLite it is the driver's cursor itself, whose read snapshot lasts until
-        it is exhausted or dropped; on PostgreSQL the COPY holds the connection until it ends.
+        read transaction keeps it consistent); PostgreSQL reads keyset batches, so memory stays
+        bounded. Consume it inside the unit of work: on SQLite it is the driver's cursor itself, whose
+        read snapshot lasts until it is exhausted or dropped.
         """
         last = (1 << 62) if last is None else last
         conn = self.s.connection()
@@ -195,16 +196,22 @@ class AuditRepository:
             return dbapi.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? "
                                  f"ORDER BY seq", (first, last))
 
-        def streamed() -> Iterator[tuple]:
-            # COPY … TO STDOUT streams the range in one statement, parsed by psycopg in C: faster
-            # than fetching batches of rows through the query protocol. The bounds are integers.
-            query = (f"COPY (SELECT {self._CHAIN_COLUMNS} FROM audit_events WHERE seq >= {int(first)} "
-                     f"AND seq <= {int(last)} ORDER BY seq) TO STDOUT")
-            with dbapi.cursor() as cursor, cursor.copy(query) as copy:
-                copy.set_types(["int8"] + ["text"] * 9)
-                yield from copy.rows()
+        def batches() -> Iterator[list[tuple]]:
+            # Keyset batches, each an index range scan. (COPY … TO STDOUT read 6-9% faster in one
+            # process, but its steady stream competes with the verifying processes for the CPUs,
+            # and verification as a whole was a third slower with it on two CPUs.)
+            after = first - 1
+            with dbapi.cursor() as cursor:
+                while True:
+                    cursor.execute(f"SELECT {self._CHAIN_COLUMNS} FROM audit_events WHERE seq > %s AND seq <= %s "
+                                   f"ORDER BY seq LIMIT %s", (after, last, batch))
+                    rows = cursor.fetchall()
+                    if not rows:
+                        return
+                    yield rows
+                    after = rows[-1][0]
 
-        return streamed()
+        return chain.from_iterable(batches())
 
     def next_seq(self, after: int) -> int | None:
         """The first stored event after ``after``, if any."""
