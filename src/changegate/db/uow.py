@@ -80,7 +80,10 @@ class UnitOfWork:
                     raise _conflict(err) from err
                 except OperationalError as err:
                     self.session.rollback()
-                    raise (_busy(err) or err) from err
+                    busy = _busy(err)
+                    if busy is None:
+                        raise
+                    raise busy from err
                 return
             self.session.rollback()
             if isinstance(exc, (StaleDataError, IntegrityError)):
