@@ -106,3 +106,21 @@ def test_a_verification_reads_one_snapshot_while_others_append(runtime):
     assert seen == [1, 2, 3, 4, 5]
     with runtime.uow(write=False) as uow:
         assert audit.verify(uow).checked == 8
+
+
+def test_an_in_memory_database_is_verified_in_this_process(clock):
+    """Another process would open a new, empty in-memory database: the stretches stay here."""
+    from changegate.db.engine import make_engine
+    from changegate.db.migrate import upgrade
+    from changegate.db.uow import UnitOfWork
+
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    with UnitOfWork(engine, clock=clock) as uow:
+        for i in range(5):
+            uow.audit.append(AuditRecord(actor="chris.change", action="test.event", entity=f"test:{i}"), clock())
+    with UnitOfWork(engine, write=False) as uow:
+        assert uow.url_for_other_processes is None
+        verdict = audit.verify(uow, processes=3)
+    assert verdict.ok and verdict.checked == 5, verdict.message
+    engine.dispose()

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from ..core.errors import ChangegateError
-from .output import console, emit_json, fail, table, usage
+from .output import console, emit_json, fail, read_text, table, usage
 from .state import state
 
 change_app = typer.Typer(help="File, move, approve and inspect change requests.", no_args_is_help=True)
@@ -19,18 +19,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Reason = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in the audit trail).")]
 Expected = Annotated[Optional[int], typer.Option("--expected-version",
                                                  help="Refuse if the change's row_version differs (409).")]
-
-
-def read_text(path: Path, what: str) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        usage(f"{what} {path}: {exc.strerror}")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        usage(f"{what} {path}: line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})")
 
 
 def _call(fn: Callable[[], Any]) -> Any:

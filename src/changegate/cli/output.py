@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -31,6 +32,21 @@ def fail(exc: ChangegateError) -> NoReturn:
     for problem in getattr(exc, "problems", ()):
         err_console.print(f"  - {escape(str(problem))}", highlight=False, soft_wrap=True)
     raise typer.Exit(exit_code_of(exc))
+
+
+def read_text(path: Path, what: str) -> str:
+    """A file the user named, as UTF-8 text; exit 2 with a sentence naming it (and the line) if not."""
+    try:
+        data = path.read_bytes()  # bytes as they are: a SHA-256 taken later is the file's own
+    except FileNotFoundError:
+        usage(f"the {what} {path} does not exist")
+    except OSError as exc:
+        usage(f"cannot read the {what} {path}: {exc.strerror or exc}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        usage(f"the {what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})")
 
 
 def usage(message: str) -> NoReturn:

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from ..core.errors import InvalidInput, Unavailable
 from ..services.sqlcheck import Script, run_check
-from .output import BLOCKED, OK, USAGE, console, emit_json, err_console
+from .output import BLOCKED, OK, USAGE, console, emit_json, err_console, fail, read_text
 
 sql_app = typer.Typer(help="Database change safety: check a change's SQL scripts on a scratch copy.",
                       no_args_is_help=True)
@@ -34,24 +34,6 @@ def _error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def _read(path: str, what: str) -> str:
-    p = Path(path)
-    try:
-        data = p.read_bytes()  # bytes as they are: the SHA-256 in the report is the file's own
-    except FileNotFoundError:
-        _error(f"the {what} script {path} does not exist")
-        raise typer.Exit(USAGE)
-    except OSError as exc:
-        _error(f"cannot read the {what} script {path}: {exc.strerror or exc}")
-        raise typer.Exit(USAGE)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        _error(f"the {what} script {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})")
-        raise typer.Exit(USAGE)
-
-
 @sql_app.command("check")
 def check(
     deploy: Annotated[str, typer.Argument(help="The deploy script (.sql).", show_default=False)],
@@ -68,7 +50,8 @@ def check(
     """Run deploy twice, rollback twice and verify on a scratch copy of the schema: lint, idempotent,
     reversible, verify. Exit 0 all pass, 1 a property fails, 2 usage error."""
     paths = {"schema": schema, "deploy": deploy, "rollback": rollback, "verify": verify}
-    scripts = {role: Script(name=path, text=_read(path, role)) for role, path in paths.items() if path}
+    scripts = {role: Script(name=path, text=read_text(Path(path), f"{role} script"))
+               for role, path in paths.items() if path}
     try:
         report = run_check(engine, scripts, timeout=timeout)
     except InvalidInput as exc:
@@ -77,8 +60,7 @@ def check(
             err_console.print(f"  - {escape(reason.message)} [dim]({reason.code})[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(USAGE)
     except Unavailable as exc:  # no scratch PostgreSQL: a configuration problem, not a verdict
-        _error(exc.message)
-        raise typer.Exit(USAGE)
+        fail(exc)
     if json_out:
         emit_json(report)
     else:

@@ -42,9 +42,15 @@ class UnitOfWork:
         self.clock = clock
 
     @property
-    def database_url(self) -> str:
-        """The URL another process would use to reach the same database."""
-        return self._engine.url.render_as_string(hide_password=False)
+    def url_for_other_processes(self) -> str | None:
+        """The URL another process would open to reach this same database; None for an in-memory
+        SQLite database, where it would get a new, empty one. It holds the password: keep it out
+        of logs and messages."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
+                                                   or url.query.get("mode") == "memory"):
+            return None
+        return url.render_as_string(hide_password=False)
 
     def read_snapshot(self) -> None:
         """Make every read of this unit of work see one snapshot of the database; call it first.

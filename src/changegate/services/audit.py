@@ -13,8 +13,6 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
-from sqlalchemy.engine import make_url
-
 from ..core.audit import GENESIS, ChainVerdict, verify_chain
 from ..core.policy import Permission
 from ..db.engine import make_engine
@@ -65,10 +63,8 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
 
 
 def _processes(uow: UnitOfWork, last_seq: int, requested: int | None) -> int:
-    url = make_url(uow.database_url)
-    if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
-                                               or url.query.get("mode") == "memory"):
-        return 1  # another process would open a different, empty database
+    if uow.url_for_other_processes is None:
+        return 1  # an in-memory database: other processes cannot see it
     if requested is None:
         usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         requested = min(usable, last_seq // EVENTS_PER_PROCESS)
@@ -79,7 +75,8 @@ def _verify_in_stretches(uow: UnitOfWork, last_seq: int, n: int) -> ChainVerdict
     bounds = [(last_seq * i // n + 1, last_seq * (i + 1) // n) for i in range(n)]
     context = multiprocessing.get_context("spawn")  # never fork a threaded server
     with ProcessPoolExecutor(max_workers=n - 1, mp_context=context) as pool:
-        others = [pool.submit(verify_stretch, uow.database_url, first, last) for first, last in bounds[1:]]
+        url = uow.url_for_other_processes
+        others = [pool.submit(verify_stretch, url, first, last) for first, last in bounds[1:]]
         verdicts = [_stretch(uow, *bounds[0], GENESIS)] + [f.result() for f in others]
     checked, last_hash = 0, GENESIS
     for (first, last), v in zip(bounds, verdicts):
