@@ -364,7 +364,7 @@ def main() -> int:
         if want_postgresql():
             from changegate.db.engine import make_engine
             from changegate.db.migrate import upgrade
-            from changegate.runner.pgcluster import start_throwaway_cluster
+            from changegate.sqlcheck.pgcluster import start_throwaway_cluster
 
             cluster = start_throwaway_cluster()
             try:

@@ -56,8 +56,8 @@ from _common import (  # noqa: E402
     want_postgresql,
 )
 
-from changegate.core.audit import canonical_json, event_hash, verify_chain  # noqa: E402
-from changegate.services.audit import verify  # noqa: E402
+from changegate.core.audit import canonical_json, event_hash, verify_chain
+from changegate.services.audit import verify
 
 EVENTS = 100_000 if QUICK else 1_000_000
 REPEATS = 1 if QUICK else 3  # best of, for the measured path and every reference alike
@@ -346,7 +346,7 @@ def run_postgresql(n: int) -> list[list[str]]:
 
     from changegate.db.engine import make_engine
     from changegate.db.migrate import upgrade
-    from changegate.runner.pgcluster import start_throwaway_cluster
+    from changegate.sqlcheck.pgcluster import start_throwaway_cluster
 
     cluster = start_throwaway_cluster()
     try:

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import QUICK, fmt, footer, header, table  # noqa: E402
 
-from changegate.core.schedule import (  # noqa: E402
+from changegate.core.schedule.engine import (
     AdhocFreeze,
     ScheduleContext,
     ScheduledChange,

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from _common import QUICK, footer, header, table  # noqa: E402
 
-from changegate.core.sqllint import analyse  # noqa: E402
-from changegate.runner.sqlcheck import check_sql  # noqa: E402
-from changegate.runner.sqlcheck_engines import PgScratch, SqliteScratch  # noqa: E402
+from changegate.core.sql.lint import analyse
+from changegate.sqlcheck.check import check_sql
+from changegate.sqlcheck.engines import PgScratch, SqliteScratch
 
 GOAL = 4.0
 LINES, ORDERS, WORK_ORDERS = (12, 500, 1000) if QUICK else (12, 2000, 4000)
@@ -179,7 +179,7 @@ def main() -> int:
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
     cluster = None
     if "postgresql" in engines:
-        from changegate.runner.pgcluster import PostgresUnavailable, start_throwaway_cluster
+        from changegate.sqlcheck.pgcluster import PostgresUnavailable, start_throwaway_cluster
 
         t = time.perf_counter()
         try:

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from changegate.runner.pgcluster import PostgresUnavailable, start_throwaway_cluster
+from changegate.sqlcheck.pgcluster import PostgresUnavailable, start_throwaway_cluster
 
 REQUIRE_ALL = os.environ.get("CHANGEGATE_REQUIRE_ALL") == "1"
 

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from changegate.cli.sql import sql_app
-from changegate.runner.sqlcheck import SCRATCH_URL_ENV
+from changegate.sqlcheck.check import SCRATCH_URL_ENV
 
-SQL = Path(__file__).resolve().parent.parent / "runner" / "sql"
+SQL = Path(__file__).resolve().parent.parent / "sqlcheck" / "sql"
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from changegate.core.authz import authorize, is_developer, permissions_of
-from changegate.core.changes import Category, ChangeFacts, ChangeType, ReleaseLevel, Risk, State
-from changegate.core.policy import Permission as P
+from changegate.core.changes.entities import Category, ChangeFacts, ChangeType, ReleaseLevel, Risk, State
+from changegate.core.policy.model import Permission as P
 from changegate.services.policy import parse_policy
 from changegate.settings import DEFAULT_POLICY
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from .. import __version__
-from ..core.policy import Person
+from ..core.policy.model import Person
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
 from ..schemas.tokens import TokenCreated, TokenIn, TokenOut
 from ..services import audit, tokens

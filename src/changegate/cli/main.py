@@ -159,11 +159,11 @@ def serve(
     uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
 
 
-from . import change as _change  # noqa: E402  (registers the change commands)
-from . import gate as _gate  # noqa: E402
-from . import schedule as _schedule  # noqa: E402
-from . import sql as _sql  # noqa: E402
-from . import token as _token  # noqa: E402
+from . import change as _change
+from . import gate as _gate
+from . import schedule as _schedule
+from . import sql as _sql
+from . import token as _token
 
 app.add_typer(_change.change_app, name="change")
 app.add_typer(_token.token_app, name="token")

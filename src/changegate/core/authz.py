@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .changes import ChangeFacts
+from .changes.entities import ChangeFacts
 from .decisions import Decision, Reason
-from .policy import Permission, Person, Policy
+from .policy.model import Permission, Person, Policy
 
 # Actions the requester of a change may always take on it.
 _REQUESTER_MAY = frozenset({Permission.CHANGE_MANAGE, Permission.EVIDENCE_ATTACH})

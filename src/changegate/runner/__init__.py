@@ -1,0 +1,1 @@
+"""Deployment runs: protections, steps, checks and rollback, executed durably on workers."""

@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from ..core.changes import ApprovalDecision, Category, ChangeType, EmergencyStatus, ReleaseLevel, Risk, State
+from ..core.changes.entities import (
+    ApprovalDecision,
+    Category,
+    ChangeType,
+    EmergencyStatus,
+    ReleaseLevel,
+    Risk,
+    State,
+)
 from .common import AwareDatetime, Minutes, Out, Strict, Text
 
 Title = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]

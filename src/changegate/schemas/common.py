@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from ..core.durations import parse_minutes
+from ..core.policy.durations import parse_minutes
 
 
 def _clean_text(value: str) -> str:

@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from ..core.audit import GENESIS, ChainVerdict, verify_chain
-from ..core.policy import Permission
+from ..core.policy.model import Permission
 from ..db.engine import make_engine
 from ..db.uow import UnitOfWork
 from .context import Context

@@ -10,20 +10,14 @@ import hashlib
 import json
 import re
 
-from ..core import lifecycle
-from ..core.approvals import approval_status, check_approval
+from ..core.changes import lifecycle
+from ..core.changes.approvals import approval_status, check_approval
 from ..core.audit import AuditRecord
-from ..core.changes import (
-    TERMINAL_STATES,
-    ApprovalDecision,
-    ChangeType,
-    State,
-    format_ref,
-)
+from ..core.changes.entities import TERMINAL_STATES, ApprovalDecision, ChangeType, State, format_ref
 from ..core.decisions import Decision, Reason
 from ..core.errors import Conflict, InvalidInput, NotFound, Refused
-from ..core.lifecycle import Action
-from ..core.policy import Permission
+from ..core.changes.lifecycle import Action
+from ..core.policy.model import Permission
 from ..db.models import Approval, Change, Comment, Evidence
 from ..db.uow import UnitOfWork
 from ..schemas.changes import (

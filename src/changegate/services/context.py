@@ -7,9 +7,9 @@ from datetime import datetime
 
 from ..core.audit import AuditRecord
 from ..core.authz import authorize
-from ..core.changes import ChangeFacts
+from ..core.changes.entities import ChangeFacts
 from ..core.errors import Forbidden
-from ..core.policy import Permission, Person, Policy
+from ..core.policy.model import Permission, Person, Policy
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ..core.audit import AuditRecord
 from ..core.errors import InvalidInput
-from ..core.policy import Permission
+from ..core.policy.model import Permission
 from ..db.uow import UnitOfWork
 from ..schemas.environments import EnvironmentOut
 from .context import Context

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..core import gate
+from ..core.gate import rules as gate
 from ..core.audit import AuditRecord
 from ..core.errors import InvalidInput
-from ..core.policy import Permission
+from ..core.policy.model import Permission
 from ..db.uow import UnitOfWork
 from ..schemas.gate import GateOut
 from . import schedule, sqlcheck

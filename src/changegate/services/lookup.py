@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..core.changes import format_ref
+from ..core.changes.entities import format_ref
 from ..core.errors import InvalidInput, NotFound
 from ..db.models import Change
 from ..db.uow import UnitOfWork

@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..core.errors import PolicyError
-from ..core.policy import Policy, cross_check
-from ..core.yamlsource import YamlSourceError, parse_yaml
+from ..core.policy.model import Policy, cross_check
+from ..core.policy.yamlsource import YamlSourceError, parse_yaml
 
 
 def parse_policy(text: str, filename: str) -> Policy:

@@ -9,7 +9,7 @@ from typing import Callable
 from sqlalchemy import Engine
 
 from ..core.errors import ChangegateError, Unauthenticated
-from ..core.policy import Person, Policy
+from ..core.policy.model import Person, Policy
 from ..db.engine import make_engine
 from ..db.migrate import current_revision, head_revision, upgrade
 from ..db.uow import UnitOfWork, utcnow

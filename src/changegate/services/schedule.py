@@ -11,13 +11,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..core import schedule as engine
+from ..core.schedule import engine as engine
 from ..core.audit import AuditRecord
-from ..core.changes import ChangeType, format_ref
+from ..core.changes.entities import ChangeType, format_ref
 from ..core.authz import authorize
 from ..core.decisions import Decision, Reason
 from ..core.errors import InvalidInput, NotFound, Refused
-from ..core.policy import Permission
+from ..core.policy.model import Permission
 from ..db.models import Change, ConflictAcceptance, Freeze
 from ..db.uow import UnitOfWork
 from ..schemas.schedule import (

@@ -1,6 +1,6 @@
 """Database change safety for a change: check its SQL scripts, keep the result as evidence.
 
-The check itself (runner/sqlcheck.py) runs on a scratch database and may take
+The check itself (sqlcheck/check.py) runs on a scratch database and may take
 seconds, so it runs outside any unit of work; the scripts and the report are then
 attached in one unit of work. The report is keyed by the scripts' combined
 SHA-256: attaching an edited script makes the stored check stale, and the gate
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..core.audit import AuditRecord
-from ..core.changes import TERMINAL_STATES
+from ..core.changes.entities import TERMINAL_STATES
 from ..core.errors import Refused, Unavailable
-from ..core.gate import SqlCheckFact
-from ..core.policy import Permission
+from ..core.gate.rules import SqlCheckFact
+from ..core.policy.model import Permission
 from ..db.models import Change
 from ..db.uow import UnitOfWork
-from ..runner.sqlcheck import PASS, ROLES, ScratchUnavailable, check_sql, scripts_digest
+from ..sqlcheck.check import PASS, ROLES, ScratchUnavailable, check_sql, scripts_digest
 from . import changes
 from .context import Context
 from .lookup import load

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..core.audit import AuditRecord
 from ..core.errors import InvalidInput, NotFound, Unauthenticated
-from ..core.policy import Permission, Person, Policy
+from ..core.policy.model import Permission, Person, Policy
 from ..db.models import ApiToken
 from ..db.uow import UnitOfWork
 from ..schemas.tokens import TokenCreated, TokenOut

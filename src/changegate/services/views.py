@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..core.approvals import approval_status
-from ..core.changes import (
+from ..core.changes.approvals import approval_status
+from ..core.changes.entities import (
     ApprovalDecision,
     ApprovalFacts,
     Category,
@@ -14,7 +14,7 @@ from ..core.changes import (
     State,
     format_ref,
 )
-from ..core.lifecycle import available_actions, emergency_status
+from ..core.changes.lifecycle import available_actions, emergency_status
 from ..db.models import Change
 from ..schemas.changes import (
     ApprovalOut,

@@ -1,0 +1,1 @@
+"""The change record: vocabulary and facts, the lifecycle table, the approval matrix."""

@@ -1,0 +1,1 @@
+"""The Final Checkout gate: its rules and their policy."""

@@ -1,0 +1,219 @@
+"""The policy file as a model: environments, roles, people, approvals, emergencies, templates.
+
+Shape validation is pydantic's; cross-references (a rule naming an unknown
+role, a developer allowed to write to PROD) are checked by ``cross_check``,
+which returns the path of each problem so the loader can name file and line.
+Schedule and gate sections are owned by their own modules.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..changes.entities import Category, ChangeType, ReleaseLevel, Risk
+from .durations import DurationMinutes
+from ..gate.policy import GatePolicy
+from ..schedule.policy import SchedulePolicy
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class Permission(StrEnum):
+    CHANGE_READ = "change.read"
+    CHANGE_CREATE = "change.create"
+    CHANGE_MANAGE = "change.manage"  # edit, submit, cancel anybody's change
+    CHANGE_ASSESS = "change.assess"
+    CHANGE_APPROVE = "change.approve"
+    CHANGE_SCHEDULE = "change.schedule"
+    CHANGE_IMPLEMENT = "change.implement"  # start, complete, fail, roll back (plus deploy rights on the environment)
+    EVIDENCE_ATTACH = "evidence.attach"
+    UAT_SIGNOFF = "uat.signoff"
+    SCHEDULE_OVERRIDE = "schedule.override"  # accept conflicts, emergency overrides, ad-hoc freezes
+    ENVIRONMENT_MANAGE = "environment.manage"  # record facts such as the UAT refresh date
+    AUDIT_READ = "audit.read"
+    TOKEN_MANAGE = "token.manage"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvironmentPolicy(_Strict):
+    description: str = ""
+    production: bool = False
+    data: Literal["synthetic", "anonymised", "live"] = "synthetic"
+    refresh_max_age_days: int | None = Field(default=None, ge=1)
+    site: str | None = None
+    write: tuple[str, ...] = ()  # roles with direct write access to the environment
+    deploy: tuple[str, ...] = ()  # roles that may implement changes there
+
+
+class RolePolicy(_Strict):
+    description: str = ""
+    permissions: tuple[Permission, ...] = ()
+    # Holders never get write or deploy on a production environment (seed 000:
+    # "0% developer write access to PROD"), whatever else they hold.
+    developer: bool = False
+
+
+class Person(_Strict):
+    id: str
+    name: str
+    email: str | None = None
+    roles: tuple[str, ...] = ()
+    service_account: bool = False  # a pipeline identity: signs in with API tokens only
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(f"{v!r} is not a valid id (lower-case letters, digits, '.', '_', '-')")
+        return v
+
+
+class ApprovalRule(_Strict):
+    """Which roles must approve; the most specific matching rule wins."""
+
+    release_level: ReleaseLevel | None = None
+    environment: str | None = None
+    category: Category | None = None
+    type: ChangeType | None = None
+    roles: tuple[str, ...]
+
+    @property
+    def specificity(self) -> int:
+        return sum(x is not None for x in (self.release_level, self.environment, self.category, self.type))
+
+
+class ApprovalsPolicy(_Strict):
+    matrix: tuple[ApprovalRule, ...] = (
+        ApprovalRule(release_level=ReleaseLevel.PATCH, roles=("it_manager",)),
+        ApprovalRule(release_level=ReleaseLevel.MINOR, roles=("it_manager", "operations_manager")),
+        ApprovalRule(release_level=ReleaseLevel.MAJOR, roles=("cio", "plant_director")),
+    )
+
+
+class EmergencyPolicy(_Strict):
+    retroactive_approval_deadline: DurationMinutes = 48 * 60
+
+    @field_validator("retroactive_approval_deadline")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("the deadline must be longer than zero")
+        return v
+
+    @property
+    def retroactive_approval_deadline_minutes(self) -> int:
+        return self.retroactive_approval_deadline
+
+
+class RollbackPlan(_Strict):
+    script: str
+    interpreter: str = "sh"
+
+
+class StandardTemplate(_Strict):
+    """A pre-approved, repeatable change (ITIL standard change)."""
+
+    id: str
+    title: str
+    description: str = ""
+    category: Category
+    release_level: ReleaseLevel = ReleaseLevel.PATCH
+    risk: Risk = Risk.STANDARD
+    environments: tuple[str, ...]
+    items: tuple[str, ...] = ()
+    impact_analysis: str = ""
+    implementation_plan: str
+    verification_plan: str = ""
+    rollback_plan: RollbackPlan
+    estimated_downtime: DurationMinutes = 0
+
+    @property
+    def estimated_downtime_minutes(self) -> int:
+        return self.estimated_downtime
+
+
+class Policy(_Strict):
+    version: Literal[1] = 1
+    organization: str = ""
+    environments: dict[str, EnvironmentPolicy]
+    roles: dict[str, RolePolicy]
+    people: tuple[Person, ...] = ()
+    approvals: ApprovalsPolicy = ApprovalsPolicy()
+    emergency: EmergencyPolicy = EmergencyPolicy()
+    standard_changes: tuple[StandardTemplate, ...] = ()
+    schedule: SchedulePolicy = SchedulePolicy()
+    gate: GatePolicy = GatePolicy()
+
+    def person(self, person_id: str) -> Person | None:
+        return self._people_by_id().get(person_id)
+
+    def template(self, template_id: str) -> StandardTemplate | None:
+        return next((t for t in self.standard_changes if t.id == template_id), None)
+
+    def _people_by_id(self) -> dict[str, Person]:
+        cache = self.__dict__.get("_people_cache")
+        if cache is None:
+            cache = {p.id: p for p in self.people}
+            object.__setattr__(self, "_people_cache", cache)  # frozen model: cache is derived, not state
+        return cache
+
+    def holders(self, role: str) -> list[Person]:
+        return [p for p in self.people if role in p.roles]
+
+
+def cross_check(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
+    """References between sections; each problem with the path it sits at."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    roles = policy.roles
+    envs = policy.environments
+
+    def known_role(path: tuple[str | int, ...], role: str) -> None:
+        if role not in roles:
+            problems.append((path, f"unknown role {role!r} (declared roles: {', '.join(sorted(roles))})"))
+
+    for name, env in envs.items():
+        for kind in ("write", "deploy"):
+            for i, role in enumerate(getattr(env, kind)):
+                path = ("environments", name, kind, i)
+                known_role(path, role)
+                if env.production and role in roles and roles[role].developer:
+                    problems.append(
+                        (path, f"role {role!r} is a developer role and cannot hold {kind} on production "
+                               f"environment {name!r} (0% developer write access to PROD)")
+                    )
+    seen: dict[str, int] = {}
+    for i, person in enumerate(policy.people):
+        if person.id in seen:
+            problems.append((("people", i, "id"), f"duplicate person id {person.id!r} (first at people.{seen[person.id]})"))
+        seen.setdefault(person.id, i)
+        for j, role in enumerate(person.roles):
+            known_role(("people", i, "roles", j), role)
+    for i, rule in enumerate(policy.approvals.matrix):
+        if rule.environment is not None and rule.environment not in envs:
+            problems.append((("approvals", "matrix", i, "environment"), f"unknown environment {rule.environment!r}"))
+        for j, role in enumerate(rule.roles):
+            known_role(("approvals", "matrix", i, "roles", j), role)
+        if len(set(rule.roles)) != len(rule.roles):
+            problems.append((("approvals", "matrix", i, "roles"), "a role is listed twice"))
+    for env in policy.schedule.environments:
+        if env not in envs:
+            problems.append((("schedule", "environments", env), f"unknown environment {env!r}"))
+    for env in policy.gate.environments:
+        if env not in envs:
+            problems.append((("gate", "environments", env), f"unknown environment {env!r}"))
+    template_ids: set[str] = set()
+    for i, template in enumerate(policy.standard_changes):
+        if template.id in template_ids:
+            problems.append((("standard_changes", i, "id"), f"duplicate template id {template.id!r}"))
+        template_ids.add(template.id)
+        for j, env in enumerate(template.environments):
+            if env not in envs:
+                problems.append((("standard_changes", i, "environments", j), f"unknown environment {env!r}"))
+    return problems

@@ -1,0 +1,1 @@
+"""The schedule: windows, blackouts, freezes, local time across daylight saving, conflicts."""

@@ -1,0 +1,1 @@
+"""SQL change safety: lexing and splitting scripts, refusals, lint."""
