@@ -139,11 +139,7 @@ def download_evidence(ref: str, evidence_id: Annotated[int, Path(ge=1, le=MAX_ID
 def sql_check(ref: str, body: SqlCheckIn, ctx: Caller, rt: RT) -> dict:
     """Prove the change's SQL scripts idempotent and reversible on a scratch database; keep the result
     (and the scripts) as evidence, keyed by the scripts' SHA-256, for the gate."""
-    scripts = {role: sqlcheck.Script(s.name, s.text) for role, s in
-               (("schema", body.schema_sql), ("deploy", body.deploy), ("rollback", body.rollback),
-                ("verify", body.verify)) if s is not None}
-    return sqlcheck.check_and_attach(rt.uow, ctx, ref, body.engine, scripts,
-                                     max_bytes=rt.settings.max_evidence_bytes)
+    return sqlcheck.check_and_attach(rt.uow, ctx, ref, body, max_bytes=rt.settings.max_evidence_bytes)
 
 
 @router.get("/{ref}/history", response_model=list[AuditEventOut])

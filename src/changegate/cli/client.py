@@ -218,12 +218,8 @@ class LocalClient:
         return self._run(schedule.accept_conflict, ref, _parse(AcceptConflictIn, payload))
 
     def sql_check(self, ref: str, payload: dict) -> dict:
-        body = _parse(SqlCheckIn, payload)
-        scripts = {role: sqlcheck.Script(s.name, s.text) for role, s in
-                   (("schema", body.schema_sql), ("deploy", body.deploy), ("rollback", body.rollback),
-                    ("verify", body.verify)) if s is not None}
-        return sqlcheck.check_and_attach(self.rt.uow, self.rt.context(self.person), ref, body.engine, scripts,
-                                         max_bytes=self.rt.settings.max_evidence_bytes)
+        return sqlcheck.check_and_attach(self.rt.uow, self.rt.context(self.person), ref,
+                                         _parse(SqlCheckIn, payload), max_bytes=self.rt.settings.max_evidence_bytes)
 
 
 _ERRORS: dict[str, type[ChangegateError]] = {

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..core.errors import InvalidInput, Unavailable
-from ..services.sqlcheck import Script, run_check
+from ..services.sqlcheck import run_check
 from .output import BLOCKED, OK, USAGE, console, emit_json, err_console, fail, read_text
 
 sql_app = typer.Typer(help="Database change safety: check a change's SQL scripts on a scratch copy.",
@@ -50,10 +50,9 @@ def check(
     """Run deploy twice, rollback twice and verify on a scratch copy of the schema: lint, idempotent,
     reversible, verify. Exit 0 all pass, 1 a property fails, 2 usage error."""
     paths = {"schema": schema, "deploy": deploy, "rollback": rollback, "verify": verify}
-    scripts = {role: Script(name=path, text=read_text(Path(path), f"{role} script"))
-               for role, path in paths.items() if path}
+    texts = {role: (path, read_text(Path(path), f"{role} script")) for role, path in paths.items() if path}
     try:
-        report = run_check(engine, scripts, timeout=timeout)
+        report = run_check(engine, **texts, timeout=timeout)
     except InvalidInput as exc:
         _error(exc.message)
         for reason in exc.reasons[1:] if len(exc.reasons) > 1 else ():

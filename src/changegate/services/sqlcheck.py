@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from ..core.audit import AuditRecord
 from ..core.changes.entities import TERMINAL_STATES
@@ -20,6 +20,7 @@ from ..core.gate.rules import SqlCheckFact
 from ..core.policy.model import Permission
 from ..db.models import Change
 from ..db.uow import UnitOfWork
+from ..schemas.sqlcheck import SqlCheckIn
 from ..sqlcheck.check import PASS, ROLES, ScratchUnavailable, check_sql, scripts_digest
 from . import changes
 from .context import Context
@@ -35,8 +36,20 @@ class Script:
     text: str
 
 
-def run_check(engine: str, scripts: dict[str, Script], **options) -> dict:
+def scripts_of(schema: Any, deploy: Any, rollback: Any, verify: Any = None) -> dict[str, Script]:
+    """The scripts of one check by role; each given as a ``(name, text)`` pair or an object with ``name``
+    and ``text`` (a request's ``ScriptIn``), or None when absent (verify is optional)."""
+    given = {"schema": schema, "deploy": deploy, "rollback": rollback, "verify": verify}
+    return {role: Script(*s) if isinstance(s, tuple) else Script(s.name, s.text)
+            for role, s in given.items() if s is not None}
+
+
+def run_check(engine: str, *, schema: Any, deploy: Any, rollback: Any, verify: Any = None, **options) -> dict:
     """Check scripts that belong to no change (``changegate sql check``); the report as a dict."""
+    return _check(engine, scripts_of(schema, deploy, rollback, verify), **options)
+
+
+def _check(engine: str, scripts: dict[str, Script], **options) -> dict:
     try:
         report = check_sql(engine, scripts["schema"].text, scripts["deploy"].text, scripts["rollback"].text,
                            scripts["verify"].text if "verify" in scripts else None,
@@ -52,16 +65,18 @@ def _summary(report: dict) -> str:
     return " | ".join(failed) or "all properties pass"
 
 
-def check_and_attach(open_uow: Callable[..., UnitOfWork], ctx: Context, ref: str, engine: str,
-                     scripts: dict[str, Script], *, max_bytes: int, **options) -> dict:
-    """Check a change's SQL scripts and attach them with the report, in one unit of work."""
+def check_and_attach(open_uow: Callable[..., UnitOfWork], ctx: Context, ref: str, request: SqlCheckIn, *,
+                     max_bytes: int, **options) -> dict:
+    """Check a change's SQL scripts (the request as it came) and attach them with the report, in one unit
+    of work."""
+    scripts = scripts_of(request.schema_sql, request.deploy, request.rollback, request.verify)
     with open_uow(write=False) as uow:
         change = load(uow, ref)
         facts = facts_of(change)
         ctx.require(Permission.EVIDENCE_ATTACH, change=facts)
         if facts.state in TERMINAL_STATES:
             raise Refused(f"cannot check SQL of {facts.ref}: it is {facts.state.value}")
-    report = run_check(engine, scripts, **options)
+    report = _check(request.engine, scripts, **options)
     with open_uow() as uow:
         for role, script in scripts.items():
             changes.attach_evidence(uow, ctx, ref, filename=script.name, content=script.text.encode("utf-8"),

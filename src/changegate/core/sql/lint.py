@@ -8,7 +8,6 @@ triggers).
 
 from __future__ import annotations
 
-import logging
 import re
 
 from sqlglot import exp
@@ -35,41 +34,42 @@ from .script import (
 # --- parse check and lint ---------------------------------------------------------------------
 
 _ROUTINES = {"do", "function", "procedure", "trigger", "rule", "aggregate", "operator", "cast"}
-_logger = logging.getLogger("sqlglot")
 
 
 def parse_check(script: Script) -> None:
     """Each statement must parse (sqlglot); PL/pgSQL and routine bodies are opaque."""
     parse = _sqlglot(script.engine)
-    level = _logger.level
-    _logger.setLevel(logging.CRITICAL)  # sqlglot warns for every statement it keeps as a Command
-    try:
-        for s in script.statements:
-            words = [w for w in s.words[:4] if w not in ("or", "replace", "temp", "temporary", "constraint")]
-            opaque = words[:1] == ["do"] or (words[:1] == ["create"] and words[1:2] and words[1] in _ROUTINES)
-            if s.copy_data is not None or opaque:
-                continue
-            text, cuts = _for_parser(s)
-            try:
-                trees = parse(text)
-                script.trees[s.index] = trees[0] if len(trees) == 1 else None
-            except (ParseError, TokenError) as exc:
-                errors = getattr(exc, "errors", None) or [{}]
-                e = errors[0]
-                el, ec, hl = e.get("line") or 1, e.get("col") or 1, e.get("highlight") or ""
-                offset = _original_offset(text, el, ec - len(hl) + 1, cuts)
-                line, col = script.position(s.tokens[0].start + offset)
-                desc = (e.get("description") or str(exc)).split("\n")[0]
-                desc = re.sub(r"<Token token_type: [\w.]+, text: (.*?), line: .*?>", r"\1", desc)
-                near = f" near {hl!r}" if hl else ""
-                script.problems.append(Finding(ERROR, "unparsable", f"statement {s.index} does not parse{near}: {desc}",
-                                               script.name, line, col, s.excerpt))
-            except Exception as exc:  # noqa: BLE001 - a parser bug must not block a script the database accepts
-                script.findings.append(Finding(INFO, "not_parsed", f"the SQL parser failed on statement {s.index} "
-                                               f"({type(exc).__name__}); only the database checks it",
-                                               script.name, s.line, s.column, s.excerpt))
-    finally:
-        _logger.setLevel(level)
+    for s in script.statements:
+        if s.copy_data is not None or _opaque(s):
+            continue
+        text, cuts = _for_parser(s)
+        try:
+            trees = parse(text)
+            script.trees[s.index] = trees[0] if len(trees) == 1 else None
+        except (ParseError, TokenError) as exc:
+            script.problems.append(_unparsable(script, s, exc, text, cuts))
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not block a script the database accepts
+            script.findings.append(Finding(INFO, "not_parsed", f"the SQL parser failed on statement {s.index} "
+                                           f"({type(exc).__name__}); only the database checks it",
+                                           script.name, s.line, s.column, s.excerpt))
+
+
+def _opaque(s: Statement) -> bool:
+    """DO blocks and routine definitions: bodies sqlglot does not parse."""
+    words = [w for w in s.words[:4] if w not in ("or", "replace", "temp", "temporary", "constraint")]
+    return words[:1] == ["do"] or (words[:1] == ["create"] and bool(words[1:2]) and words[1] in _ROUTINES)
+
+
+def _unparsable(script: Script, s: Statement, exc: Exception, text: str, cuts: list[tuple[int, int]]) -> Finding:
+    e = (getattr(exc, "errors", None) or [{}])[0]
+    el, ec, hl = e.get("line") or 1, e.get("col") or 1, e.get("highlight") or ""
+    offset = _original_offset(text, el, ec - len(hl) + 1, cuts)
+    line, col = script.position(s.tokens[0].start + offset)
+    desc = (e.get("description") or str(exc)).split("\n")[0]
+    desc = re.sub(r"<Token token_type: [\w.]+, text: (.*?), line: .*?>", r"\1", desc)
+    near = f" near {hl!r}" if hl else ""
+    return Finding(ERROR, "unparsable", f"statement {s.index} does not parse{near}: {desc}", script.name, line, col,
+                   s.excerpt)
 
 
 def _sqlglot(engine: str):
