@@ -161,3 +161,35 @@ def test_a_check_whose_second_runs_write_nothing_reuses_their_fingerprints_and_s
     report = check_sql("sqlite", schema, deploy, "DROP TABLE IF EXISTS stops;")
     assert report.properties["reversible"].verdict == "fail"
     assert report.properties["idempotent"].verdict == "pass"
+
+
+def test_a_plain_vacuum_runs_its_internal_temporary_database_is_allowed():
+    """SQLite's VACUUM attaches a temporary database (no file name) internally: that ATTACH is allowed,
+    during a VACUUM only."""
+    report = check_sql("sqlite", "CREATE TABLE t (a INTEGER);\nINSERT INTO t VALUES (1);",
+                       "DELETE FROM t WHERE a = 1;\nVACUUM;", "INSERT INTO t SELECT 1 WHERE NOT EXISTS "
+                       "(SELECT 1 FROM t WHERE a = 1);\nVACUUM main;")
+    assert [r.error for r in report.runs] == [None] * 4
+    assert report.passed, report.to_dict()["properties"]
+
+
+def test_outside_a_vacuum_even_a_temporary_database_cannot_be_attached(scratch):
+    conn = scratch._connect()
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            conn.execute("ATTACH DATABASE '' AS temp_other")
+    finally:
+        conn.close()
+
+
+def test_the_vacuum_allowance_does_not_let_vacuum_into_write_a_file(scratch, tmp_path):
+    from changegate.sqlcheck.engines import _sqlite_vacuum_authorizer
+
+    conn = scratch._connect()
+    try:
+        conn.set_authorizer(_sqlite_vacuum_authorizer)
+        with pytest.raises(sqlite3.DatabaseError, match="authoriz"):
+            conn.execute(f"VACUUM INTO '{tmp_path / 'copy.db'}'")
+    finally:
+        conn.close()
+    assert not (tmp_path / "copy.db").exists()

@@ -189,6 +189,14 @@ def _sqlite_authorizer(action: int, arg1, arg2, _db, _source) -> int:
     return sqlite3.SQLITE_OK
 
 
+def _sqlite_vacuum_authorizer(action: int, arg1, arg2, db, source) -> int:
+    """While a VACUUM runs: SQLite attaches its private temporary database (empty file name) to rebuild
+    the file into; that ATTACH, and no other, is allowed. VACUUM INTO, which names a file, is refused."""
+    if action == sqlite3.SQLITE_ATTACH and arg1 == "":
+        return sqlite3.SQLITE_OK
+    return _sqlite_authorizer(action, arg1, arg2, db, source)
+
+
 class SqliteScratch(_Scratch):
     engine = "sqlite"
 
@@ -211,10 +219,16 @@ class SqliteScratch(_Scratch):
         return conn
 
     def _exec(self, conn, stmt: Statement) -> None:
+        vacuum = stmt.words[:1] == ["vacuum"]
+        if vacuum:
+            conn.set_authorizer(_sqlite_vacuum_authorizer)
         try:
             conn.execute(stmt.text).fetchall()
         except sqlite3.Error as exc:
             raise _Failed(stmt, str(exc)) from None
+        finally:
+            if vacuum:
+                conn.set_authorizer(_sqlite_authorizer)
 
     def _raw(self, conn, sql: str) -> None:
         try:
