@@ -331,3 +331,37 @@ def test_a_script_that_runs_too_long_is_stopped(check_inline, engine):
     report = check_inline("CREATE TABLE orders (id integer PRIMARY KEY);", slow, "SELECT 1;", timeout=0.5)
     assert report.properties["idempotent"].sentences[0] == ("deploy.sql failed on its first run: statement 1 "
                                                             "(line 1, column 1) failed: timed out after 0.5 s")
+
+
+# --- execution has the last word ----------------------------------------------------------------
+
+GUARDED_BY_COUNT = "INSERT INTO t (a) SELECT 1 WHERE (SELECT count(*) FROM t) = 0;"  # repeatable, lint can't tell
+
+
+def test_a_not_repeatable_finding_the_double_run_disproved_becomes_a_note(check_inline):
+    report = check_inline("CREATE TABLE t (a integer);", GUARDED_BY_COUNT, "DELETE FROM t WHERE a = 1;")
+    assert verdicts(report) == {"lint": "pass", "idempotent": "pass", "reversible": "pass", "verify": "not_run"}
+    assert report.passed
+    [finding] = [f for f in report.findings if f.code == "not_repeatable"]
+    assert finding.severity == "info" and finding.script == "deploy.sql"
+    assert finding.message.endswith("disproved by the run: deploy.sql ran twice in the check, the second run "
+                                    "succeeded and changed nothing")
+    assert report.properties["lint"].sentences == [
+        "every statement parses; the run-twice test disproved 1 lint finding that a statement is not safe to run "
+        "twice (0 warnings and 1 note for approvers)"]
+
+
+def test_a_finding_stands_when_the_double_run_confirms_it(check_inline):
+    report = check_inline("CREATE TABLE t (a integer);", "INSERT INTO t (a) VALUES (1);", "DELETE FROM t WHERE a = 1;")
+    assert verdicts(report)["lint"] == "fail" and verdicts(report)["idempotent"] == "fail"
+    [finding] = [f for f in report.findings if f.code == "not_repeatable"]
+    assert finding.severity == "error" and "disproved" not in finding.message
+
+
+def test_only_the_script_whose_double_run_succeeded_is_cleared(check_inline):
+    """The deploy is proven repeatable; the rollback's second run adds a row again: its finding stands."""
+    report = check_inline("CREATE TABLE t (a integer);\nCREATE TABLE log (a integer);", GUARDED_BY_COUNT,
+                          "DELETE FROM t WHERE a = 1;\nINSERT INTO log (a) VALUES (1);")
+    by_script = {f.script: f.severity for f in report.findings if f.code == "not_repeatable"}
+    assert by_script == {"deploy.sql": "info", "rollback.sql": "error"}
+    assert verdicts(report)["lint"] == "fail"

@@ -61,7 +61,11 @@ def test_a_lost_check_constraint_and_foreign_key_are_reported():
     assert report.properties["reversible"].sentences[1:] == [
         "table stops changed checks from ( minutes >= 0 ) to none",
         "foreign key stops(line_id) → lines(id) missing"]
-    assert any("RENAME fails on the second run" in s for s in report.properties["lint"].sentences)
+    # the lint thought the RENAME not repeatable; the script rebuilds the table, so the second run
+    # succeeded and changed nothing: execution has the last word, the finding is a note saying so
+    rename = next(f for f in report.findings if "RENAME fails on the second run" in f.message)
+    assert rename.severity == "info" and "disproved by the run" in rename.message
+    assert report.properties["lint"].verdict == "pass"
 
 
 def test_the_catalog_read_in_bulk_keeps_every_kind_of_object(scratch):

@@ -28,7 +28,7 @@ import logging
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from ..core.errors import InvalidInput
@@ -167,7 +167,7 @@ def check_sql(engine: str, schema_sql: str, deploy_sql: str, rollback_sql: str, 
         db, owned, fp0 = preparing.result() if preparing is not None else prepare()
         try:
             db.add_roles(set().union(*(s.roles for s in scripts.values())))
-            _dynamic(db, scripts, report, fp0)
+            _execution_has_the_last_word(report, scripts, _Dynamic(db, scripts, report, fp0).all())
             report.notes.extend(db.notes)
             reused = getattr(db, "fingerprints_reused", 0)
             if reused:
@@ -216,16 +216,43 @@ def _lint_property(report: SqlCheckReport, scripts: dict[str, Script]) -> None:
     for role in ("deploy", "rollback", "verify"):
         if role in scripts:
             report.findings.extend(scripts[role].findings)
+    _judge_lint(report)
+
+
+def _judge_lint(report: SqlCheckReport, disproved: int = 0) -> None:
     errors = [f for f in report.findings if f.severity == ERROR]
     warnings = [f for f in report.findings if f.severity == WARNING]
     infos = [f for f in report.findings if f.severity == INFO]
     tail = f"{len(warnings)} warning{'s' * (len(warnings) != 1)} and {len(infos)} note{'s' * (len(infos) != 1)} " \
            "for approvers"
+    report.properties["lint"] = lint = PropertyResult()
     if errors:
-        report.properties["lint"].set(FAIL, f"{len(errors)} statement{'s are' if len(errors) != 1 else ' is'} not "
-                                      f"safe to run twice ({tail})", *[f.sentence for f in errors])
+        lint.set(FAIL, f"{len(errors)} statement{'s are' if len(errors) != 1 else ' is'} not safe to run twice "
+                 f"({tail})", *[f.sentence for f in errors])
+    elif disproved:
+        lint.set(PASS, f"every statement parses; the run-twice test disproved {disproved} lint finding"
+                 f"{'s' * (disproved != 1)} that a statement is not safe to run twice ({tail})")
     else:
-        report.properties["lint"].set(PASS, f"every statement parses and is safe to run twice ({tail})")
+        lint.set(PASS, f"every statement parses and is safe to run twice ({tail})")
+
+
+# Lint findings the dynamic test can disprove: a script that ran twice, the second run succeeding and
+# changing nothing, is repeatable whatever its statements look like.
+_DISPROVABLE = {"not_repeatable"}
+
+
+def _execution_has_the_last_word(report: SqlCheckReport, scripts: dict[str, Script], proven: set[str]) -> None:
+    """Lint findings the double run disproved become notes saying so; the lint verdict is judged again."""
+    names = {scripts[role].name for role in proven}
+    disproved = 0
+    for i, f in enumerate(report.findings):
+        if f.code in _DISPROVABLE and f.script in names:
+            disproved += 1
+            report.findings[i] = replace(f, severity=INFO, message=(
+                f"{f.message}; disproved by the run: {f.script} ran twice in the check, the second run succeeded "
+                "and changed nothing"))
+    if disproved:
+        _judge_lint(report, disproved)
 
 
 def _open_scratch(engine: str, cluster, timeout: float, sandbox: bool, report: SqlCheckReport):
@@ -324,124 +351,158 @@ def _not_atomic(script: Script, outcome: RunOutcome) -> str:
     return f"{script.name} is NOT atomic: {stayed} applied"
 
 
-def _dynamic(db, scripts: dict[str, Script], report: SqlCheckReport, fp0: Fingerprint) -> None:
-    props, timings = report.properties, report.timings
-    deploy, rollback, verify = scripts["deploy"], scripts["rollback"], scripts.get("verify")
-    idem, rev, ver = props["idempotent"], props["reversible"], props["verify"]
+class _Dynamic:
+    """The runs of one check, in order: deploy twice, rollback twice, verify after each; the verdicts of
+    idempotent, reversible and verify, and which scripts the double run proved repeatable."""
 
-    def phase(name: str, fn):
+    def __init__(self, db, scripts: dict[str, Script], report: SqlCheckReport, fp0: Fingerprint):
+        self.db, self.report, self.fp0 = db, report, fp0
+        self.schema, self.deploy, self.rollback = scripts["schema"], scripts["deploy"], scripts["rollback"]
+        self.verify = scripts.get("verify")
+        props = report.properties
+        self.idem, self.rev, self.ver = props["idempotent"], props["reversible"], props["verify"]
+        self.idem_sentences: list[str] = []
+        self.proven: set[str] = set()  # roles whose double run succeeded and changed nothing
+
+    def phase(self, name: str, fn):
         t = time.perf_counter()
         try:
             return fn()
         finally:
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
+            self.report.timings[name] = self.report.timings.get(name, 0.0) + time.perf_counter() - t
 
-    def fingerprint() -> Fingerprint:
-        return phase("fingerprint", db.fingerprint)
+    def fingerprint(self) -> Fingerprint:
+        return self.phase("fingerprint", self.db.fingerprint)
 
-    def run(script: Script, n: int, label: str) -> RunOutcome:
-        outcome = phase(label, lambda: db.run(script, n))
-        report.runs.append(outcome)
+    def run(self, script: Script, n: int, label: str) -> RunOutcome:
+        outcome = self.phase(label, lambda: self.db.run(script, n))
+        self.report.runs.append(outcome)
         return outcome
 
-    report.fingerprints["before"] = fp0.digest()
+    def all(self) -> set[str]:
+        self.report.fingerprints["before"] = self.fp0.digest()
+        d1 = self.run(self.deploy, 1, "deploy_1")
+        if not d1.ok:
+            self._deploy_failed(d1)
+            return self.proven
+        fp1 = self.fingerprint()
+        self.report.fingerprints["after_deploy"] = fp1.digest()
+        v1 = self.run(self.verify, 1, "verify_after_deploy") if self.verify else None
+        deploy_ok, changed = self._deploy_again(fp1)
+        if changed:  # judge the rollback from the state it was written for: deployed once, on a fresh copy
+            fp1 = self._rebuild(v1)
+            if fp1 is None:
+                return self.proven
+        r1, v2, rollback_ok = self._rollback(fp1)
+        self.idem.set(PASS if deploy_ok and rollback_ok is not False else FAIL, *self.idem_sentences)
+        if self.verify:
+            self._judge_verify(v1, r1, v2)
+        return self.proven
 
-    d1 = run(deploy, 1, "deploy_1")
-    if not d1.ok:
-        idem.set(FAIL, f"{deploy.name} failed on its first run: {d1.error}",
-                 *_consequences(deploy, d1, fp0, fingerprint()))
-        rev.set(NOT_RUN, f"not tested: {deploy.name} failed on its first run")
-        if verify:
-            ver.set(NOT_RUN, f"not run: {deploy.name} failed on its first run")
-        return
-    fp1 = fingerprint()
-    report.fingerprints["after_deploy"] = fp1.digest()
-    v1 = run(verify, 1, "verify_after_deploy") if verify else None
+    def _deploy_failed(self, d1: RunOutcome) -> None:
+        deploy = self.deploy
+        self.idem.set(FAIL, f"{deploy.name} failed on its first run: {d1.error}",
+                      *_consequences(deploy, d1, self.fp0, self.fingerprint()))
+        self.rev.set(NOT_RUN, f"not tested: {deploy.name} failed on its first run")
+        if self.verify:
+            self.ver.set(NOT_RUN, f"not run: {deploy.name} failed on its first run")
 
-    # deploy, second run
-    d2 = run(deploy, 2, "deploy_2")
-    fp2 = fingerprint()
-    second = significant(diff(fp1, fp2))
-    deploy_ok = d2.ok and not second
-    idem_sentences = []
-    if deploy_ok:
-        idem_sentences.append(f"{deploy.name} ran twice: the second run succeeded and changed nothing")
-    else:
+    def _deploy_again(self, fp1: Fingerprint) -> tuple[bool, bool]:
+        """The second deploy: (succeeded and changed nothing, changed the database)."""
+        deploy, said = self.deploy, self.idem_sentences
+        d2 = self.run(deploy, 2, "deploy_2")
+        second = significant(diff(fp1, self.fingerprint()))
+        if d2.ok and not second:
+            said.append(f"{deploy.name} ran twice: the second run succeeded and changed nothing")
+            self.proven.add("deploy")
+            return True, False
         if not d2.ok:
-            idem_sentences.append(f"{deploy.name} failed on its second run: {d2.error}")
+            said.append(f"{deploy.name} failed on its second run: {d2.error}")
             if not deploy.atomic:
-                idem_sentences.append(_not_atomic(deploy, d2))
+                said.append(_not_atomic(deploy, d2))
         if second:
-            idem_sentences.append(f"the second run of {deploy.name} changed the database:")
-            idem_sentences.extend(sentences(second, "second_run"))
-            idem.differences.extend(d.to_dict() for d in second)
-    if second:  # judge the rollback from the state it was written for: deployed once, on a fresh copy
-        def rebuild():
-            db.recreate()
-            db.load_schema(scripts["schema"])
-            return db.run(deploy, 1)
-        again = phase("rebuild", rebuild)
-        report.runs.append(again)
-        report.notes.append(f"the second run of {deploy.name} changed the database, so the rollback was tested on "
-                            "a fresh copy deployed once")
-        if not again.ok:
-            idem.set(FAIL, *idem_sentences)
-            rev.set(NOT_RUN, f"not tested: {deploy.name} failed when applied again to a fresh copy: {again.error}")
-            if verify:
-                ver.set(FAIL if not v1.ok else NOT_RUN, *_verify_after_deploy(verify, v1))
-            return
-        fp1 = fingerprint()
+            said.append(f"the second run of {deploy.name} changed the database:")
+            said.extend(sentences(second, "second_run"))
+            self.idem.differences.extend(d.to_dict() for d in second)
+        return False, bool(second)
 
-    # rollback
-    r1 = run(rollback, 1, "rollback_1")
-    rollback_ok = None
-    if not r1.ok:
-        rev.set(FAIL, f"{rollback.name} failed: {r1.error}", *_consequences(rollback, r1, fp1, fingerprint()))
-        idem_sentences.append(f"{rollback.name} was not run twice: its first run failed")
-    else:
-        fp3 = fingerprint()
-        report.fingerprints["after_rollback"] = fp3.digest()
-        back = diff(fp0, fp3)
+    def _rebuild(self, v1: RunOutcome | None) -> Fingerprint | None:
+        """A fresh copy deployed once, its fingerprint; None when that deploy failed (verdicts are set)."""
+        def rebuild():
+            self.db.recreate()
+            self.db.load_schema(self.schema)
+            return self.db.run(self.deploy, 1)
+        again = self.phase("rebuild", rebuild)
+        self.report.runs.append(again)
+        self.report.notes.append(f"the second run of {self.deploy.name} changed the database, so the rollback was "
+                                 "tested on a fresh copy deployed once")
+        if again.ok:
+            return self.fingerprint()
+        self.idem.set(FAIL, *self.idem_sentences)
+        self.rev.set(NOT_RUN, f"not tested: {self.deploy.name} failed when applied again to a fresh copy: "
+                     f"{again.error}")
+        if self.verify:
+            self.ver.set(FAIL if not v1.ok else NOT_RUN, *_verify_after_deploy(self.verify, v1))
+        return None
+
+    def _rollback(self, fp1: Fingerprint) -> tuple[RunOutcome, RunOutcome | None, bool | None]:
+        """The rollback's runs: (first run, verify after it, second run succeeded and changed nothing)."""
+        rollback = self.rollback
+        r1 = self.run(rollback, 1, "rollback_1")
+        if not r1.ok:
+            self.rev.set(FAIL, f"{rollback.name} failed: {r1.error}",
+                         *_consequences(rollback, r1, fp1, self.fingerprint()))
+            self.idem_sentences.append(f"{rollback.name} was not run twice: its first run failed")
+            return r1, None, None
+        fp3 = self.fingerprint()
+        self.report.fingerprints["after_rollback"] = fp3.digest()
+        self._judge_reversible(fp3)
+        v2 = self.run(self.verify, 2, "verify_after_rollback") if self.verify else None
+        return r1, v2, self._rollback_again(fp3)
+
+    def _judge_reversible(self, fp3: Fingerprint) -> None:
+        back = diff(self.fp0, fp3)
         sig = significant(back)
         if sig:
-            rev.set(FAIL, f"after {rollback.name} the database differs from the original:",
-                    *sentences(sig, "reversible"))
-            rev.differences.extend(d.to_dict() for d in sig)
+            self.rev.set(FAIL, f"after {self.rollback.name} the database differs from the original:",
+                         *sentences(sig, "reversible"))
+            self.rev.differences.extend(d.to_dict() for d in sig)
         else:
-            rev.set(PASS, f"after {deploy.name} then {rollback.name} the database equals the original "
-                          "(schema and rows)")
+            self.rev.set(PASS, f"after {self.deploy.name} then {self.rollback.name} the database equals the "
+                         "original (schema and rows)")
         for d in back:
             if d.note:
-                rev.sentences.append(f"note: {d.kind} {d.name} moved from position {d.before} to {d.after} "
-                                     "(SELECT * and INSERT without a column list see another order)")
-        if verify:
-            v2 = run(verify, 2, "verify_after_rollback")
-        r2 = run(rollback, 2, "rollback_2")
-        fp4 = fingerprint()
-        again = significant(diff(fp3, fp4))
-        rollback_ok = r2.ok and not again
-        if rollback_ok:
-            idem_sentences.append(f"{rollback.name} ran twice: the second run succeeded and changed nothing")
-        else:
-            if not r2.ok:
-                idem_sentences.append(f"{rollback.name} failed on its second run: {r2.error}")
-            if again:
-                idem_sentences.append(f"the second run of {rollback.name} changed the database:")
-                idem_sentences.extend(sentences(again, "second_run"))
-                idem.differences.extend(d.to_dict() for d in again)
-    idem.set(PASS if deploy_ok and rollback_ok is not False else FAIL, *idem_sentences)
+                self.rev.sentences.append(f"note: {d.kind} {d.name} moved from position {d.before} to {d.after} "
+                                          "(SELECT * and INSERT without a column list see another order)")
 
-    if verify:
+    def _rollback_again(self, fp3: Fingerprint) -> bool:
+        rollback, said = self.rollback, self.idem_sentences
+        r2 = self.run(rollback, 2, "rollback_2")
+        again = significant(diff(fp3, self.fingerprint()))
+        if r2.ok and not again:
+            said.append(f"{rollback.name} ran twice: the second run succeeded and changed nothing")
+            self.proven.add("rollback")
+            return True
+        if not r2.ok:
+            said.append(f"{rollback.name} failed on its second run: {r2.error}")
+        if again:
+            said.append(f"the second run of {rollback.name} changed the database:")
+            said.extend(sentences(again, "second_run"))
+            self.idem.differences.extend(d.to_dict() for d in again)
+        return False
+
+    def _judge_verify(self, v1: RunOutcome, r1: RunOutcome, v2: RunOutcome | None) -> None:
+        verify, rollback = self.verify, self.rollback
         ok_after_deploy = _verify_after_deploy(verify, v1)
         if not r1.ok:
-            ver.set(FAIL if not v1.ok else NOT_RUN, *ok_after_deploy,
-                    f"{verify.name} was not run after the rollback: {rollback.name} failed")
+            self.ver.set(FAIL if not v1.ok else NOT_RUN, *ok_after_deploy,
+                         f"{verify.name} was not run after the rollback: {rollback.name} failed")
         elif v2.ok:
-            ver.set(FAIL, *ok_after_deploy, f"{verify.name} still passes after {rollback.name}: it does not notice "
-                    "that the change is gone")
+            self.ver.set(FAIL, *ok_after_deploy, f"{verify.name} still passes after {rollback.name}: it does not "
+                         "notice that the change is gone")
         else:
-            ver.set(PASS if v1.ok else FAIL, *ok_after_deploy,
-                    f"{verify.name} fails after {rollback.name}, as it should: {v2.error}")
+            self.ver.set(PASS if v1.ok else FAIL, *ok_after_deploy,
+                         f"{verify.name} fails after {rollback.name}, as it should: {v2.error}")
 
 
 def _verify_after_deploy(verify: Script, v1: RunOutcome) -> list[str]:
