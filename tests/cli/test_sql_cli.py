@@ -84,7 +84,8 @@ def test_the_digest_is_the_files_own_sha256(runner, lite):
     ("unparsable", ["broken.sql", "--rollback", "chg1043_rollback.sql"],
      "broken.sql line 2, column 15: statement 2 does not parse near 'WHERE'"),
     ("refused", ["refused.sql", "--rollback", "chg1043_rollback.sql"],
-     "refused.sql line 2, column 1: ATTACH DATABASE reaches another database file"),
+     "refused.sql line 2, column 1: refused: ATTACH DATABASE reaches another database file; instead, change one "
+     "database per script"),
 ])
 def test_usage_errors_exit_2_with_a_sentence_naming_file_and_line(runner, lite, setup, args, message):
     if setup == "binary":

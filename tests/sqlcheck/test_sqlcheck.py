@@ -365,3 +365,16 @@ def test_only_the_script_whose_double_run_succeeded_is_cleared(check_inline):
     by_script = {f.script: f.severity for f in report.findings if f.code == "not_repeatable"}
     assert by_script == {"deploy.sql": "info", "rollback.sql": "error"}
     assert verdicts(report)["lint"] == "fail"
+
+
+def test_the_report_states_the_scratch_databases_version_and_settings(check_inline, engine):
+    report = check_inline("CREATE TABLE t (a integer);", "SELECT 1;", "SELECT 2;")
+    scratch = report.to_dict()["scratch"]
+    note = report.notes[0]
+    if engine == "sqlite":
+        assert scratch["version"].startswith("SQLite 3.") and scratch["foreign_keys"] == "on"
+        assert note.startswith("scratch database: SQLite 3.") and "foreign_keys=on" in note
+    else:
+        assert scratch["version"].startswith("PostgreSQL ")
+        assert {"lock_timeout", "statement_timeout", "search_path", "default_transaction_isolation"} <= set(scratch)
+        assert note.startswith("scratch database: PostgreSQL ") and "lock_timeout=0" in note

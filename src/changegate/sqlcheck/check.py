@@ -107,6 +107,7 @@ class SqlCheckReport:
     timings: dict[str, float] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    scratch: dict[str, str] = field(default_factory=dict)  # the scratch database's version and settings
 
     @property
     def passed(self) -> bool:
@@ -126,6 +127,7 @@ class SqlCheckReport:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "fingerprints": dict(self.fingerprints),
             "notes": list(self.notes),
+            "scratch": dict(self.scratch),
         }
 
 
@@ -299,10 +301,19 @@ def _prepare(engine: str, cluster, timeout: float, sandbox: bool, report: SqlChe
         t = time.perf_counter()
         fp0 = db.fingerprint()
         report.timings["fingerprint"] = time.perf_counter() - t
+        report.scratch = db.settings()
+        report.notes.insert(0, _scratch_note(report.scratch))
     except BaseException:
         _close_scratch(db, owned, report)
         raise
     return db, owned, fp0
+
+
+def _scratch_note(settings: dict[str, str]) -> str:
+    """``scratch database: SQLite 3.45.1; foreign_keys=on, journal_mode=delete``."""
+    rest = ", ".join(f"{k}={v!r}" if v == "" or " " in v else f"{k}={v}" for k, v in settings.items()
+                     if k != "version")
+    return f"scratch database: {settings['version']}; {rest}"
 
 
 def _close_scratch(db, owned, report: SqlCheckReport) -> None:

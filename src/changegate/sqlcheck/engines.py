@@ -297,6 +297,17 @@ class SqliteScratch(_Scratch):
     def add_roles(self, roles: set[str]) -> None:
         """SQLite has no roles."""
 
+    def settings(self) -> dict[str, str]:
+        """What the scripts run with: SQLite's version and the connection's settings."""
+        conn = self._connect()
+        try:
+            version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+            fk = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+            journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        finally:
+            conn.close()
+        return {"version": f"SQLite {version}", "foreign_keys": "on" if fk else "off", "journal_mode": journal}
+
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -479,12 +490,28 @@ class PgScratch(_Scratch):
             self.notes.append(f"{script.name}: {self.schema_skipped} ownership and privilege statements skipped "
                               "(ownership and privileges are not compared)")
 
-    def fingerprint(self) -> Fingerprint:
+    def _fp_connection(self):
         if self._fp_conn is None or self._fp_conn.closed:
             as_admin = self.superuser or not self.role
             self._fp_conn = self.psycopg.connect(self.conninfo(admin=as_admin), autocommit=True,
                                                  application_name="changegate-sqlcheck")
-        return pg_fingerprint(self._fp_conn)
+        return self._fp_conn
+
+    def fingerprint(self) -> Fingerprint:
+        return pg_fingerprint(self._fp_connection())
+
+    # Settings that change what a script does or how long it may wait: stated in the report.
+    SETTINGS = ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout", "search_path",
+                "TimeZone", "default_transaction_isolation", "standard_conforming_strings", "client_encoding",
+                "check_function_bodies")
+
+    def settings(self) -> dict[str, str]:
+        """The server's version and the settings the scripts start with (the check's role and database
+        set none of their own)."""
+        rows = self._fp_connection().execute(
+            "SELECT s, current_setting(s) FROM unnest(%s::text[]) AS s", (["server_version", *self.SETTINGS],))
+        found = dict(rows.fetchall())
+        return {"version": f"PostgreSQL {found.pop('server_version')}", **found}
 
     def _drop_database(self) -> None:
         if self._fp_conn is not None:

@@ -193,6 +193,10 @@ def test_constructs_reaching_outside_the_scratch_database_are_refused(sql, engin
     assert code in {p.code for p in found}, found
     p = next(p for p in found if p.code == code)
     assert p.script == "deploy.sql" and p.line >= 1 and p.column >= 1 and p.severity == "error"
+    # it says that it is refused, why, and what to do instead; SQLite advice names no PostgreSQL means
+    assert p.message.startswith("refused: ") and "; instead, " in p.message, p.message
+    if engine == "sqlite":
+        assert not any(w in p.message for w in ("DO block", "psql", "PL/pgSQL", "EXTENSION")), p.message
     # a schema file is scanned the same way
     assert code in {p.code for p in problems(sql, engine, role="schema")}
 

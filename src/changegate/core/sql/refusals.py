@@ -8,6 +8,7 @@ are scanned as code too. The execution plan says whether the script can run in o
 
 from __future__ import annotations
 
+from .advice import refused
 from .script import ERROR, WARNING, Finding, LexError, Script, Statement, Token, depth0, tokenize
 
 # --- refusals: anything that reaches outside the scratch database -------------------------------
@@ -46,6 +47,7 @@ def _is_routine(words: list[str]) -> bool:
 
 
 def _refuse(script: Script, tok: Token, code: str, message: str) -> None:
+    message = refused(code, script.engine, message)
     line, col = script.position(tok.start)
     excerpt_end = script.text.find("\n", tok.start)
     excerpt = script.text[tok.start: excerpt_end if excerpt_end > 0 else None].strip()[:120]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..decisions import Reason
+from .advice import refused
 
 ENGINES = {"postgresql": "postgres", "sqlite": "sqlite"}
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -279,7 +280,8 @@ def _meta(script: Script, t: Token) -> None:
             "\\c": "a connection to another database", "\\connect": "a connection to another database"}
     kind = "sqlite3 shell command" if command.startswith(".") else "psql meta-command"
     why = what.get(command, "a client-side command the check does not run")
-    script.problems.append(Finding(ERROR, "refused_meta_command", f"{kind} {command} refused ({why})",
+    message = refused("refused_meta_command", script.engine, f"{kind} {command} ({why})")
+    script.problems.append(Finding(ERROR, "refused_meta_command", message,
                                    script.name, line, col, t.text[:120]))
 
 
