@@ -131,5 +131,7 @@ def test_the_readme_session_prints_what_the_readme_shows(runner, pg_cluster, mon
                                      f"{ex}/deploy.sql", "--rollback", f"{ex}/rollback.sql"])
     assert result.exit_code == 1, result.output
     readme = (Path.cwd() / "README.md").read_text()
-    shown = readme[readme.index("SQL check on postgresql: FAILED"):readme.index("…\nexit 1")].splitlines()
+    start = readme.index("SQL check on postgresql: FAILED")
+    shown = readme[start:readme.index("…\nexit 1", start)].splitlines()
+    assert len(shown) > 8  # the whole session up to its "…", not an empty slice
     assert result.stdout.splitlines()[:len(shown)] == shown

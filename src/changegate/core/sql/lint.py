@@ -15,6 +15,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from .refusals import find_refusals, plan_execution
+from .rules import RULES, Seen, Subject, apply, observe
 from .script import (
     ENGINES,
     ERROR,
@@ -106,293 +107,31 @@ def _original_offset(reduced: str, line: int, col: int, cuts: list[tuple[int, in
     return off
 
 
-_VOLATILE = {"random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
-             "clock_timestamp", "timeofday", "nextval", "txid_current", "uuid_generate_v7"}
-_SERIAL = {"serial", "bigserial", "smallserial", "serial4", "serial8", "serial2"}
-_NEEDS_GUARD = {"type", "domain", "policy", "cast", "operator", "publication"}
+_READS = {"select", "with", "values", "set", "show", "do", "begin", "rollback", "end", "commit", "start", "explain",
+          "reset"}
 
 
 def lint(script: Script) -> None:
-    """Findings for statements not safe to repeat, destructive ones, and (PostgreSQL) long locks."""
-    created: set[str] = set()  # tables created earlier in this script: no lock worries for them
-    dropped: set[tuple[str, str]] = set()  # (kind, name) dropped earlier: a CREATE after it repeats fine
+    """Findings of the registered rules (rules/): statements not safe to repeat, destructive ones, and
+    (PostgreSQL) long locks; for a verify script, whether it writes."""
+    if script.role == "verify":
+        _lint_verify(script)
+        return
+    seen = Seen()
     for s in script.statements:
-        if script.role == "verify":
-            if s.words[:1] and s.words[0] not in ("select", "with", "values", "set", "show", "do", "begin",
-                                                    "rollback", "end", "commit", "start", "explain", "reset"):
-                _add(script, s, INFO, "verify_writes", f"the verify script runs {s.words[0].upper()}: a verify script "
-                     "should only read (the check rolls back whatever it does)")
-            continue
-        _lint_statement(script, s, created, dropped)
+        subject = Subject(script, s, seen)
+        for r, (message, tok) in apply(RULES, subject):
+            line, col = (s.line, s.column) if tok is None else script.position(tok.start)
+            script.findings.append(Finding(r.severity, r.code, message, script.name, line, col, s.excerpt))
+        observe(subject)
 
 
-def _add(script: Script, s: Statement, severity: str, code: str, message: str, tok: Token | None = None) -> None:
-    line, col = (s.line, s.column) if tok is None else script.position(tok.start)
-    script.findings.append(Finding(severity, code, message, script.name, line, col, s.excerpt))
-
-
-def _bare(name: str) -> str:
-    return name.rsplit(".", 1)[-1]
-
-
-def _qualified(toks, k: int) -> tuple[str, int]:
-    parts = []
-    while k < len(toks) and toks[k].kind in ("word", "qident"):
-        parts.append(toks[k].value)
-        if k + 2 < len(toks) and toks[k + 1].text == "." and toks[k + 2].kind in ("word", "qident"):
-            k += 2
-            continue
-        k += 1
-        break
-    return ".".join(parts), k
-
-
-def _lint_statement(script: Script, s: Statement, created: set[str], dropped: set) -> None:
-    pg = script.engine == "postgresql"
-    toks = s.tokens
-    words = s.words
-    vals = [t.value if t.kind == "word" else None for t in toks]
-    first = words[0] if words else ""
-    if first == "with":  # WITH … INSERT/UPDATE/DELETE: lint the main statement
-        main = next((t for t in depth0(toks) if t.is_word("insert", "update", "delete", "merge")), None)
-        first = main.value if main else "select"
-    if first == "do":
-        body = " ".join(t.value for t in toks if t.kind == "dollar" or t.kind == "string").lower()
-        extra = " and builds SQL at run time (EXECUTE)" if "execute" in body else ""
-        _add(script, s, INFO, "opaque_block", f"DO block is not linted statically{extra}; the run-twice and "
-             "rollback tests cover what it does")
-        return
-    if first == "create":
-        k = 1
-        mods = []
-        while k < len(toks) and vals[k] in ("or", "replace", "global", "local", "temp", "temporary", "unlogged",
-                                            "unique", "materialized", "recursive", "trusted", "procedural",
-                                            "constraint", "event", "virtual"):
-            mods.append(vals[k])
-            k += 1
-        kind = vals[k] if k < len(toks) else ""
-        if "temp" in mods or "temporary" in mods or not kind:
-            return
-        k += 1
-        concurrently = k < len(toks) and vals[k] == "concurrently"
-        k += concurrently
-        if_not_exists = vals[k:k + 3] == ["if", "not", "exists"]
-        k += 3 * if_not_exists
-        name, k = _qualified(toks, k) if not (kind == "index" and k < len(toks) and vals[k] == "on") else ("", k)
-        label = ("materialized view" if "materialized" in mods else kind)
-        replace = "replace" in mods
-        if kind == "index" and not name:
-            _add(script, s, ERROR, "not_repeatable", "CREATE INDEX without a name creates another index on every run")
-        elif kind in ("table", "index", "sequence", "schema", "extension", "statistics", "collation") or \
-                label == "materialized view" or (kind == "view" and not pg) or (kind == "trigger" and not pg):
-            if not if_not_exists and (kind, name) not in dropped:
-                _add(script, s, ERROR, "not_repeatable", f"CREATE {label.upper()} {name} without IF NOT EXISTS "
-                     "fails when it already exists")
-        elif kind in ("view", "function", "procedure", "trigger", "aggregate", "language", "rule") and pg:
-            if not replace and (kind, name) not in dropped:
-                _add(script, s, ERROR, "not_repeatable", f"CREATE {kind.upper()} {name} without OR REPLACE "
-                     "fails when it already exists")
-        elif kind in _NEEDS_GUARD and not if_not_exists and (kind, name) not in dropped:
-            _add(script, s, ERROR, "not_repeatable", f"CREATE {kind.upper()} {name} fails when it already exists: "
-                 f"drop it first with DROP {kind.upper()} IF EXISTS, or create it in a DO block that checks "
-                 "the catalog")
-        if kind == "table":
-            created.add(_bare(name))
-        if kind == "index" and pg and not concurrently:
-            on = next((j for j in range(k, len(toks)) if vals[j] == "on"), None)
-            table = _qualified(toks, on + 1 + (vals[on + 1:on + 2] == ["only"]))[0] if on is not None else ""
-            if _bare(table) not in created:
-                _add(script, s, WARNING, "long_lock", f"CREATE INDEX without CONCURRENTLY blocks writes to {table} "
-                     "while the index builds")
-        return
-    if first == "drop":
-        k = 1 + (len(toks) > 2 and vals[1] == "materialized")
-        kind = vals[k] if k < len(toks) else ""
-        kind_label = "materialized view" if k == 2 else kind
-        k += 1
-        if k < len(toks) and vals[k] == "concurrently":
-            k += 1
-        if_exists = vals[k:k + 2] == ["if", "exists"]
-        name, _ = _qualified(toks, k + 2 * if_exists)
-        dropped.add((kind, name))
-        if kind == "owned":
-            return
-        if not if_exists:
-            _add(script, s, ERROR, "not_repeatable", f"DROP {kind_label.upper()} {name} without IF EXISTS fails when "
-                 "it is already gone")
-        cascade = any(t.is_word("cascade") for t in depth0(toks))
-        if kind == "table" or (kind == "schema" and cascade):
-            _add(script, s, WARNING, "destructive", f"DROP {kind.upper()} {name} deletes its data")
-        elif cascade:
-            _add(script, s, WARNING, "destructive", f"DROP {kind_label.upper()} {name} CASCADE also drops whatever "
-                 "depends on it")
-        return
-    if first == "alter":
-        _lint_alter(script, s, vals, created, dropped, pg)
-        return
-    if first in ("insert", "replace"):
-        d0 = [t.value for t in depth0(toks) if t.kind == "word"]
-        allw = [v for v in vals if v]
-        guarded = (first == "replace" or "conflict" in d0 or d0[1:3] in (["or", "ignore"], ["or", "replace"])
-                   or any(allw[j:j + 2] in (["not", "exists"], ["not", "in"]) for j in range(len(allw)))
-                   or "except" in allw)
-        if not guarded:
-            _add(script, s, ERROR, "not_repeatable", "INSERT without ON CONFLICT"
-                 + (" / OR IGNORE" if not pg else "") + " or WHERE NOT EXISTS adds the rows again on every run")
-        return
-    if first == "copy" and s.copy_data is not None:
-        _add(script, s, ERROR, "not_repeatable", "COPY … FROM stdin loads the rows again on every run")
-        return
-    if first in ("update", "delete"):
-        d0 = depth0(toks)
-        at0 = {id(t) for t in d0}
-        j = next((j for j, t in enumerate(toks) if t.is_word("update", "from") and id(t) in at0), len(toks))
-        j += 1 + (j + 1 < len(toks) and toks[j + 1].is_word("only"))
-        target = _qualified(toks, j)[0]
-        if not any(t.is_word("where") for t in d0):
-            what = "changes every row of" if first == "update" else "removes every row of"
-            _add(script, s, WARNING, "destructive", f"{first.upper()} without WHERE {what} {target}")
-        if first == "update":
-            _lint_update(script, s)
-        return
-    if first == "truncate":
-        k = 1 + (len(toks) > 1 and vals[1] == "table")
-        k += k < len(toks) and vals[k] == "only"
-        _add(script, s, WARNING, "destructive", f"TRUNCATE {_qualified(toks, k)[0]} deletes all its rows")
-        return
-    if first == "select" and any(t.is_word("into") for t in depth0(toks)) and pg:
-        _add(script, s, ERROR, "not_repeatable", "SELECT … INTO creates a table and fails when it already exists")
-
-
-def _lint_alter(script, s, vals, created, dropped, pg) -> None:
-    toks = s.tokens
-    kind = vals[1] if len(toks) > 1 else ""
-    k = 2
-    if kind == "materialized":
-        k += 1
-    if_exists = vals[k:k + 2] == ["if", "exists"]
-    k += 2 * if_exists
-    if k < len(toks) and vals[k] == "only":
-        k += 1
-    name, k = _qualified(toks, k)
-    if kind == "type":
-        rest = [v for v in vals[k:] if v]
-        if rest[:2] == ["add", "value"] and rest[2:5] != ["if", "not", "exists"]:
-            _add(script, s, ERROR, "not_repeatable", f"ALTER TYPE {name} ADD VALUE without IF NOT EXISTS fails "
-                 "when the value exists")
-        elif rest[:1] == ["rename"]:
-            _add(script, s, ERROR, "not_repeatable", f"ALTER TYPE {name} RENAME fails on the second run")
-        return
-    if kind != "table":
-        if kind in ("index", "sequence", "view", "materialized") and "rename" in vals[k:k + 1] and not if_exists:
-            _add(script, s, ERROR, "not_repeatable", f"ALTER {kind.upper()} {name} RENAME fails on the second run "
-                 "(the old name is gone)")
-        return
-    new_table = _bare(name) in created
-    # actions: split at depth-0 commas
-    actions, current, depth = [], [], 0
-    for t in toks[k:]:
-        depth += t.text == "("
-        depth -= t.text == ")"
-        if t.text == "," and depth == 0:
-            actions.append(current)
-            current = []
-        else:
-            current.append(t)
-    actions.append(current)
-    for act in actions:
-        av = [t.value if t.kind == "word" else t.text for t in act]
-        if not av:
-            continue
-        head = act[0]
-        if av[0] == "rename" or av[:2] == ["set", "schema"]:
-            if not (if_exists and av[:2] == ["rename", "to"]):
-                _add(script, s, ERROR, "not_repeatable", f"ALTER TABLE {name} {av[0].upper()} fails on the second run "
-                     "(the old name is gone); guard it in a DO block that checks the catalog", head)
-            continue
-        if av[0] == "add":
-            j = 1
-            if av[j:j + 1] == ["constraint"] or av[j:j + 1] and av[j] in ("primary", "unique", "check", "foreign",
-                                                                          "exclude"):
-                cname = act[j + 1].value if av[j:j + 1] == ["constraint"] and len(act) > j + 1 else ""
-                if not cname:
-                    _add(script, s, ERROR, "not_repeatable", f"ALTER TABLE {name} ADD of an unnamed constraint fails "
-                         "or adds a duplicate on the second run", head)
-                elif ("constraint", cname) not in dropped:
-                    _add(script, s, ERROR, "not_repeatable", f"ALTER TABLE {name} ADD CONSTRAINT {cname} fails when it "
-                         f"exists: drop it first with DROP CONSTRAINT IF EXISTS {cname}", head)
-                if pg and not new_table:
-                    if any(v in ("foreign", "check") for v in av) and "valid" not in av:
-                        _add(script, s, WARNING, "long_lock", f"ADD CONSTRAINT on {name} checks every row while "
-                             "holding a lock: add it NOT VALID, then VALIDATE CONSTRAINT", head)
-                    elif any(v in ("primary", "unique", "exclude") for v in av) and "using" not in av[:6]:
-                        _add(script, s, WARNING, "long_lock", f"ADD CONSTRAINT on {name} builds an index while "
-                             "blocking writes: build it with CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … "
-                             "USING INDEX", head)
-                continue
-            j += av[j:j + 1] == ["column"]
-            has_ine = av[j:j + 3] == ["if", "not", "exists"]
-            j += 3 * has_ine
-            col = f"{name}.{act[j].value}" if j < len(act) else name
-            if not has_ine:
-                hint = (" (SQLite has no ADD COLUMN IF NOT EXISTS: it cannot be repeated)" if not pg else "")
-                _add(script, s, ERROR, "not_repeatable", f"ADD COLUMN {col} without IF NOT EXISTS fails when the "
-                     f"column exists{hint}", head)
-            words = [v.lower() for v in av[j:]]
-            default_at = words.index("default") if "default" in words else -1
-            if "not" in words and words[words.index("not") + 1: words.index("not") + 2] == ["null"] \
-                    and default_at < 0 and "generated" not in words and not new_table \
-                    and not (set(words) & _SERIAL):
-                _add(script, s, WARNING, "not_null_without_default", f"ADD COLUMN {col} NOT NULL without a DEFAULT "
-                     "fails on a table that has rows", head)
-            if pg and not new_table:
-                volatile = [f for f in _VOLATILE if f in words[default_at:]] if default_at >= 0 else []
-                if set(words) & _SERIAL:
-                    volatile.append("nextval (serial)")
-                if volatile or ("generated" in words and "stored" in words):
-                    why = (f"a volatile default ({', '.join(sorted(volatile))})" if volatile
-                           else "a stored generated value")
-                    _add(script, s, WARNING, "long_lock", f"ADD COLUMN {col} with {why} rewrites {name} under an "
-                         "ACCESS EXCLUSIVE lock: add it without the default, then fill it in batches", head)
-            continue
-        if av[0] == "drop":
-            j = 1
-            what = av[j] if av[j:j + 1] and av[j] in ("column", "constraint") else "column"
-            j += av[j:j + 1] == [what]
-            has_ie = av[j:j + 2] == ["if", "exists"]
-            target = act[j + 2 * has_ie].value if j + 2 * has_ie < len(act) else ""
-            dropped.add((what, target))
-            if not has_ie:
-                _add(script, s, ERROR, "not_repeatable", f"DROP {what.upper()} {name}.{target} without IF EXISTS "
-                     "fails when it is already gone", head)
-            if what == "column":
-                _add(script, s, WARNING, "destructive", f"DROP COLUMN {name}.{target} deletes its data", head)
-            continue
-        if av[0] == "alter" and pg and not new_table:
-            j = 1 + (av[1:2] == ["column"])
-            col = act[j].value if j < len(act) else ""
-            rest = av[j + 1:]
-            if rest[:1] == ["type"] or rest[:3] == ["set", "data", "type"]:
-                _add(script, s, WARNING, "long_lock", f"ALTER COLUMN {name}.{col} TYPE may rewrite {name} under an "
-                     "ACCESS EXCLUSIVE lock", head)
-            elif rest[:3] == ["set", "not", "null"]:
-                _add(script, s, WARNING, "long_lock", f"SET NOT NULL on {name}.{col} scans every row under an ACCESS "
-                     "EXCLUSIVE lock (a validated CHECK (… IS NOT NULL) constraint avoids the scan)", head)
-
-
-def _lint_update(script: Script, s: Statement) -> None:
-    tree = script.trees.get(s.index)
-    if not isinstance(tree, exp.Update):
-        return
-    for eq in tree.expressions:
-        if not isinstance(eq, exp.EQ) or not isinstance(eq.this, exp.Column):
-            continue
-        target = eq.this.name
-        rhs = eq.expression
-        if isinstance(rhs, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.DPipe, exp.Concat)) and \
-                any(c.name == target for c in rhs.find_all(exp.Column)):
-            _add(script, s, WARNING, "not_repeatable", f"UPDATE sets {target} from its own value: a second run "
-                 "applies it again unless the WHERE clause excludes rows already updated")
+def _lint_verify(script: Script) -> None:
+    for s in script.statements:
+        if s.words[:1] and s.words[0] not in _READS:
+            script.findings.append(Finding(
+                INFO, "verify_writes", f"the verify script runs {s.words[0].upper()}: a verify script should only "
+                "read (the check rolls back whatever it does)", script.name, s.line, s.column, s.excerpt))
 
 
 # --- referenced roles (GRANT … TO app) ----------------------------------------------------------
