@@ -54,89 +54,158 @@ def _refuse(script: Script, tok: Token, code: str, message: str) -> None:
     script.problems.append(Finding(ERROR, code, message, script.name, line, col, excerpt))
 
 
+class _View:
+    """Words and names of a token list by index; out of range (or another kind of token) reads as ""."""
+
+    def __init__(self, toks):
+        self.toks, self.n = toks, len(toks)
+
+    def word(self, k: int) -> str:
+        t = self.toks[k] if 0 <= k < self.n else None
+        return t.value if t is not None and t.kind == "word" else ""
+
+    def name(self, k: int) -> str:  # word or quoted identifier, lower-cased: quoting must not hide a name
+        t = self.toks[k] if 0 <= k < self.n else None
+        return t.value.lower() if t is not None and t.kind in ("word", "qident") else ""
+
+
 def _scan(script: Script, toks: tuple[Token, ...] | list[Token], routine: bool, level: int) -> None:
-    n = len(toks)
-
-    def word(k: int) -> str:
-        return toks[k].value if 0 <= k < n and toks[k].kind == "word" else ""
-
-    def name(k: int) -> str:  # word or quoted identifier, lower-cased: quoting must not hide a name
-        return toks[k].value.lower() if 0 <= k < n and toks[k].kind in ("word", "qident") else ""
-
+    v = _View(toks)
+    after = _COMMAND_AFTER_IN_BODY if level else _COMMAND_AFTER
     for i, t in enumerate(toks):
         # bodies that are code; inside a body every string may be SQL run by EXECUTE (or format() of it)
         if level < 6 and (t.kind == "dollar" or (t.kind == "string" and (level or _code_string(toks, i)))):
-            try:
-                inner = tokenize(script.text, script.engine, t.inner, t.inner + len(t.value))
-            except LexError:
-                inner = []  # a body that is not code (or uses a quoting we can't see through)
-            _scan(script, inner, routine=False, level=level + 1)
+            _scan_body(script, t, level)
             continue
-        # function calls, qualified or quoted or not
-        fn = name(i)
-        if fn and i + 1 < n and toks[i + 1].text == "(":
-            if fn in _FILE_FUNCS or (fn in _SQLITE_SHELL_FUNCS and script.engine == "sqlite"):
-                _refuse(script, t, "refused_server_file", f"{fn}() reads or writes files on the database server")
-            elif fn.startswith("dblink"):
-                _refuse(script, t, "refused_foreign_data", f"{fn}() connects to another database")
-            elif fn in _SERVER_FUNCS:
-                _refuse(script, t, "refused_server_control", f"{fn}() acts on the server or other sessions")
-            elif fn == "set_config":
-                arg = toks[i + 2] if i + 2 < n else None
-                setting = arg.value.lower() if arg is not None and arg.kind == "string" else None
-                if setting is None or setting in _GUARDED_SETTINGS:
-                    _refuse(script, t, "refused_setting", f"set_config({setting or 'a computed name'!r}) "
-                            "may change the session's role or how the script is read")
-        if t.is_word("language") and i + 1 < n and toks[i + 1].kind in ("word", "qident", "string") \
-                and toks[i + 1].value.lower() in _UNTRUSTED_LANGUAGES:  # LANGUAGE c, "C", 'plpython3u'
-            _refuse(script, t, "refused_untrusted_language",
-                    f"code in language {toks[i + 1].value.lower()} runs outside the database's sandbox")
-        if routine and level == 0 and t.is_word("set") and (word(i + 1) == "role" or word(i + 1) == "session"):
+        _scan_call(script, v, i)
+        _scan_language(script, v, i)
+        if routine and level == 0 and t.is_word("set") and v.word(i + 1) in ("role", "session"):
             _refuse(script, t, "refused_role", "a function that switches role (SET ROLE / SESSION AUTHORIZATION)")
-        after = _COMMAND_AFTER_IN_BODY if level else _COMMAND_AFTER
-        if t.kind != "word" or not (i == 0 or toks[i - 1].kind == "semi" or word(i - 1) in after):
-            continue
-        # commands, at the start of a statement (or of a PL/pgSQL statement inside a body)
-        w1, w2 = word(i + 1), word(i + 2)
-        v = t.value
-        rest = _until_semi(toks, i)
-        if v == "copy":
-            d0 = depth0(rest)
-            for a, b in zip(d0, d0[1:]):
-                if a.is_word("from", "to") and b.is_word("program"):
-                    _refuse(script, t, "refused_copy_program", "COPY … PROGRAM runs a shell command on the server")
-                elif a.is_word("from", "to") and b.kind in ("string", "dollar"):
-                    _refuse(script, t, "refused_copy_file", f"COPY … {a.value.upper()} a server file "
-                            "(only COPY … FROM STDIN / TO STDOUT is allowed)")
-        elif v in ("attach", "detach") and level == 0 and w1 != "partition":
-            _refuse(script, t, "refused_attach", f"{v.upper()} DATABASE reaches another database file")
-        elif v == "load" and i + 1 < n and toks[i + 1].kind in ("string", "dollar", "word", "qident"):
-            _refuse(script, t, "refused_load", "LOAD loads a shared library into the server")
-        elif v == "vacuum" and any(x.is_word("into") for x in rest):
-            _refuse(script, t, "refused_server_file", "VACUUM INTO writes a database file outside the scratch database")
-        elif v == "pragma" and w1 in ("temp_store_directory", "data_store_directory"):
-            _refuse(script, t, "refused_server_file", f"PRAGMA {w1} points SQLite at another directory")
-        elif v == "import" and w1 == "foreign":
-            _refuse(script, t, "refused_foreign_data", "IMPORT FOREIGN SCHEMA reaches another server")
-        elif v == "reassign" or (v == "drop" and w1 == "owned"):
-            _refuse(script, t, "refused_role", f"{v.upper()} OWNED changes objects of a role across the cluster")
-        elif v in ("grant", "revoke") and not any(x.is_word("on") for x in depth0(rest)):
-            _refuse(script, t, "refused_role", f"{v.upper()} of a role membership changes roles across the cluster")
-        elif v in ("set", "reset"):
-            k = 1 if w1 in ("session", "local") and w2 != "authorization" else 0
-            param = name(i + 1 + k)
-            value = _setting_value(list(rest[k + 1:]))
-            if param == "role" or (w1 == "session" and w2 == "authorization"):
-                _refuse(script, t, "refused_role", f"{v.upper()} ROLE / SESSION AUTHORIZATION switches identity")
-            elif v == "set" and param == "standard_conforming_strings" and value not in ("on", "true", "1", "default"):
-                _refuse(script, t, "refused_setting", "SET standard_conforming_strings other than on changes how "
-                        "string literals are read, so the check could not see the script as the server does")
-            elif v == "set" and param in ("client_encoding", "names") and \
-                    value.replace("-", "").replace("_", "") not in ("utf8", "unicode", "default"):
-                _refuse(script, t, "refused_setting",
-                        "SET client_encoding other than UTF8 changes how the script is read")
-        elif v in ("create", "alter", "drop"):
-            _scan_ddl(script, t, v, [word(i + k) for k in range(1, 7)], name, i)
+        if t.kind == "word" and (i == 0 or toks[i - 1].kind == "semi" or v.word(i - 1) in after):
+            _scan_command(script, v, i, level)  # at the start of a statement (or of a PL/pgSQL statement)
+
+
+def _scan_body(script: Script, t: Token, level: int) -> None:
+    try:
+        inner = tokenize(script.text, script.engine, t.inner, t.inner + len(t.value))
+    except LexError:
+        inner = []  # a body that is not code (or uses a quoting we can't see through)
+    _scan(script, inner, routine=False, level=level + 1)
+
+
+def _scan_call(script: Script, v: _View, i: int) -> None:
+    """Function calls, qualified or quoted or not."""
+    fn, t = v.name(i), v.toks[i]
+    if not fn or i + 1 >= v.n or v.toks[i + 1].text != "(":
+        return
+    if fn in _FILE_FUNCS or (fn in _SQLITE_SHELL_FUNCS and script.engine == "sqlite"):
+        _refuse(script, t, "refused_server_file", f"{fn}() reads or writes files on the database server")
+    elif fn.startswith("dblink"):
+        _refuse(script, t, "refused_foreign_data", f"{fn}() connects to another database")
+    elif fn in _SERVER_FUNCS:
+        _refuse(script, t, "refused_server_control", f"{fn}() acts on the server or other sessions")
+    elif fn == "set_config":
+        arg = v.toks[i + 2] if i + 2 < v.n else None
+        setting = arg.value.lower() if arg is not None and arg.kind == "string" else None
+        if setting is None or setting in _GUARDED_SETTINGS:
+            _refuse(script, t, "refused_setting", f"set_config({setting or 'a computed name'!r}) "
+                    "may change the session's role or how the script is read")
+
+
+def _scan_language(script: Script, v: _View, i: int) -> None:
+    """LANGUAGE c, "C", 'plpython3u'."""
+    nxt = v.toks[i + 1] if i + 1 < v.n else None
+    if v.toks[i].is_word("language") and nxt is not None and nxt.kind in ("word", "qident", "string") \
+            and nxt.value.lower() in _UNTRUSTED_LANGUAGES:
+        _refuse(script, v.toks[i], "refused_untrusted_language",
+                f"code in language {nxt.value.lower()} runs outside the database's sandbox")
+
+
+def _scan_command(script: Script, v: _View, i: int, level: int) -> None:
+    t = v.toks[i]
+    scan = _COMMANDS.get(t.value)
+    if scan is not None:
+        scan(script, v, i, level, _until_semi(v.toks, i))
+
+
+def _scan_copy(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    d0 = depth0(rest)
+    for a, b in zip(d0, d0[1:]):
+        if a.is_word("from", "to") and b.is_word("program"):
+            _refuse(script, v.toks[i], "refused_copy_program", "COPY … PROGRAM runs a shell command on the server")
+        elif a.is_word("from", "to") and b.kind in ("string", "dollar"):
+            _refuse(script, v.toks[i], "refused_copy_file", f"COPY … {a.value.upper()} a server file "
+                    "(only COPY … FROM STDIN / TO STDOUT is allowed)")
+
+
+def _scan_attach(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    if level == 0 and v.word(i + 1) != "partition":
+        _refuse(script, v.toks[i], "refused_attach", f"{v.word(i).upper()} DATABASE reaches another database file")
+
+
+def _scan_load(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    if i + 1 < v.n and v.toks[i + 1].kind in ("string", "dollar", "word", "qident"):
+        _refuse(script, v.toks[i], "refused_load", "LOAD loads a shared library into the server")
+
+
+def _scan_vacuum(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    if any(x.is_word("into") for x in rest):
+        _refuse(script, v.toks[i], "refused_server_file",
+                "VACUUM INTO writes a database file outside the scratch database")
+
+
+def _scan_pragma(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    w1 = v.word(i + 1)
+    if w1 in ("temp_store_directory", "data_store_directory"):
+        _refuse(script, v.toks[i], "refused_server_file", f"PRAGMA {w1} points SQLite at another directory")
+
+
+def _scan_import(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    if v.word(i + 1) == "foreign":
+        _refuse(script, v.toks[i], "refused_foreign_data", "IMPORT FOREIGN SCHEMA reaches another server")
+
+
+def _scan_reassign(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    _refuse(script, v.toks[i], "refused_role", f"{v.word(i).upper()} OWNED changes objects of a role across the "
+            "cluster")
+
+
+def _scan_grant(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    if not any(x.is_word("on") for x in depth0(rest)):
+        _refuse(script, v.toks[i], "refused_role",
+                f"{v.word(i).upper()} of a role membership changes roles across the cluster")
+
+
+def _scan_set(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    verb, w1, w2, t = v.word(i), v.word(i + 1), v.word(i + 2), v.toks[i]
+    k = 1 if w1 in ("session", "local") and w2 != "authorization" else 0
+    param = v.name(i + 1 + k)
+    value = _setting_value(list(rest[k + 1:]))
+    if param == "role" or (w1 == "session" and w2 == "authorization"):
+        _refuse(script, t, "refused_role", f"{verb.upper()} ROLE / SESSION AUTHORIZATION switches identity")
+    elif verb == "set" and param == "standard_conforming_strings" and value not in ("on", "true", "1", "default"):
+        _refuse(script, t, "refused_setting", "SET standard_conforming_strings other than on changes how "
+                "string literals are read, so the check could not see the script as the server does")
+    elif verb == "set" and param in ("client_encoding", "names") and \
+            value.replace("-", "").replace("_", "") not in ("utf8", "unicode", "default"):
+        _refuse(script, t, "refused_setting", "SET client_encoding other than UTF8 changes how the script is read")
+
+
+def _scan_drop(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    if v.word(i + 1) == "owned":
+        _scan_reassign(script, v, i, level, rest)
+    else:
+        _scan_ddl(script, v.toks[i], v.word(i), [v.word(i + k) for k in range(1, 7)], v.name, i)
+
+
+def _scan_create_alter(script: Script, v: _View, i: int, level: int, rest: list[Token]) -> None:
+    _scan_ddl(script, v.toks[i], v.word(i), [v.word(i + k) for k in range(1, 7)], v.name, i)
+
+
+_COMMANDS = {"copy": _scan_copy, "attach": _scan_attach, "detach": _scan_attach, "load": _scan_load,
+             "vacuum": _scan_vacuum, "pragma": _scan_pragma, "import": _scan_import, "reassign": _scan_reassign,
+             "grant": _scan_grant, "revoke": _scan_grant, "set": _scan_set, "reset": _scan_set,
+             "drop": _scan_drop, "create": _scan_create_alter, "alter": _scan_create_alter}
 
 
 def _setting_value(rest: list[Token]) -> str:
@@ -149,18 +218,9 @@ def _setting_value(rest: list[Token]) -> str:
 def _scan_ddl(script: Script, t: Token, verb: str, ws: list[str], name, i: int) -> None:
     words = [w for w in ws if w not in ("or", "replace", "trusted", "procedural", "if", "not", "exists")]
     obj = words[0] if words else ""
-    if obj == "language" and verb == "create":
-        _refuse(script, t, "refused_untrusted_language", "CREATE LANGUAGE installs a procedural language")
-    elif obj == "system":
-        _refuse(script, t, "refused_alter_system", "ALTER SYSTEM changes the server's configuration")
-    elif obj in ("user", "role", "group") and words[1:2] != ["mapping"]:
-        _refuse(script, t, "refused_role", f"{verb.upper()} {obj.upper()} changes roles across the cluster")
-    elif obj in ("database", "tablespace"):
-        _refuse(script, t, "refused_database", f"{verb.upper()} {obj.upper()} reaches outside the scratch database")
-    elif obj in ("server", "subscription") or obj == "foreign" and words[1:2] in (["data"], ["table"]) \
-            or (obj == "user" and words[1:2] == ["mapping"]):
-        what = obj if obj in ("server", "subscription") else " ".join(words[:2])
-        _refuse(script, t, "refused_foreign_data", f"{verb.upper()} {what.upper()} reaches another server")
+    refusal = _ddl_refusal(verb, obj, words[1:2])
+    if refusal:
+        _refuse(script, t, *refusal)
     elif obj == "extension" and verb == "create":
         k = i + 2
         while name(k) in ("if", "not", "exists"):
@@ -168,6 +228,23 @@ def _scan_ddl(script: Script, t: Token, verb: str, ws: list[str], name, i: int) 
         ext = name(k)
         if ext in _FOREIGN_EXTENSIONS or ext.endswith("_fdw"):
             _refuse(script, t, "refused_foreign_data", f"CREATE EXTENSION {ext} reaches outside the database")
+
+
+def _ddl_refusal(verb: str, obj: str, second: list[str]) -> tuple[str, str] | None:
+    """(code, why) for CREATE/ALTER/DROP of something outside the scratch database, or None."""
+    if obj == "language" and verb == "create":
+        return "refused_untrusted_language", "CREATE LANGUAGE installs a procedural language"
+    if obj == "system":
+        return "refused_alter_system", "ALTER SYSTEM changes the server's configuration"
+    if obj in ("user", "role", "group") and second != ["mapping"]:
+        return "refused_role", f"{verb.upper()} {obj.upper()} changes roles across the cluster"
+    if obj in ("database", "tablespace"):
+        return "refused_database", f"{verb.upper()} {obj.upper()} reaches outside the scratch database"
+    if obj in ("server", "subscription") or (obj == "foreign" and second in (["data"], ["table"])) \
+            or (obj == "user" and second == ["mapping"]):
+        what = obj if obj in ("server", "subscription") else f"{obj} {second[0]}"
+        return "refused_foreign_data", f"{verb.upper()} {what.upper()} reaches another server"
+    return None
 
 
 def _until_semi(toks, i: int) -> list[Token]:
