@@ -139,30 +139,52 @@ def _lint_verify(script: Script) -> None:
 _NOT_ROLES = {"public", "current_user", "session_user", "current_role", "group", "role", "user"}
 
 
+_ROLE_LIST_STOP = {"with", "granted", "cascade", "restrict", "using", "check"}
+
+
 def referenced_roles(script: Script) -> set[str]:
+    """Roles named by GRANT … TO, REVOKE … FROM, CREATE POLICY … TO, OWNER TO and CREATE SCHEMA
+    AUTHORIZATION (the check creates those the scratch server lacks)."""
     roles: set[str] = set()
-    stop = {"with", "granted", "cascade", "restrict", "using", "check"}
     for s in script.statements:
         d0 = depth0(s.tokens)
-        words = s.words
-        start = None
-        if words[:1] == ["grant"] or words[:2] == ["create", "policy"]:
-            start = next((j for j, t in enumerate(d0) if t.is_word("to")), None)
-        elif words[:1] == ["revoke"]:
-            on = next((j for j, t in enumerate(d0) if t.is_word("on")), 0)
-            start = next((j for j, t in enumerate(d0) if t.is_word("from") and j > on), None)
-        for j, t in enumerate(d0):
-            if t.is_word("owner") and j + 2 < len(d0) and d0[j + 1].is_word("to"):
-                roles.add(d0[j + 2].value)
-            if t.is_word("authorization") and j + 1 < len(d0) and words[:2] == ["create", "schema"]:
-                roles.add(d0[j + 1].value)
-        for t in d0[start + 1:] if start is not None else ():
-            if t.text == ",":
-                continue
-            if t.kind not in ("word", "qident") or (t.kind == "word" and t.value in stop):
-                break
-            roles.add(t.value)
+        roles |= _owners(s, d0)
+        start = _role_list_start(s.words, d0)
+        if start is not None:
+            roles |= _role_list(d0[start + 1:])
     return {r for r in roles if r not in _NOT_ROLES}
+
+
+def _role_list_start(words: list[str], d0: list[Token]) -> int | None:
+    """Where the role list of GRANT/CREATE POLICY (after TO) or REVOKE (after FROM) starts."""
+    if words[:1] == ["grant"] or words[:2] == ["create", "policy"]:
+        return next((j for j, t in enumerate(d0) if t.is_word("to")), None)
+    if words[:1] == ["revoke"]:
+        on = next((j for j, t in enumerate(d0) if t.is_word("on")), 0)
+        return next((j for j, t in enumerate(d0) if t.is_word("from") and j > on), None)
+    return None
+
+
+def _role_list(toks: list[Token]) -> set[str]:
+    roles = set()
+    for t in toks:
+        if t.text == ",":
+            continue
+        if t.kind not in ("word", "qident") or (t.kind == "word" and t.value in _ROLE_LIST_STOP):
+            break
+        roles.add(t.value)
+    return roles
+
+
+def _owners(s: Statement, d0: list[Token]) -> set[str]:
+    schema = s.words[:2] == ["create", "schema"]
+    found = set()
+    for j, t in enumerate(d0[:-1]):
+        if t.is_word("owner") and j + 2 < len(d0) and d0[j + 1].is_word("to"):
+            found.add(d0[j + 2].value)
+        if schema and t.is_word("authorization"):
+            found.add(d0[j + 1].value)
+    return found
 
 
 def schema_action(stmt: Statement) -> str:

@@ -213,47 +213,56 @@ def _skip_comment(text: str, pos: int, end: int, nested: bool) -> int:
 
 def split(script: Script) -> None:
     """Fill script.statements (and script.problems for lexing errors and refused meta-commands)."""
-    text, engine = script.text, script.engine
     current: list[Token] = []
     depth = 0  # BEGIN … END block depth (SQLite trigger bodies, PostgreSQL BEGIN ATOMIC)
     pos = 0
     while True:
-        if current and current[-1].kind == "word" and current[-1].value == "values":
-            m = _BULK.match(text, pos)
-            if m:
-                current.append(Token("bulk", m.group(1), "", m.start(1)))
-                pos = m.end()
-                continue
         try:
-            t, pos = _lex(text, pos, len(text), engine)
+            t, pos = _next(script, current, pos)
         except LexError as exc:
             line, col = script.position(exc.offset)
             script.problems.append(Finding(ERROR, "unparsable", f"{exc} starting here", script.name, line, col))
             return
         if t is None:
             break
-        if not current and t.text == "." and t.kind == "op" and _at_line_start(text, t.start):
-            line_end = text.find("\n", t.start)
-            pos = len(text) if line_end < 0 else line_end  # an sqlite3 shell dot-command: the whole line
-            t = Token("meta", text[t.start:pos], "", t.start)
         if t.kind == "meta":
             _meta(script, t)
-            continue
-        if t.kind == "semi" and depth == 0:
+        elif t.kind == "semi" and depth == 0:
             if current:
                 pos = max(pos, _close(script, current))
             current = []
-            continue
-        current.append(t)
-        if t.kind == "word":
-            if depth == 0 and t.value in ("begin", "atomic") and _block_statement(current, engine):
-                depth = 1
-            elif depth > 0 and t.value == "case":
-                depth += 1
-            elif depth > 0 and t.value == "end":
-                depth -= 1
+        else:
+            current.append(t)
+            if t.kind == "word":
+                depth = _block_depth(depth, t, current, script.engine)
     if current:
         _close(script, current)
+
+
+def _next(script: Script, current: list[Token], pos: int) -> tuple[Token | None, int]:
+    """The next token: the literal rows after VALUES as one bulk token, an sqlite3 shell dot-command as one
+    meta token (the whole line)."""
+    text = script.text
+    if current and current[-1].kind == "word" and current[-1].value == "values":
+        m = _BULK.match(text, pos)
+        if m:
+            return Token("bulk", m.group(1), "", m.start(1)), m.end()
+    t, pos = _lex(text, pos, len(text), script.engine)
+    if t is not None and not current and t.text == "." and t.kind == "op" and _at_line_start(text, t.start):
+        line_end = text.find("\n", t.start)
+        pos = len(text) if line_end < 0 else line_end
+        t = Token("meta", text[t.start:pos], "", t.start)
+    return t, pos
+
+
+def _block_depth(depth: int, t: Token, current: list[Token], engine: str) -> int:
+    if depth == 0 and t.value in ("begin", "atomic") and _block_statement(current, engine):
+        return 1
+    if depth > 0 and t.value == "case":
+        return depth + 1
+    if depth > 0 and t.value == "end":
+        return depth - 1
+    return depth
 
 
 def _at_line_start(text: str, offset: int) -> bool:
