@@ -67,25 +67,27 @@ def diff(before: Fingerprint, after: Fingerprint) -> list[Difference]:
         owner = (a.get(key) or b.get(key) or {}).get("table")
         if kind != "table" and owner in folded:
             continue
-        if key not in b:
-            out.append(Difference(kind, name, "missing", before=_public(a[key])))
-        elif key not in a:
-            out.append(Difference(kind, name, "extra", after=_public(b[key])))
-        elif kind == "rows":
-            x, y = a[key], b[key]
-            if x["count"] != y["count"]:
-                out.append(Difference(kind, name, "changed", "count", x["count"], y["count"]))
-            elif x["checksum"] != y["checksum"]:
-                out.append(Difference(kind, name, "changed", "contents", x["count"], y["count"]))
-        else:
-            for attr in sorted(set(a[key]) | set(b[key])):
-                x, y = a[key].get(attr), b[key].get(attr)
-                if x != y:
-                    out.append(Difference(kind, name, "changed", attr, x, y, note=attr == "position"))
+        out.extend(_entry_diffs(kind, name, a.get(key), b.get(key)))
     # a table whose columns changed has different row texts: its column sentences say it already
     reshaped = {(a.get(("column", d.name)) or b.get(("column", d.name)) or {}).get("table")
                 for d in out if d.kind == "column" and not d.note}
     return [d for d in out if not (d.kind == "rows" and d.attribute == "contents" and d.name in reshaped)]
+
+
+def _entry_diffs(kind: str, name: str, x: dict | None, y: dict | None) -> list[Difference]:
+    """How one catalog entry (or one table's rows) differs from before (x) to after (y)."""
+    if y is None:
+        return [Difference(kind, name, "missing", before=_public(x))]
+    if x is None:
+        return [Difference(kind, name, "extra", after=_public(y))]
+    if kind == "rows":
+        if x["count"] != y["count"]:
+            return [Difference(kind, name, "changed", "count", x["count"], y["count"])]
+        if x["checksum"] != y["checksum"]:
+            return [Difference(kind, name, "changed", "contents", x["count"], y["count"])]
+        return []
+    return [Difference(kind, name, "changed", attr, x.get(attr), y.get(attr), note=attr == "position")
+            for attr in sorted(set(x) | set(y)) if x.get(attr) != y.get(attr)]
 
 
 def _public(attrs: dict) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
@@ -21,7 +20,6 @@ from .script import (
     ERROR,
     FIRST_TUPLE,
     INFO,
-    WARNING,
     Finding,
     LexError,
     Script,
