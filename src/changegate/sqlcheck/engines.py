@@ -336,6 +336,7 @@ class PgScratch(_Scratch):
         self.password = secrets.token_urlsafe(24)
         self.created_roles: list[str] = []
         self._fp_conn = None
+        self._admin_conn = None  # the server user's connection while a schema loads
         try:
             self._admin = psycopg.connect(self.admin, autocommit=True)
         except psycopg.Error as exc:
@@ -451,44 +452,54 @@ class PgScratch(_Scratch):
             conn = self._connect()
         except _Failed as failure:
             raise ScratchUnavailable(failure.message) from None
-        admin = None
+        self._admin_conn = None
         self.schema_skipped = 0
+        own = script.execution == "own_transactions"
         try:
-            own = script.execution == "own_transactions"
             for s in script.statements:
-                action = schema_action(s)
-                if action == "skip":
-                    self.schema_skipped += 1
-                    continue
-                try:
-                    if action == "admin":  # on another connection: what came before must be committed
-                        if self._in_transaction(conn) and not own:
-                            self._raw(conn, "COMMIT")
-                        admin = admin or self.psycopg.connect(self.conninfo(admin=True), autocommit=True)
-                        self._exec(admin, s)
-                        continue
-                    if not own and not self._in_transaction(conn) and not needs_autocommit(s, self.engine):
-                        self._raw(conn, "BEGIN")  # batches of statements in one transaction: fewer commits
-                    elif not own and self._in_transaction(conn) and needs_autocommit(s, self.engine):
-                        self._raw(conn, "COMMIT")
-                    self._exec(conn, s)
-                except _Failed as failure:
-                    failure.stmt = failure.stmt or s
-                    raise InvalidInput(f"{script.name} could not be loaded into the scratch database: "
-                                       f"{_where(script, failure)}", field="schema") from None
+                self._load_statement(conn, script, s, own)
             if self._in_transaction(conn) and not own:
-                try:
-                    self._raw(conn, "COMMIT")
-                except _Failed as failure:
-                    raise InvalidInput(f"{script.name} could not be loaded into the scratch database: "
-                                       f"{_where(script, failure)}", field="schema") from None
+                self._load_step(script, None, lambda: self._raw(conn, "COMMIT"))
         finally:
             conn.close()
-            if admin is not None:
-                admin.close()
+            if self._admin_conn is not None:
+                self._admin_conn.close()
         if self.schema_skipped and not any(n.startswith(f"{script.name}: ") for n in self.notes):
             self.notes.append(f"{script.name}: {self.schema_skipped} ownership and privilege statements skipped "
                               "(ownership and privileges are not compared)")
+
+    def _load_statement(self, conn, script: Script, s: Statement, own: bool) -> None:
+        action = schema_action(s)
+        if action == "skip":
+            self.schema_skipped += 1
+        elif action == "admin":
+            self._load_step(script, s, lambda: self._as_admin(conn, s, own))
+        else:
+            self._load_step(script, s, lambda: self._batched(conn, s, own))
+
+    def _as_admin(self, conn, s: Statement, own: bool) -> None:
+        """On another connection, as the server's user: what came before must be committed."""
+        if self._in_transaction(conn) and not own:
+            self._raw(conn, "COMMIT")
+        self._admin_conn = self._admin_conn or self.psycopg.connect(self.conninfo(admin=True), autocommit=True)
+        self._exec(self._admin_conn, s)
+
+    def _batched(self, conn, s: Statement, own: bool) -> None:
+        """Batches of statements in one transaction (fewer commits), unless the statement cannot run in one."""
+        autocommit = needs_autocommit(s, self.engine)
+        if not own and not self._in_transaction(conn) and not autocommit:
+            self._raw(conn, "BEGIN")
+        elif not own and self._in_transaction(conn) and autocommit:
+            self._raw(conn, "COMMIT")
+        self._exec(conn, s)
+
+    def _load_step(self, script: Script, s: Statement | None, step) -> None:
+        try:
+            step()
+        except _Failed as failure:
+            failure.stmt = failure.stmt or s
+            raise InvalidInput(f"{script.name} could not be loaded into the scratch database: "
+                               f"{_where(script, failure)}", field="schema") from None
 
     def _fp_connection(self):
         if self._fp_conn is None or self._fp_conn.closed:
