@@ -266,8 +266,6 @@ def _qn(schema: str, name: str) -> str:
 
 def pg_fingerprint(conn) -> Fingerprint:
     """Fingerprint of the database ``conn`` (a psycopg connection) is connected to."""
-    from psycopg import sql
-
     e: Entries = {}
     with conn.transaction():
         conn.execute("SET LOCAL search_path = pg_catalog")  # every name comes out schema-qualified
@@ -279,69 +277,100 @@ def pg_fingerprint(conn) -> Fingerprint:
             e[("schema", nsp)] = {}
         for name, version in q["extension"]:
             e[("extension", name)] = {"version": version}
-        tables = []
-        for nsp, rel, kind, persistence, rls, force_rls, partkey, bound, viewdef in q["relation"]:
-            label, name = _RELKIND[kind], _qn(nsp, rel)
-            if label in ("view", "materialized view"):
-                e[(label, name)] = {"definition": viewdef}
-                continue
-            e[(label, name)] = {"persistence": {"p": "permanent", "u": "unlogged"}.get(persistence, persistence),
-                                "row level security": f"{rls}/{force_rls}", "partition key": partkey,
-                                "partition bound": bound}
-            if kind == "r":
-                tables.append((nsp, rel))
-        positions: dict[str, int] = {}
-        columns: dict[tuple[str, str], list[str]] = {}
-        for nsp, rel, col, typ, notnull, default, identity, generated, collation, kind in q["column"]:
-            table = _qn(nsp, rel)
-            positions[table] = positions.get(table, 0) + 1
-            columns.setdefault((nsp, rel), []).append(col)
-            e[("column", f"{table}.{col}")] = {
-                "table": table, "type": typ, "nullable": not notnull, "default": default,
-                "identity": {"a": "always", "d": "by default"}.get(identity), "generated": generated or None,
-                "collation": collation, "position": positions[table]}
-        for nsp, rel, con, definition, validated in q["constraint"]:
-            table = _qn(nsp, rel)
-            e[("constraint", f"{table}.{con}")] = {"table": table, "definition": definition, "valid": validated}
-        for nsp, idx, rel, definition, valid in q["index"]:
-            e[("index", _qn(nsp, idx))] = {"table": _qn(nsp, rel), "definition": definition, "valid": valid}
-        for nsp, rel, trg, definition, enabled in q["trigger"]:
-            table = _qn(nsp, rel)
-            e[("trigger", f"{trg} on {table}")] = {"table": table, "definition": definition, "enabled": enabled}
-        for nsp, fn, args, definition in q["function"]:
-            e[("function", f"{_qn(nsp, fn)}({args})")] = {"definition": definition}
-        for nsp, seq, typ, start, inc, mn, mx, cache, cycle, owner_nsp, owner in q["sequence"]:
-            e[("sequence", _qn(nsp, seq))] = {"definition": f"{typ} start {start} increment {inc} min {mn} "
-                                                            f"max {mx} cache {cache}{' cycle' if cycle else ''}",
-                                              "table": _qn(owner_nsp, owner) if owner else None}
-        for nsp, typ, kind, definition in q["type"]:
-            e[("type", _qn(nsp, typ))] = {"kind": {"e": "enum", "d": "domain", "r": "range", "c": "composite"}[kind],
-                                          "values" if kind == "e" else "definition": definition}
-        for nsp, rel, pol, cmd, permissive, qual, check, roles in q["policy"]:
-            table = _qn(nsp, rel)
-            e[("policy", f"{pol} on {table}")] = {"table": table, "definition": f"{cmd} {permissive} {qual} {check}",
-                                                  "roles": roles}
-        for nsp, rel, rule, definition in q["rule"]:
-            table = _qn(nsp, rel)
-            e[("rule", f"{rule} on {table}")] = {"table": table, "definition": definition}
+        tables = _pg_relations(q["relation"], e)
+        columns = _pg_columns(q["column"], e)
+        for kind, entry in _PG_ENTRIES.items():
+            for row in q[kind]:
+                key, attrs = entry(*row)
+                e[(kind, key)] = attrs
         if tables:
-            # each row as text with its columns in name order (a column that moved is not a data change),
-            # hashed to 64 bits (hashtextextended, PostgreSQL 11+) and summed: order-independent, duplicates
-            # counted, about 3x cheaper than md5
-            def row(nsp: str, rel: str):
-                cols = sorted(columns.get((nsp, rel), []))
-                return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(sql.Identifier("r", c) for c in cols)) \
-                    if cols else sql.SQL("''")
-            parts = [sql.SQL("SELECT {i}, count(*), coalesce(sum(hashtextextended({row}, 0)), 0)::text "
-                             "FROM ONLY {t} r").format(i=sql.Literal(i), row=row(nsp, rel), t=sql.Identifier(nsp, rel))
-                     for i, (nsp, rel) in enumerate(tables)]
-            for i, count, checksum in conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall():
-                table = _qn(*tables[i])
-                e[("rows", table)] = {"table": table, "count": count, "checksum": checksum}
+            _pg_rows(conn, tables, columns, e)
+    return _without_nones(e)
+
+
+def _without_nones(e: Entries) -> Fingerprint:
     for entry in e.values():
         for k in [k for k, v in entry.items() if v is None]:
             del entry[k]
     return Fingerprint(dict(sorted(e.items())))
+
+
+def _pg_relations(rows, e: Entries) -> list[tuple[str, str]]:
+    """Tables, views, …; the ordinary tables (whose rows are compared) as (schema, name)."""
+    tables = []
+    for nsp, rel, kind, persistence, rls, force_rls, partkey, bound, viewdef in rows:
+        label, name = _RELKIND[kind], _qn(nsp, rel)
+        if label in ("view", "materialized view"):
+            e[(label, name)] = {"definition": viewdef}
+            continue
+        e[(label, name)] = {"persistence": {"p": "permanent", "u": "unlogged"}.get(persistence, persistence),
+                            "row level security": f"{rls}/{force_rls}", "partition key": partkey,
+                            "partition bound": bound}
+        if kind == "r":
+            tables.append((nsp, rel))
+    return tables
+
+
+def _pg_columns(rows, e: Entries) -> dict[tuple[str, str], list[str]]:
+    positions: dict[str, int] = {}
+    columns: dict[tuple[str, str], list[str]] = {}
+    for nsp, rel, col, typ, notnull, default, identity, generated, collation, kind in rows:
+        table = _qn(nsp, rel)
+        positions[table] = positions.get(table, 0) + 1
+        columns.setdefault((nsp, rel), []).append(col)
+        e[("column", f"{table}.{col}")] = {
+            "table": table, "type": typ, "nullable": not notnull, "default": default,
+            "identity": {"a": "always", "d": "by default"}.get(identity), "generated": generated or None,
+            "collation": collation, "position": positions[table]}
+    return columns
+
+
+def _pg_sequence(nsp, seq, typ, start, inc, mn, mx, cache, cycle, owner_nsp, owner):
+    return _qn(nsp, seq), {"definition": f"{typ} start {start} increment {inc} min {mn} max {mx} cache {cache}"
+                                         f"{' cycle' if cycle else ''}",
+                           "table": _qn(owner_nsp, owner) if owner else None}
+
+
+def _pg_type(nsp, typ, kind, definition):
+    return _qn(nsp, typ), {"kind": {"e": "enum", "d": "domain", "r": "range", "c": "composite"}[kind],
+                           "values" if kind == "e" else "definition": definition}
+
+
+# how each kind of catalog row becomes an entry: (name, attributes)
+_PG_ENTRIES = {
+    "constraint": lambda nsp, rel, con, definition, validated: (
+        f"{_qn(nsp, rel)}.{con}", {"table": _qn(nsp, rel), "definition": definition, "valid": validated}),
+    "index": lambda nsp, idx, rel, definition, valid: (
+        _qn(nsp, idx), {"table": _qn(nsp, rel), "definition": definition, "valid": valid}),
+    "trigger": lambda nsp, rel, trg, definition, enabled: (
+        f"{trg} on {_qn(nsp, rel)}", {"table": _qn(nsp, rel), "definition": definition, "enabled": enabled}),
+    "function": lambda nsp, fn, args, definition: (f"{_qn(nsp, fn)}({args})", {"definition": definition}),
+    "sequence": _pg_sequence,
+    "type": _pg_type,
+    "policy": lambda nsp, rel, pol, cmd, permissive, qual, check, roles: (
+        f"{pol} on {_qn(nsp, rel)}", {"table": _qn(nsp, rel), "definition": f"{cmd} {permissive} {qual} {check}",
+                                      "roles": roles}),
+    "rule": lambda nsp, rel, rule, definition: (
+        f"{rule} on {_qn(nsp, rel)}", {"table": _qn(nsp, rel), "definition": definition}),
+}
+
+
+def _pg_rows(conn, tables: list[tuple[str, str]], columns: dict, e: Entries) -> None:
+    """Each row as text with its columns in name order (a column that moved is not a data change), hashed
+    to 64 bits (hashtextextended, PostgreSQL 11+) and summed: order-independent, duplicates counted, about
+    3x cheaper than md5."""
+    from psycopg import sql
+
+    def row(nsp: str, rel: str):
+        cols = sorted(columns.get((nsp, rel), []))
+        return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(sql.Identifier("r", c) for c in cols)) \
+            if cols else sql.SQL("''")
+    parts = [sql.SQL("SELECT {i}, count(*), coalesce(sum(hashtextextended({row}, 0)), 0)::text "
+                     "FROM ONLY {t} r").format(i=sql.Literal(i), row=row(nsp, rel), t=sql.Identifier(nsp, rel))
+             for i, (nsp, rel) in enumerate(tables)]
+    for i, count, checksum in conn.execute(sql.SQL(" UNION ALL ").join(parts)).fetchall():
+        table = _qn(*tables[i])
+        e[("rows", table)] = {"table": table, "count": count, "checksum": checksum}
 
 
 # --- SQLite -------------------------------------------------------------------------------------
