@@ -58,20 +58,20 @@ def diff(before: Fingerprint, after: Fingerprint) -> list[Difference]:
     """What changed from before to after, most significant first; children of added or removed tables are
     folded into the table."""
     a, b = before.entries, after.entries
-    gone_tables = {n for (k, n) in a if k == "table" and ("table", n) not in b}
-    new_tables = {n for (k, n) in b if k == "table" and ("table", n) not in a}
-    folded = gone_tables | new_tables
+    folded = _added_or_removed_tables(a, b)
     out: list[Difference] = []
     for key in sorted(set(a) | set(b), key=lambda k: (_ORDER.get(k[0], 50), k[1])):
-        kind, name = key
         owner = (a.get(key) or b.get(key) or {}).get("table")
-        if kind != "table" and owner in folded:
-            continue
-        out.extend(_entry_diffs(kind, name, a.get(key), b.get(key)))
+        if key[0] == "table" or owner not in folded:
+            out.extend(_entry_diffs(key[0], key[1], a.get(key), b.get(key)))
     # a table whose columns changed has different row texts: its column sentences say it already
     reshaped = {(a.get(("column", d.name)) or b.get(("column", d.name)) or {}).get("table")
                 for d in out if d.kind == "column" and not d.note}
     return [d for d in out if not (d.kind == "rows" and d.attribute == "contents" and d.name in reshaped)]
+
+
+def _added_or_removed_tables(a: Entries, b: Entries) -> set[str]:
+    return {n for (k, n) in a.keys() ^ b.keys() if k == "table"}
 
 
 def _entry_diffs(kind: str, name: str, x: dict | None, y: dict | None) -> list[Difference]:
@@ -387,20 +387,34 @@ def sqlite_fingerprint(conn: sqlite3.Connection, memo: dict | None = None) -> Fi
     normalised text of each CREATE statement: normalising is a pure function of the text, so a statement
     whose text is unchanged needs no new tokenizing."""
     memo = {} if memo is None else memo
-
-    def norm(text: str) -> str:
-        key = ("sql", text)
-        if key not in memo:
-            memo[key] = normalise_sql(text, "sqlite")
-        return memo[key]
-
-    def checks(text: str) -> str | None:
-        key = ("checks", text)
-        if key not in memo:
-            memo[key] = "; ".join(sqlite_checks(text)) or None
-        return memo[key]
-
     e: Entries = {}
+    tables = _sqlite_objects(conn, memo, e)
+    names = json.dumps([raw for _, raw in tables])
+    lowered = {raw: name for name, raw in tables}
+    columns = _sqlite_columns(conn, names, lowered, memo, e)
+    _sqlite_foreign_keys(conn, names, lowered, e)
+    _sqlite_keys(conn, names, lowered, e)
+    for name, raw in tables:
+        e[("rows", name)] = _sqlite_rows(conn, name, raw, columns)
+    return _without_nones(e)
+
+
+def _memo_norm(memo: dict, text: str) -> str:
+    key = ("sql", text)
+    if key not in memo:
+        memo[key] = normalise_sql(text, "sqlite")
+    return memo[key]
+
+
+def _memo_checks(memo: dict, text: str) -> str | None:
+    key = ("checks", text)
+    if key not in memo:
+        memo[key] = "; ".join(sqlite_checks(text)) or None
+    return memo[key]
+
+
+def _sqlite_objects(conn, memo: dict, e: Entries) -> list[tuple[str, str]]:
+    """Tables, indexes, views and triggers; the tables whose rows are compared as (name, raw name)."""
     objects = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema "
                            "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
     options = {name: (wr, strict) for name, wr, strict in conn.execute(
@@ -412,15 +426,18 @@ def sqlite_fingerprint(conn: sqlite3.Connection, memo: dict | None = None) -> Fi
             virtual = (sql_text or "").lstrip().upper().startswith("CREATE VIRTUAL")
             wr, strict = options.get(raw, (0, 0))
             e[("table", name)] = {"options": ", ".join(["without rowid"] * bool(wr) + ["strict"] * bool(strict))
-                                  or None, "checks": checks(sql_text or ""), "virtual": virtual or None}
+                                  or None, "checks": _memo_checks(memo, sql_text or ""), "virtual": virtual or None}
             if not virtual:
                 tables.append((name, raw))
         elif kind == "index" and sql_text:
-            e[("index", name)] = {"table": table, "definition": norm(sql_text)}
+            e[("index", name)] = {"table": table, "definition": _memo_norm(memo, sql_text)}
         elif kind in ("view", "trigger"):
-            e[(kind, name)] = {"table": table if kind == "trigger" else None, "definition": norm(sql_text or "")}
-    names = json.dumps([raw for _, raw in tables])
-    lowered = {raw: name for name, raw in tables}
+            e[(kind, name)] = {"table": table if kind == "trigger" else None,
+                               "definition": _memo_norm(memo, sql_text or "")}
+    return tables
+
+
+def _sqlite_columns(conn, names: str, lowered: dict, memo: dict, e: Entries) -> dict[str, list[str]]:
     columns: dict[str, list[str]] = {}
     for raw, cid, col, typ, notnull, default, pk, hidden in conn.execute(
             "SELECT j.value, x.cid, x.name, x.type, x.\"notnull\", x.dflt_value, x.pk, x.hidden "
@@ -429,8 +446,12 @@ def sqlite_fingerprint(conn: sqlite3.Connection, memo: dict | None = None) -> Fi
         columns.setdefault(name, []).append(col)
         e[("column", f"{name}.{col.lower()}")] = {
             "table": name, "type": (typ or "").lower(), "nullable": not notnull,
-            "default": norm(default) if default else None, "primary key": pk or None,
+            "default": _memo_norm(memo, default) if default else None, "primary key": pk or None,
             "generated": {2: "virtual", 3: "stored"}.get(hidden), "position": cid + 1}
+    return columns
+
+
+def _sqlite_foreign_keys(conn, names: str, lowered: dict, e: Entries) -> None:
     fks: dict[tuple[str, int], list] = {}
     for raw, fid, seq, ref, frm, to, on_update, on_delete, match in conn.execute(
             "SELECT j.value, f.id, f.seq, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete, f.match "
@@ -443,7 +464,10 @@ def sqlite_fingerprint(conn: sqlite3.Connection, memo: dict | None = None) -> Fi
                f"{ref}({', '.join(str(r[3]).lower() for r in rows)})")
         e[("foreign key", key)] = {"table": name, "on update": rows[0][4], "on delete": rows[0][5],
                                    "match": rows[0][6]}
-    # explicit CREATE INDEX (origin 'c') is listed above from its SQL; here primary keys and UNIQUE
+
+
+def _sqlite_keys(conn, names: str, lowered: dict, e: Entries) -> None:
+    """Primary keys and UNIQUE constraints (explicit CREATE INDEX, origin 'c', is read from its SQL)."""
     index_cols: dict[tuple[str, str, str], list[str]] = {}
     for raw, idx, origin, col in conn.execute(
             "SELECT j.value, il.name, il.origin, ii.name FROM json_each(?) j JOIN pragma_index_list(j.value) il "
@@ -455,16 +479,14 @@ def sqlite_fingerprint(conn: sqlite3.Connection, memo: dict | None = None) -> Fi
     for (name, _idx, origin), cols in index_cols.items():
         label = "primary key" if origin == "pk" else "unique constraint"
         e[(label, f"{name}({', '.join(cols)})")] = {"table": name}
-    for name, raw in tables:
-        # columns in name order (a column that moved is not a data change), rows sorted by every column:
-        # the same rows give the same text whatever order they were written in
-        cols = sorted(columns.get(name, []), key=str.lower)
-        select = ", ".join(_q(c) for c in cols) or "1"
-        order = ", ".join(str(i + 1) for i in range(len(cols))) or "1"
-        rows = conn.execute(f"SELECT {select} FROM {_q(raw)} ORDER BY {order}").fetchall()
-        e[("rows", name)] = {"table": name, "count": len(rows),
-                             "checksum": hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()}
-    for entry in e.values():
-        for k in [k for k, v in entry.items() if v is None]:
-            del entry[k]
-    return Fingerprint(dict(sorted(e.items())))
+
+
+def _sqlite_rows(conn, name: str, raw: str, columns: dict[str, list[str]]) -> dict:
+    """Columns in name order (a column that moved is not a data change), rows sorted by every column: the
+    same rows give the same text whatever order they were written in."""
+    cols = sorted(columns.get(name, []), key=str.lower)
+    select = ", ".join(_q(c) for c in cols) or "1"
+    order = ", ".join(str(i + 1) for i in range(len(cols))) or "1"
+    rows = conn.execute(f"SELECT {select} FROM {_q(raw)} ORDER BY {order}").fetchall()
+    return {"table": name, "count": len(rows),
+            "checksum": hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()}
