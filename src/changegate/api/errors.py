@@ -62,14 +62,15 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Framework-level refusals (unknown route, unparsable body) keep the same body shape as ours.
         code = {400: "invalid_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed"}.get(exc.status_code, "error")
+                405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "error")
         message = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in message:
             message = "the request body is not valid UTF-8 JSON"
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(app, request)
-        return JSONResponse({"error": code, "message": message, "field": "body" if exc.status_code == 400 else None},
+        field = "body" if exc.status_code in (400, 413) else None
+        return JSONResponse({"error": code, "message": message, "field": field},
                             status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)

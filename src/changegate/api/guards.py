@@ -11,6 +11,7 @@ import json
 import re
 from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..schemas.common import char_name
@@ -24,12 +25,13 @@ _ENVELOPE = 64 * 1024
 _BAD_IN_QUERY = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-class BodyTooLarge(Exception):
-    """Raised from ``receive`` when a streamed body passes the limit; answered with 413."""
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit. An HTTPException, so that FastAPI's
+    body parsing lets it through (it turns other errors into 400) and api/errors answers 413."""
 
     def __init__(self, limit: int):
-        super().__init__(f"the request body is larger than the limit of {limit} bytes")
-        self.limit = limit
+        super().__init__(413, f"the request body is larger than the limit of {limit} bytes",
+                         headers={"Connection": "close"})
 
 
 async def _send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -51,7 +53,7 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int):
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.max_upload_bytes = max_upload_bytes + _ENVELOPE
+        self.max_upload_bytes = max(max_body_bytes, max_upload_bytes + _ENVELOPE)
 
     def limit_for(self, path: str) -> int:
         return self.max_upload_bytes if _UPLOAD_PATH.match(path) else self.max_body_bytes
