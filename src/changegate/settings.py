@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=_default_database_url)
     policy: Path | None = None  # None: the user's policy.yaml if present, else the shipped default
     max_evidence_bytes: int = 25 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024  # any other request body (CHANGEGATE_MAX_BODY_BYTES); larger: 413
     # CLI: talk to a server instead of the local database.
     url: str | None = None
     token: str | None = None

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..services.runtime import Runtime
 from . import admin, changes, errors, schedule
+from .guards import BodyLimit, QueryCheck
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN, so
+    # they work on an air-gapped plant network.
+    app = FastAPIOffline(
         title="changegate",
         version=__version__,
         summary="Change & release management: request, assess, approve, schedule, gate, execute, verify, "
@@ -19,6 +23,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
+    app.add_middleware(QueryCheck)
+    app.add_middleware(BodyLimit, max_body_bytes=runtime.settings.max_body_bytes,
+                       max_upload_bytes=runtime.settings.max_evidence_bytes)
     app.include_router(changes.router)
     app.include_router(admin.router)
     app.include_router(schedule.router)

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..core.errors import (
     ChangegateError,
@@ -18,6 +19,7 @@ from ..core.errors import (
     Unauthenticated,
     Unavailable,
 )
+from ..schemas.common import problems
 
 STATUS: dict[type[ChangegateError], int] = {
     InvalidInput: 422,
@@ -38,10 +40,16 @@ def status_of(exc: ChangegateError) -> int:
     return 400
 
 
-def _field_of(loc: tuple) -> str:
-    # ("body", "planned_start") -> "planned_start"; ("query", "limit") -> "limit"
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
-    return ".".join(parts) or ".".join(str(p) for p in loc)
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> str:
+    # Starlette's 405 names only the first route matching the path; a path may have several (GET and
+    # POST /changes are two routes), and the Allow header must list them all: ask the router per method.
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in app.router.routes)]
+    return ", ".join(allowed)
 
 
 def install(app: FastAPI) -> None:
@@ -51,31 +59,24 @@ def install(app: FastAPI) -> None:
         return JSONResponse(exc.to_dict(), status_code=status_of(exc), headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Framework-level refusals (unknown route, unparsable body) keep the same body shape as ours.
         code = {400: "invalid_input", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed"}.get(exc.status_code, "error")
+                405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "error")
         message = str(exc.detail)
         if exc.status_code == 400 and "parsing the body" in message:
             message = "the request body is not valid UTF-8 JSON"
-        return JSONResponse({"error": code, "message": message, "field": "body" if exc.status_code == 400 else None},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(app, request)
+        field = "body" if exc.status_code in (400, 413) else None
+        return JSONResponse({"error": code, "message": message, "field": field},
+                            status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors, unreadable = [], False
-        for err in exc.errors():
-            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            field = _field_of(tuple(err.get("loc", ())))
-            if err.get("type") == "extra_forbidden":
-                message = "unknown field"
-            elif err.get("type") == "missing":
-                message = "required field missing"
-            elif err.get("type") == "json_invalid":  # loc is ("body", byte offset): the body is not JSON at all
-                unreadable = True
-                message = f"malformed JSON at character {field}: {err.get('ctx', {}).get('error', message)}"
-                field = "body"
-            errors.append({"field": field, "message": message})
+        found = problems(exc.errors(), from_request=True)
+        errors = [{"field": p.field or "body", "message": p.message} for p in found]
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
         body = {
             "error": "invalid_input",
@@ -83,4 +84,6 @@ def install(app: FastAPI) -> None:
             "field": first["field"],
             "errors": errors,
         }
+        # A body that is not JSON at all is unreadable (400), not invalid (422).
+        unreadable = any(p.kind == "json_invalid" for p in found)
         return JSONResponse(body, status_code=400 if unreadable else 422)

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
 from ..core.errors import InvalidInput
-from ..schemas.common import ERROR_RESPONSES, MAX_ID, aware
+from ..schemas.common import ERROR_RESPONSES, MAX_ID, AwareDatetime, one_sentence
 from ..schemas.environments import EnvironmentOut, RefreshIn
 from ..schemas.gate import GateIn, GateOut
 from ..schemas.schedule import (
@@ -34,18 +34,14 @@ def parse(model, **fields):
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise InvalidInput(f"{field}: {err['msg'].removeprefix('Value error, ')}", field=field) from exc
+        message, field = one_sentence(exc)
+        raise InvalidInput(message, field=field) from exc
 
 
 def parse_range(start: datetime | None, end: datetime | None, rt) -> tuple[datetime, datetime]:
-    try:
-        start = aware(start) if start else rt.clock()
-        end = aware(end) if end else start + timedelta(days=30)
-    except ValueError as exc:
-        raise InvalidInput(f"from/to: {exc}", field="from") from exc
-    return start, end
+    # from/to arrive already checked (AwareDatetime: a string with an offset, in UTC).
+    start = start or rt.clock()
+    return start, end or start + timedelta(days=30)
 
 
 def caller_from(request: Request, rt, token: str | None):
@@ -83,7 +79,7 @@ def next_slot(
     ctx: Caller, rt: RT,
     environment: str,
     duration: Annotated[str, Query(description="minutes, or e.g. 90m, 1h30m")],
-    after: datetime | None = None,
+    after: AwareDatetime | None = None,
     change: str | None = None,
     item: Annotated[list[str], Query()] = [],
     emergency: bool = False,
@@ -99,7 +95,7 @@ def next_slot(
 def explain(
     ctx: Caller, rt: RT,
     environment: str,
-    at: datetime,
+    at: AwareDatetime,
     duration: Annotated[str, Query(description="minutes, or e.g. 90m, 1h30m")],
     item: Annotated[list[str], Query()] = [],
     emergency: bool = False,
@@ -132,8 +128,8 @@ def add_freeze(body: FreezeIn, ctx: Caller, rt: RT) -> FreezeCreated:
 
 
 @router.get("/freezes", tags=["schedule"], response_model=list[FreezeOut])
-def list_freezes(ctx: Caller, rt: RT, start: Annotated[datetime | None, Query(alias="from")] = None,
-                 end: Annotated[datetime | None, Query(alias="to")] = None) -> list[FreezeOut]:
+def list_freezes(ctx: Caller, rt: RT, start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+                 end: Annotated[AwareDatetime | None, Query(alias="to")] = None) -> list[FreezeOut]:
     start, end = parse_range(start, end, rt)
     with rt.uow(write=False) as uow:
         return schedule.list_freezes(uow, ctx, start, end)
@@ -146,8 +142,8 @@ def lift_freeze(freeze_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: LiftIn, 
 
 
 @router.get("/calendar", tags=["schedule"], response_model=CalendarOut)
-def calendar(ctx: Caller, rt: RT, start: Annotated[datetime | None, Query(alias="from")] = None,
-             end: Annotated[datetime | None, Query(alias="to")] = None,
+def calendar(ctx: Caller, rt: RT, start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+             end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
              environment: str | None = None) -> CalendarOut:
     """Windows, blackouts and scheduled changes between two instants (default: the next 30 days)."""
     start, end = parse_range(start, end, rt)
@@ -158,8 +154,8 @@ def calendar(ctx: Caller, rt: RT, start: Annotated[datetime | None, Query(alias=
 @router.get("/calendar.ics", tags=["schedule"], response_class=Response,
             responses={200: {"content": {"text/calendar": {}}, "description": "RFC 5545 calendar"}})
 def calendar_ics(rt: RT, request: Request,
-                 start: Annotated[datetime | None, Query(alias="from")] = None,
-                 end: Annotated[datetime | None, Query(alias="to")] = None,
+                 start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+                 end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
                  environment: str | None = None,
                  token: Annotated[str | None, Query(description="API token, for calendar clients that cannot "
                                                                  "send headers")] = None) -> Response:

@@ -6,11 +6,12 @@ same everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from ..core.changes.entities import (
     ApprovalDecision,
@@ -21,11 +22,13 @@ from ..core.changes.entities import (
     Risk,
     State,
 )
-from .common import AwareDatetime, Minutes, Out, Strict, Text
+from ..core.errors import InvalidInput
+from .common import AwareDatetime, Line, Minutes, Out, Reason, Strict, Text, not_blank
 
-Title = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Title = Line(200)
 LongText = Annotated[Text, StringConstraints(max_length=100_000)]
-ItemName = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+ItemName = Line(200)
+Name64 = Line(64)  # environment, role, person and template ids
 SemVer = Annotated[str, StringConstraints(pattern=r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")]
 
 
@@ -41,8 +44,8 @@ class ChangeCreate(Strict):
     category: Category | None = None
     release_level: ReleaseLevel | None = None
     risk: Risk = Risk.STANDARD
-    environment: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    template: str | None = Field(default=None, description="Standard change template id (type must be standard)")
+    environment: Name64
+    template: Name64 | None = Field(default=None, description="Standard change template id (type must be standard)")
     items: list[ItemName] = Field(default_factory=list, max_length=1000)
     impact_analysis: LongText = ""
     planned_start: AwareDatetime | None = None
@@ -75,9 +78,9 @@ class ChangeUpdate(Strict):
 class TransitionIn(Strict):
     action: Literal["submit", "withdraw", "schedule", "reschedule", "unschedule", "start", "complete", "fail",
                     "roll_back", "cancel", "reject"]
-    reason: Annotated[Text, StringConstraints(max_length=10_000)] = ""
+    reason: Reason() = ""
     planned_start: AwareDatetime | None = Field(default=None, description="for schedule/reschedule")
-    override_reason: Annotated[Text, StringConstraints(max_length=10_000)] = Field(
+    override_reason: Reason() = Field(
         default="", description="emergency changes: why an overridable blackout may be overridden")
     expected_version: int | None = None
 
@@ -87,23 +90,23 @@ class AssessIn(Strict):
     readiness_analysis: LongText = ""
     risk_analysis: LongText = ""
     emergency_plan: LongText = ""
-    reason: Annotated[Text, StringConstraints(max_length=10_000)] = ""
+    reason: Reason() = ""
     expected_version: int | None = None
 
 
 class ApprovalIn(Strict):
-    role: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    role: Name64
     decision: ApprovalDecision = ApprovalDecision.APPROVED
-    reason: Annotated[Text, StringConstraints(max_length=10_000)] = ""
+    reason: Reason() = ""
     expected_version: int | None = None
 
 
 class SignoffIn(Strict):
-    note: Annotated[Text, StringConstraints(max_length=10_000)] = ""
+    note: Reason() = ""
 
 
 class CommentIn(Strict):
-    body: Annotated[Text, StringConstraints(min_length=1, max_length=50_000)]
+    body: Annotated[Text, StringConstraints(max_length=50_000), AfterValidator(not_blank)]
 
 
 class ApprovalOut(Out):
@@ -225,3 +228,17 @@ class ChangeFilter:
     text: str | None = None
     limit: int = 50
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        # A misspelt filter value would match nothing and look like "no such changes": refuse it instead.
+        for field, known in (("state", State), ("type", ChangeType)):
+            refuse_unknown(field, getattr(self, field), [k.value for k in known])
+
+    def refuse_unknown_environments(self, known: Iterable[str]) -> None:
+        refuse_unknown("environment", self.environment, list(known))
+
+
+def refuse_unknown(field: str, values: Iterable[str], known: list[str]) -> None:
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise InvalidInput(f"{field}: unknown value {unknown[0]!r} (known: {', '.join(known)})", field=field)

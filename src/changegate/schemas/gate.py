@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .common import AwareDatetime, Out, Strict
+from .common import AwareDatetime, Line, Out, Strict
 
 
 class GateIn(Strict):
-    environment: str
+    environment: Line(64)
     at: AwareDatetime | None = None
 
 

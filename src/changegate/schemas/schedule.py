@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from .common import AwareDatetime, Minutes, Out, Strict, Text
+from .common import AwareDatetime, Line, Minutes, Out, Reason, Strict
 
 
 class ReasonOut(Out):
@@ -36,29 +36,29 @@ class SlotOut(Out):
 
 
 class SlotQuery(Strict):
-    environment: str
+    environment: Line(64)
     duration: Minutes
     after: AwareDatetime | None = None
-    change: str | None = Field(default=None, description="CHG-n: use its items, type, and avoid conflicting slots")
-    items: list[str] = Field(default_factory=list, max_length=1000)
+    change: Line(64) | None = Field(default=None, description="CHG-n: use its items, type, and avoid conflicting slots")
+    items: list[Line(200)] = Field(default_factory=list, max_length=1000)
     emergency: bool = False
 
 
 class ExplainQuery(Strict):
-    environment: str
+    environment: Line(64)
     at: AwareDatetime
     duration: Minutes
-    items: list[str] = Field(default_factory=list, max_length=1000)
+    items: list[Line(200)] = Field(default_factory=list, max_length=1000)
     emergency: bool = False
 
 
 class FreezeIn(Strict):
-    name: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+    name: Line(100)
     start: AwareDatetime
     end: AwareDatetime
-    reason: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
-    environments: list[str] = Field(default_factory=list)
-    items: list[str] = Field(default_factory=list, max_length=1000)
+    reason: Reason(required=True)
+    environments: list[Line(64)] = Field(default_factory=list, max_length=100)
+    items: list[Line(200)] = Field(default_factory=list, max_length=1000)
     emergency_override: bool = False
 
 
@@ -81,7 +81,7 @@ class FreezeCreated(FreezeOut):
 
 
 class LiftIn(Strict):
-    reason: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
+    reason: Reason(required=True)
 
 
 class ConflictOut(Out):
@@ -94,8 +94,8 @@ class ConflictOut(Out):
 
 
 class AcceptConflictIn(Strict):
-    other: str
-    reason: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
+    other: Line(64)
+    reason: Reason(required=True)
 
 
 class CalendarEntryOut(Out):

@@ -5,12 +5,12 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from .common import AwareDatetime, Out, Strict, Text
+from .common import AwareDatetime, Line, Out, Strict
 
 
 class TokenIn(Strict):
-    person: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    name: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+    person: Line(64)
+    name: Line(100)
     expires_at: AwareDatetime | None = None
 
 

@@ -389,6 +389,7 @@ def get_change(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
 
 def list_changes(uow: UnitOfWork, ctx: Context, f: ChangeFilter) -> ChangePage:
     ctx.require(Permission.CHANGE_READ)
+    f.refuse_unknown_environments(ctx.policy.environments)
     rows, total = uow.changes.search(f)
     return ChangePage(items=[change_summary_out(ctx, c) for c in rows], total=total, limit=f.limit, offset=f.offset)
 

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from ..core.errors import PolicyError
 from ..core.policy.model import Policy, cross_check
 from ..core.policy.yamlsource import YamlSourceError, parse_yaml
+from ..schemas.common import problems as validation_problems
 
 
 def parse_policy(text: str, filename: str) -> Policy:
@@ -22,17 +23,7 @@ def parse_policy(text: str, filename: str) -> Policy:
     try:
         policy = Policy.model_validate(doc.data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            # pydantic reports the failing union member or validator name after the field; drop
-            # what is not a path in the document so the line lookup finds the real field.
-            message = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                message = "unknown field"
-            elif err["type"] == "missing":
-                message = "required field missing"
-            problems.append(f"{doc.locate(loc)}: {message}")
+        problems = [f"{doc.locate(p.loc)}: {p.message}" for p in validation_problems(exc)]
         raise PolicyError(f"{filename}: invalid policy", problems=tuple(problems)) from exc
     problems = [f"{doc.locate(path)}: {message}" for path, message in cross_check(policy)]
     if problems:
