@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 
 import pytest
 
@@ -43,7 +44,17 @@ def move(client, ref: str, action: str, **extra):
     return client.post(f"/changes/{ref}/transitions", json={"action": action, **extra})
 
 
-def test_normal_change_full_lifecycle(as_):
+def pass_the_gate(as_, clock, ref: str, *, rehearse: bool = True) -> None:
+    """What the Final Checkout asks before a PROD start: a recent UAT refresh, a rehearsed rollback,
+    and "now" inside the change's slot (START + 5 min)."""
+    ok(as_("sam.sysadmin").post("/environments/uat/data-refresh", json={"at": "2026-11-20T06:00:00Z"}))
+    if rehearse:
+        ok(as_("dana.dev").post(f"/changes/{ref}/evidence", data={"kind": "rollback_test"},
+                                files={"file": ("rehearsal.log", b"rollback ok\n", "text/plain")}), 201)
+    clock.now = datetime(2026, 12, 2, 8, 5, tzinfo=timezone.utc)
+
+
+def test_normal_change_full_lifecycle(as_, clock):
     dana, kim, chris, ines, omar, sam = (as_(p) for p in
                                          ("dana.dev", "kim.keyuser", "chris.change", "ines.itmgr", "omar.ops",
                                           "sam.sysadmin"))
@@ -66,6 +77,7 @@ def test_normal_change_full_lifecycle(as_):
     assert after_first["state"] == "assessed" and after_first["approval"]["missing"] == ["operations_manager"]
     assert ok(omar.post(f"/changes/{ref}/approvals", json={"role": "operations_manager"}))["state"] == "authorized"
     assert ok(move(chris, ref, "schedule"))["state"] == "scheduled"
+    pass_the_gate(as_, clock, ref)
     assert ok(move(sam, ref, "start"))["state"] == "implementing"
     done = ok(move(sam, ref, "complete"))
     assert done["state"] == "completed" and done["closed_at"] and done["available_actions"] == []
@@ -73,11 +85,12 @@ def test_normal_change_full_lifecycle(as_):
     actions = [e["action"] for e in ok(chris.get(f"/changes/{ref}/history"))]
     assert actions == ["change.created", "change.submit.refused", "evidence.attached", "change.uat_signed_off",
                        "change.submit", "change.assess", "approval.approved", "approval.approved",
-                       "change.authorize", "change.schedule", "change.start", "change.complete"]
+                       "change.authorize", "change.schedule", "evidence.attached", "change.start",
+                       "change.complete"]
     assert ok(as_("audrey.audit").get("/audit/verify"))["ok"] is True
 
 
-def test_standard_change_skips_assessment_and_authorization(as_):
+def test_standard_change_skips_assessment_and_authorization(as_, clock):
     chris, sam = as_("chris.change"), as_("sam.sysadmin")
     change = ok(chris.post("/changes", json={"title": "Restart spooler", "type": "standard", "environment": "prod",
                                              "template": "restart-label-printer-service", "planned_start": START}),
@@ -86,6 +99,8 @@ def test_standard_change_skips_assessment_and_authorization(as_):
     assert change["approval"]["required"] == [] and change["estimated_downtime_minutes"] == 5
     assert ok(move(chris, change["ref"], "submit"))["state"] == "authorized"
     assert ok(move(chris, change["ref"], "schedule"))["state"] == "scheduled"
+    # Its template vouches for evidence, rollback and version: no sign-off, rehearsal or version of its own.
+    pass_the_gate(as_, clock, change["ref"], rehearse=False)
     assert ok(move(sam, change["ref"], "start"))["state"] == "implementing"
     assert ok(move(sam, change["ref"], "complete"))["state"] == "completed"
 
@@ -104,7 +119,9 @@ def test_emergency_change_runs_first_and_is_approved_retroactively(as_, runtime,
                                                       title="Scanner timeout stops line 2")), 201)
     ref = change["ref"]
     assert ok(move(sam, ref, "submit"))["state"] == "submitted"  # no evidence needed up front
-    started = ok(move(sam, ref, "start"))
+    blocked = move(sam, ref, "start")  # a day early, without evidence: the gate is blocked ...
+    assert blocked.status_code == 409 and blocked.json()["reasons"][-1]["code"] == "override_needed"
+    started = ok(move(sam, ref, "start", override_reason="line 2 is down"))  # ... and an emergency overrides it
     assert started["state"] == "implementing"
     assert started["emergency_status"] == "pending"
     assert started["retro_approval_due"].startswith("2026-12-03T08:00")  # 48 h after start
@@ -118,7 +135,7 @@ def test_emergency_change_runs_first_and_is_approved_retroactively(as_, runtime,
     assert all(a["retroactive"] for a in retro["approvals"])
 
 
-def test_failed_change_is_rolled_back_with_reasons(as_):
+def test_failed_change_is_rolled_back_with_reasons(as_, clock):
     dana, chris, ines, sam = as_("dana.dev"), as_("chris.change"), as_("ines.itmgr"), as_("sam.sysadmin")
     ref = ok(dana.post("/changes", json=full_change()), 201)["ref"]
     ok(attach_log(dana, ref), 201)
@@ -126,6 +143,8 @@ def test_failed_change_is_rolled_back_with_reasons(as_):
     ok(chris.post(f"/changes/{ref}/assessment", json={}))
     ok(ines.post(f"/changes/{ref}/approvals", json={"role": "it_manager"}))
     ok(move(chris, ref, "schedule"))
+    pass_the_gate(as_, clock, ref)
+    ok(as_("kim.keyuser").post(f"/changes/{ref}/uat-signoff", json={}))
     ok(move(sam, ref, "start"))
     r = move(sam, ref, "fail")
     assert r.status_code == 409 and "a reason is required to fail" in r.json()["message"]
@@ -152,7 +171,7 @@ def test_approval_rules_own_change_two_slots_and_role_holders(as_, runtime):
     ref = ok(chris.post("/changes", json=full_change(release_level="minor")), 201)["ref"]
     ok(attach_log(chris, ref), 201)
     ok(move(chris, ref, "submit"))
-    ok(chris.post(f"/changes/{ref}/assessment", json={}))
+    ok(as_("cab.carla").post(f"/changes/{ref}/assessment", json={}))  # separation of duties: not Chris himself
     r = ines.post(f"/changes/{ref}/approvals", json={"role": "operations_manager"})
     assert r.status_code == 409
     assert [x["code"] for x in r.json()["reasons"]] == ["not_role_holder"]

@@ -49,7 +49,16 @@ def create_normal(cli, tmp_path: Path, *extra: str) -> str:
     return as_json(out)["ref"]
 
 
-def test_whole_lifecycle_through_the_cli(cli, tmp_path):
+def without_gate_on_start(monkeypatch, tmp_path) -> None:
+    """The default policy with `change start` not gated on prod: for tests of the lifecycle itself, which run
+    on the real clock (the gate on start has its own tests: tests/db/test_gate_on_start.py)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DEFAULT_POLICY.read_text(encoding="utf-8").replace("{prod: true}", "{prod: false}"))
+    monkeypatch.setenv("CHANGEGATE_POLICY", str(policy))
+
+
+def test_whole_lifecycle_through_the_cli(cli, tmp_path, monkeypatch):
+    without_gate_on_start(monkeypatch, tmp_path)
     ref = create_normal(cli, tmp_path)
     code, _, err = cli("--as", "dana.dev", "change", "submit", ref)
     assert code == 1 and f"cannot submit {ref}: no test evidence" in err
@@ -75,7 +84,8 @@ def test_whole_lifecycle_through_the_cli(cli, tmp_path):
     assert code == 0 and as_json(out)["ok"] is True
 
 
-def test_emergency_and_standard_changes_through_the_cli(cli, tmp_path):
+def test_emergency_and_standard_changes_through_the_cli(cli, tmp_path, monkeypatch):
+    without_gate_on_start(monkeypatch, tmp_path)
     rollback = tmp_path / "undo.sh"
     rollback.write_text("systemctl restart scanner-gw\n")
     code, out, err = cli("--as", "sam.sysadmin", "change", "create", "--type", "emergency", "--title", "Scanner down",

@@ -46,7 +46,7 @@ def test_gate_exit_codes(cli, tmp_path):
     code, out, _ = cli("--as", "ci-pipeline", "gate", ref, "--env", "prod", "--at", "2026-12-04T08:00:00Z", "--json")
     verdict = json.loads(out)
     assert code == 1 and verdict["allowed"] is False
-    assert [r["rule"] for r in verdict["results"] if r["status"] == "fail"] == ["timing"]
+    assert [r["rule"] for r in verdict["results"] if r["status"] == "fail"] == ["timing", "timing"]  # window, slot
     code, out, _ = cli("--as", "dana.dev", "gate", ref, "--env", "prod", "--at", at)
     assert code == 1 and "BLOCKED" in out and "isolation" in out
     code, _, err = cli("--as", "ci-pipeline", "gate", ref, "--env", "staging")
@@ -97,3 +97,15 @@ def test_ci_examples_call_the_gate_with_real_options(name):
     for option in ("--env", "--json", "--at"):
         assert option in result.stdout
     assert all("--env prod" in line for line in gate_lines)
+
+
+def test_change_start_is_refused_by_a_blocked_gate_printing_every_failing_rule(cli, tmp_path):
+    ref = prepared(cli, tmp_path)  # scheduled for 2026-12-02 09:00 Berlin: the CLI's "now" is another time
+    code, out, err = cli("--as", "sam.sysadmin", "change", "start", ref)
+    assert code == 1, out + err
+    assert f"cannot start {ref}: the Final Checkout gate for prod is BLOCKED (failing: timing" in err
+    assert f"'s slot 2026-12-02 07:45–08:30 UTC (planned start 08:00, 15m early at most) (timing)" in err
+    code, out, err = cli("--as", "sam.sysadmin", "change", "start", ref, "--override-reason", "urgent")
+    assert code == 1 and "only an emergency change may override the gate (override_not_allowed)" in err
+    code, _, err = cli("--as", "sam.sysadmin", "change", "complete", ref, "--override-reason", "urgent")
+    assert code == 2 and "--override-reason also to start" in err

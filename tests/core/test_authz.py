@@ -167,3 +167,19 @@ def test_uat_sign_off_is_refused_on_ones_own_change():
     decision = authorize(POLICY, person("kim.keyuser"), P.UAT_SIGNOFF, change=change(requester="kim.keyuser"))
     assert [r.code for r in decision.reasons] == ["own_change"]
     assert decision.summary() == "kim.keyuser requested CHG-3 and cannot sign off its UAT"
+
+
+def test_separation_of_duties_the_requester_never_assesses_their_own_production_change():
+    allowed, codes = verdict("chris.change", P.CHANGE_ASSESS, change=change(requester="chris.change"))
+    assert (allowed, codes) == (False, ["separation_of_duties"])
+    decision = authorize(POLICY, person("chris.change"), P.CHANGE_ASSESS, change=change(requester="chris.change"))
+    assert decision.summary() == "chris.change requested CHG-3 and may not also assess it (separation of duties on prod)"
+    assert verdict("chris.change", P.CHANGE_ASSESS, change=change(requester="dana.dev")) == (True, [])
+    # Off by default outside production, and a policy switch either way.
+    assert verdict("chris.change", P.CHANGE_ASSESS, change=change("chris.change", environment="uat")) == (True, [])
+    strict = parse_policy(DEFAULT_TEXT.replace("    refresh_max_age_days: 30",
+                                               "    separation_of_duties: true\n    refresh_max_age_days: 30"), "p.yaml")
+    assert not authorize(strict, strict.person("chris.change"), P.CHANGE_ASSESS,
+                         change=change("chris.change", environment="uat")).allowed
+    lax = parse_policy(DEFAULT_TEXT.replace("separation_of_duties: true", "separation_of_duties: false"), "p.yaml")
+    assert authorize(lax, lax.person("chris.change"), P.CHANGE_ASSESS, change=change("chris.change")).allowed

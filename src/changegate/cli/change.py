@@ -177,14 +177,16 @@ def show_cmd(ref: str, json_out: JsonOpt = False) -> None:
     show(_call(lambda: client.get_change(ref)), json_out)
 
 
-def _transition_command(action: str, doc: str, *, with_start: bool = False) -> None:
+def _transition_command(action: str, doc: str, *, with_start: bool = False, with_override: bool = False) -> None:
     def command(ref: str, reason: Reason = "", expected_version: Expected = None,
                 at: Annotated[Optional[str], typer.Option("--at", help="Planned start (schedule/reschedule).")] = None,
                 override_reason: Annotated[str, typer.Option(
-                    help="Emergency changes: why an overridable blackout is overridden (schedule.override).")] = "",
+                    help="Emergency changes: why an overridable blackout (schedule.override) or a blocked "
+                         "gate on start (gate.override) is overridden.")] = "",
                 json_out: JsonOpt = False) -> None:
-        if (at is not None or override_reason) and not with_start:
-            usage(f"--at and --override-reason apply to schedule and reschedule, not {action}")
+        if (at is not None or override_reason) and not with_start and not (with_override and at is None):
+            usage(f"--at and --override-reason apply to schedule and reschedule (--override-reason also to "
+                  f"start), not {action}")
         payload = _payload(action=action, reason=reason, expected_version=expected_version, planned_start=at,
                            override_reason=override_reason or None)
         client = state.client()
@@ -204,7 +206,7 @@ for _action, _doc in [
     ("cancel", "Cancel an open change."),
     ("unschedule", "Release a scheduled change's slot."),
 ]:
-    _transition_command(_action, _doc)
+    _transition_command(_action, _doc, with_override=_action == "start")
 _transition_command("schedule", "Schedule an authorized change (at its planned start, or --at).", with_start=True)
 _transition_command("reschedule", "Move a scheduled change to a new start (--at).", with_start=True)
 

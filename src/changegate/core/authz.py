@@ -47,6 +47,10 @@ def authorize(
                 Reason("no_deploy_rights", f"{person.id} holds no role with deploy rights on {env_name} "
                        f"(deployers: {', '.join(env.deploy) or 'none'})")
             )
+    if permission is Permission.CHANGE_ASSESS and is_requester and env_name in policy.environments \
+            and policy.environments[env_name].requires_separation_of_duties:
+        return Decision.deny(Reason("separation_of_duties", f"{person.id} requested {change.ref} and may not also "
+                                    f"assess it (separation of duties on {env_name})"))
     if permission is Permission.UAT_SIGNOFF and is_requester:
         return Decision.deny(Reason("own_change", f"{person.id} requested {change.ref} and cannot sign off its UAT"))
     return Decision.allow()

@@ -151,7 +151,7 @@ _EDITABLE = frozenset({State.DRAFT})
 
 
 def update_change(uow: UnitOfWork, ctx: Context, ref: str, data: ChangeUpdate) -> ChangeOut:
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     _check_version(change, data.expected_version)
     facts = facts_of(change)
     ctx.require(Permission.CHANGE_MANAGE, change=facts)
@@ -210,11 +210,13 @@ def _apply(uow: UnitOfWork, ctx: Context, change: Change, action: Action, *, rea
 def transition(uow: UnitOfWork, ctx: Context, ref: str, body: TransitionIn) -> ChangeOut:
     """Move a change by one lifecycle action. Scheduling checks the slot against the schedule
     (windows, blackouts, freezes) and other changes (conflicts)."""
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     _check_version(change, body.expected_version)
     action = Action(body.action)
     ctx.require(ACTION_PERMISSION[action], change=facts_of(change))
     decision, detail = None, {}
+    if action is Action.START:
+        detail = _gate_on_start(uow, ctx, change, body.override_reason)
     if action in (Action.SCHEDULE, Action.RESCHEDULE):
         if body.planned_start is not None:
             change.planned_start = body.planned_start
@@ -223,12 +225,22 @@ def transition(uow: UnitOfWork, ctx: Context, ref: str, body: TransitionIn) -> C
     return change_out(ctx, change)
 
 
+def _gate_on_start(uow: UnitOfWork, ctx: Context, change: Change, override_reason: str) -> dict:
+    """The Final Checkout, enforced on start (see services.gate.check_start); an illegal move is left
+    to the lifecycle's own refusal, which says more than the gate would."""
+    if not lifecycle.apply(facts_of(change), Action.START, ctx.policy).allowed:
+        return {}
+    from . import gate  # imported here: gate → sqlcheck → changes would be an import cycle
+
+    return gate.check_start(uow, ctx, change, override_reason)
+
+
 def assess(uow: UnitOfWork, ctx: Context, ref: str, body: AssessIn) -> ChangeOut:
     """Record the review (readiness, risk, emergency plan) and move the change to assessed.
 
     A change that needs no approval under the matrix is authorized at once.
     """
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     _check_version(change, body.expected_version)
     ctx.require(Permission.CHANGE_ASSESS, change=facts_of(change))
     if body.risk is not None:
@@ -248,7 +260,7 @@ def _authorize_if_complete(uow: UnitOfWork, ctx: Context, change: Change) -> Non
 
 
 def decide_approval(uow: UnitOfWork, ctx: Context, ref: str, body: ApprovalIn) -> ChangeOut:
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     _check_version(change, body.expected_version)
     facts = facts_of(change)
     ctx.require(Permission.CHANGE_APPROVE, change=facts)
@@ -302,7 +314,7 @@ def _check_filename(name: str) -> str:
 def attach_evidence(uow: UnitOfWork, ctx: Context, ref: str, *, filename: str, content: bytes,
                     media_type: str | None, kind: str = "test_log", description: str = "",
                     max_bytes: int) -> EvidenceOut:
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     facts = facts_of(change)
     ctx.require(Permission.EVIDENCE_ATTACH, change=facts)
     _check_filename(filename)
@@ -343,7 +355,7 @@ def evidence_content(uow: UnitOfWork, ctx: Context, ref: str, evidence_id: int) 
 
 
 def sign_off_uat(uow: UnitOfWork, ctx: Context, ref: str, note: str = "") -> ChangeOut:
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     facts = facts_of(change)
     ctx.require(Permission.UAT_SIGNOFF, change=facts)
     problems = []
@@ -368,7 +380,7 @@ def sign_off_uat(uow: UnitOfWork, ctx: Context, ref: str, note: str = "") -> Cha
 
 
 def add_comment(uow: UnitOfWork, ctx: Context, ref: str, body: CommentIn) -> ChangeOut:
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     uow.changes.add_comment(Comment(change=change, author=ctx.actor.id, body=body.body, created_at=ctx.now))
     uow.changes.touch(change, ctx.now)

@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeCreate, CommentIn, TransitionIn
-from . import changes, tokens
+from . import changes, environments, tokens
 from .runtime import Runtime
 from ..schemas.schedule import SlotQuery
 from . import schedule
@@ -67,8 +67,21 @@ class _Demo:
                                    SlotQuery(environment=environment, duration=minutes, after=after))
         return found.start
 
-    def move(self, person: str, ref: str, action: str, reason: str = "", days_ago: float = 0):
-        return self.do(person, changes.transition, ref, TransitionIn(action=action, reason=reason), days_ago=days_ago)
+    def move(self, person: str, ref: str, action: str, reason: str = "", days_ago: float = 0, override: str = ""):
+        return self.do(person, changes.transition, ref,
+                       TransitionIn(action=action, reason=reason, override_reason=override), days_ago=days_ago)
+
+    def start(self, ref: str) -> float:
+        """Start a scheduled change as the gate demands: in its slot, with a rehearsed rollback.
+        Returns how many days ago that was."""
+        planned = self.do("chris.change", changes.get_change, ref).planned_start
+        days_ago = (self.now - planned) / timedelta(days=1) - 5 / 1440
+        changes.attach_evidence(self.uow, self.ctx("sam.sysadmin", days_ago=days_ago + 1), ref,
+                                filename="rollback-rehearsal.log", content=b"rollback rehearsed on UAT: ok\n",
+                                media_type="text/plain", kind="rollback_test",
+                                max_bytes=self.rt.settings.max_evidence_bytes)
+        self.move("sam.sysadmin", ref, "start", days_ago=days_ago)
+        return days_ago
 
     def approve(self, person: str, ref: str, role: str, days_ago: float = 0):
         return self.do(person, changes.decide_approval, ref, ApprovalIn(role=role, reason="Reviewed; risk acceptable."),
@@ -99,8 +112,8 @@ def _load(d: _Demo) -> dict:
                  start=d.slot("prod", d.now - timedelta(days=14)), days_ago=20)
     d.to_authorized(ref, patch_ok, days_ago=16)
     d.move("chris.change", ref, "schedule", days_ago=15)
-    d.move("sam.sysadmin", ref, "start", days_ago=14)
-    d.move("sam.sysadmin", ref, "complete", days_ago=14)
+    environments.record_refresh(d.uow, d.ctx("sam.sysadmin", days_ago=21), "uat", d.now - timedelta(days=21))
+    d.move("sam.sysadmin", ref, "complete", days_ago=d.start(ref))
 
     ref = d.file("dana.dev", title="Add OEE dashboard to the MES shop-floor screens", category="application",
                  release_level="minor", environment="prod", items=["mes-web", "oee-service"], version="2.5.0",
@@ -126,7 +139,7 @@ def _load(d: _Demo) -> dict:
                  items=["scanner-gateway", "line-2"], evidence=False, downtime="5m",
                  start=d.now - timedelta(hours=3), days_ago=0.2)
     d.move("sam.sysadmin", ref, "submit", days_ago=0.15)
-    d.move("sam.sysadmin", ref, "start", days_ago=0.15)
+    d.move("sam.sysadmin", ref, "start", days_ago=0.15, override="Line 2 stopped: no time for the full gate.")
     d.move("sam.sysadmin", ref, "complete", days_ago=0.1)
 
     ref = d.file("sam.sysadmin", type="emergency", title="Emergency: restore ERP interface certificate",
@@ -134,7 +147,7 @@ def _load(d: _Demo) -> dict:
                  items=["erp", "mes-erp-bridge"], evidence=False, downtime="15m",
                  start=d.now - timedelta(days=3), days_ago=3)
     d.move("sam.sysadmin", ref, "submit", days_ago=3)
-    d.move("sam.sysadmin", ref, "start", days_ago=3)
+    d.move("sam.sysadmin", ref, "start", days_ago=3, override="Orders stopped flowing to the ERP.")
     d.move("sam.sysadmin", ref, "complete", days_ago=3)
     d.approve("ines.itmgr", ref, "it_manager", days_ago=2.5)  # operations never signed: overdue
 
@@ -147,13 +160,13 @@ def _load(d: _Demo) -> dict:
          ApprovalIn(role="it_manager", decision="rejected", reason="No backup of the purged rows; archive first."))
 
     ref = d.file("rene.release", title="Shift load-balancer weight to the new MES node", category="traffic",
-                 release_level="minor", environment="prod", items=["lb-mes", "mes-node-3"],
+                 release_level="minor", environment="prod", items=["lb-mes", "mes-node-3"], version="1.8.0",
                  start=d.slot("prod", d.now - timedelta(days=7)), days_ago=10)
     d.to_authorized(ref, minor_ok, days_ago=9)
     d.move("chris.change", ref, "schedule", days_ago=8)
-    d.move("sam.sysadmin", ref, "start", days_ago=7)
-    d.move("sam.sysadmin", ref, "fail", "Smoke test at T+15: label cycle took 40% longer.", days_ago=7)
-    d.move("sam.sysadmin", ref, "roll_back", "Weights restored in 6 minutes.", days_ago=7)
+    started = d.start(ref)
+    d.move("sam.sysadmin", ref, "fail", "Smoke test at T+15: label cycle took 40% longer.", days_ago=started)
+    d.move("sam.sysadmin", ref, "roll_back", "Weights restored in 6 minutes.", days_ago=started)
 
     ref = d.file("chris.change", type="standard", template="restart-label-printer-service",
                  title="Restart the label printer spooler", environment="prod", evidence=False)

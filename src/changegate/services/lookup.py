@@ -23,8 +23,10 @@ def parse_ref(ref: str | int) -> int:
     return number
 
 
-def load(uow: UnitOfWork, ref: str | int) -> Change:
-    change = uow.changes.get(parse_ref(ref))
+def load(uow: UnitOfWork, ref: str | int, *, for_update: bool = False) -> Change:
+    """The change, with its rows; ``for_update`` in writing use cases: the row stays locked until the
+    unit of work ends, so a concurrent writer waits instead of failing on the row version."""
+    change = uow.changes.get(parse_ref(ref), for_update=for_update)
     if change is None:
         raise NotFound(f"no change {format_ref(parse_ref(ref))}")
     return change

@@ -137,7 +137,7 @@ def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: dateti
 
 
 def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflictIn) -> list[ConflictOut]:
-    change = load(uow, ref)
+    change = load(uow, ref, for_update=True)
     other = load(uow, body.other)
     ctx.require(Permission.SCHEDULE_OVERRIDE, entity=f"change:{change.id}")
     start = change.planned_start

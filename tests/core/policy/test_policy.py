@@ -137,7 +137,7 @@ def test_parse_policy_of_the_default_text_equals_load_policy(default):
 
 ENUM_PERMISSIONS = (
     "'change.read', 'change.create', 'change.manage', 'change.assess', 'change.approve', 'change.schedule', "
-    "'change.implement', 'evidence.attach', 'uat.signoff', 'schedule.override', 'environment.manage', "
+    "'change.implement', 'evidence.attach', 'uat.signoff', 'schedule.override', 'gate.override', 'environment.manage', "
     "'audit.read' or 'token.manage'"
 )
 

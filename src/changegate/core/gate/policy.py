@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ..policy.durations import DurationMinutes
+
 if TYPE_CHECKING:
     from ..policy.model import EnvironmentPolicy
 
@@ -32,6 +34,11 @@ class Status(StrEnum):
 ALL_RULES: tuple[Rule, ...] = tuple(Rule)
 # Seed 000's Final Checkout applies in full to production; lower environments check less.
 LOWER_ENVIRONMENT_RULES: tuple[Rule, ...] = (Rule.AUTHORIZED, Rule.ISOLATION, Rule.CONFLICTS)
+# What a pre-approved standard-change template may vouch for in place of per-change proof.
+TEMPLATE_SATISFIABLE: tuple[Rule, ...] = (Rule.EVIDENCE, Rule.ROLLBACK, Rule.VERSIONING)
+# What an emergency override may pass over: never a rejected or unauthorized change, never a deployer
+# without deploy rights.
+OVERRIDABLE: frozenset[Rule] = frozenset(ALL_RULES) - {Rule.AUTHORIZED, Rule.ISOLATION}
 
 
 class GatePolicy(BaseModel):
@@ -40,6 +47,10 @@ class GatePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     environments: dict[str, tuple[Rule, ...]] = {}
+    # Environments where `change start` must pass the gate; unlisted: on exactly for production ones.
+    enforce_on_start: dict[str, bool] = {}
+    # How long before its planned start a change may start (its slot ends at start + downtime).
+    start_tolerance: DurationMinutes = 15
 
     @field_validator("environments")
     @classmethod
@@ -53,3 +64,8 @@ class GatePolicy(BaseModel):
         if name in self.environments:
             return self.environments[name]
         return ALL_RULES if environment is not None and environment.production else LOWER_ENVIRONMENT_RULES
+
+    def enforced_on_start(self, environment: "EnvironmentPolicy | None", name: str) -> bool:
+        if name in self.enforce_on_start:
+            return self.enforce_on_start[name]
+        return environment is not None and environment.production

@@ -16,7 +16,8 @@ from ..changes.entities import ChangeFacts, ChangeType, EmergencyStatus, State
 from ..decisions import Decision
 from .policy import Rule, Status
 from ..changes.lifecycle import emergency_status
-from ..policy.model import Permission, Person, Policy
+from ..policy.durations import format_minutes
+from ..policy.model import Permission, Person, Policy, StandardTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class GateFacts:
     rollback_tests: int = 0  # evidence of a rehearsed rollback (kind rollback_test)
     sql_check: SqlCheckFact | None = None
     unaccepted_conflicts: tuple[str, ...] = ()  # sentences, one per conflicting change
+    template: StandardTemplate | None = None  # the standard-change template the change was filed from
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,30 @@ def _timing(change: ChangeFacts, facts: GateFacts) -> RuleResult:
         detail = facts.schedule.summary()
         return RuleResult(Rule.TIMING, Status.PASS, detail or "now is inside an allowed window, outside every blackout")
     return RuleResult(Rule.TIMING, Status.FAIL, facts.schedule.summary())
+
+
+def _in_slot(policy: Policy, change: ChangeFacts, facts: GateFacts) -> RuleResult:
+    """Timing, second half: "now" lies in the slot the change was scheduled and approved for, not
+    merely in some window. The slot opens ``start_tolerance`` early and closes when the planned
+    downtime is over."""
+    if change.planned_start is None:
+        return RuleResult(Rule.TIMING, Status.FAIL, f"{change.ref} has no planned start: schedule it first")
+    tolerance = timedelta(minutes=policy.gate.start_tolerance)
+    opens = change.planned_start - tolerance
+    closes = change.planned_start + timedelta(minutes=change.estimated_downtime_minutes or 0)
+    slot = (f"{change.ref}'s slot {opens:%Y-%m-%d %H:%M}–{closes:%H:%M} UTC (planned start "
+            f"{change.planned_start:%H:%M}, {format_minutes(policy.gate.start_tolerance)} early at most)")
+    if opens <= facts.now <= closes:
+        return RuleResult(Rule.TIMING, Status.PASS, f"now is inside {slot}")
+    when = "before" if facts.now < opens else "after"
+    return RuleResult(Rule.TIMING, Status.FAIL, f"now ({facts.now:%Y-%m-%d %H:%M} UTC) is {when} {slot}")
+
+
+def _satisfied_by_template(rule: Rule, facts: GateFacts) -> RuleResult | None:
+    template = facts.template
+    if template is not None and rule in template.satisfies:
+        return RuleResult(rule, Status.PASS, f"satisfied by standard-change template {template.id}")
+    return None
 
 
 def _evidence(change: ChangeFacts) -> RuleResult:
@@ -177,17 +203,17 @@ def evaluate(policy: Policy, change: ChangeFacts, version: str | None,
             case Rule.AUTHORIZED:
                 results.append(_authorized(policy, change, facts))
             case Rule.TIMING:
-                results.append(_timing(change, facts))
+                results += (_timing(change, facts), _in_slot(policy, change, facts))
             case Rule.EVIDENCE:
-                results.append(_evidence(change))
+                results.append(_satisfied_by_template(rule, facts) or _evidence(change))
             case Rule.ROLLBACK:
-                results.append(_rollback(change, facts))
+                results.append(_satisfied_by_template(rule, facts) or _rollback(change, facts))
             case Rule.ISOLATION:
                 results.append(_isolation(policy, facts))
             case Rule.UAT_FRESHNESS:
                 results.append(_uat_freshness(policy, facts))
             case Rule.VERSIONING:
-                results.append(_versioning(version))
+                results.append(_satisfied_by_template(rule, facts) or _versioning(version))
             case Rule.IDEMPOTENT_SQL:
                 results.append(_idempotent_sql(facts))
             case Rule.CONFLICTS:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..changes.entities import Category, ChangeType, ReleaseLevel, Risk
 from .durations import DurationMinutes
-from ..gate.policy import GatePolicy
+from ..gate.policy import TEMPLATE_SATISFIABLE, GatePolicy, Rule
 from ..schedule.policy import SchedulePolicy
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -33,6 +33,7 @@ class Permission(StrEnum):
     EVIDENCE_ATTACH = "evidence.attach"
     UAT_SIGNOFF = "uat.signoff"
     SCHEDULE_OVERRIDE = "schedule.override"  # accept conflicts, emergency overrides, ad-hoc freezes
+    GATE_OVERRIDE = "gate.override"  # start an emergency change whose gate is blocked, with a reason
     ENVIRONMENT_MANAGE = "environment.manage"  # record facts such as the UAT refresh date
     AUDIT_READ = "audit.read"
     TOKEN_MANAGE = "token.manage"
@@ -50,6 +51,12 @@ class EnvironmentPolicy(_Strict):
     site: str | None = None
     write: tuple[str, ...] = ()  # roles with direct write access to the environment
     deploy: tuple[str, ...] = ()  # roles that may implement changes there
+    # The requester of a change may not assess it; unset: on exactly for production environments.
+    separation_of_duties: bool | None = None
+
+    @property
+    def requires_separation_of_duties(self) -> bool:
+        return self.production if self.separation_of_duties is None else self.separation_of_duties
 
 
 class RolePolicy(_Strict):
@@ -133,6 +140,20 @@ class StandardTemplate(_Strict):
     verification_plan: str = ""
     rollback_plan: RollbackPlan
     estimated_downtime: DurationMinutes = 0
+    # Gate rules the template itself vouches for (tested once, the same every time): evidence,
+    # rollback, versioning. A change filed from it then needs no per-change proof of those.
+    satisfies: tuple[Rule, ...] = ()
+
+    @field_validator("satisfies")
+    @classmethod
+    def _satisfiable(cls, v: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        for rule in v:
+            if rule not in TEMPLATE_SATISFIABLE:
+                raise ValueError(f"a template cannot satisfy the {rule.value} rule (only "
+                                 f"{', '.join(r.value for r in TEMPLATE_SATISFIABLE)})")
+        if len(set(v)) != len(v):
+            raise ValueError("a rule is listed twice")
+        return v
 
     @property
     def estimated_downtime_minutes(self) -> int:
@@ -205,9 +226,10 @@ def cross_check(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
     for env in policy.schedule.environments:
         if env not in envs:
             problems.append((("schedule", "environments", env), f"unknown environment {env!r}"))
-    for env in policy.gate.environments:
-        if env not in envs:
-            problems.append((("gate", "environments", env), f"unknown environment {env!r}"))
+    for section in ("environments", "enforce_on_start"):
+        for env in getattr(policy.gate, section):
+            if env not in envs:
+                problems.append((("gate", section, env), f"unknown environment {env!r}"))
     template_ids: set[str] = set()
     for i, template in enumerate(policy.standard_changes):
         if template.id in template_ids:

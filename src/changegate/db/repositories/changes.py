@@ -21,8 +21,12 @@ def _like_escape(s: str) -> str:
 class ChangeRepository(Repository[Change]):
     model = Change
 
-    def get(self, change_id: int, *, full: bool = True) -> Change | None:
+    def get(self, change_id: int, *, full: bool = True, for_update: bool = False) -> Change | None:
+        """``for_update``: lock the row (SELECT … FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+        already serialises writers) and read its latest committed state, even if already loaded."""
         stmt = select(Change).where(Change.id == change_id)
+        if for_update:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         if full:
             stmt = stmt.options(
                 selectinload(Change.items), selectinload(Change.approvals),
