@@ -25,7 +25,7 @@ from ..schemas.changes import (
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
-from .deps import RT, Caller, model_response
+from .deps import RT, Caller, Secret, model_response
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
 
@@ -57,10 +57,15 @@ def list_changes(
 
 
 @router.get("/{ref}", response_model=ChangeOut)
-def get_change(ref: str, ctx: Caller, rt: RT) -> Response:
-    with rt.uow(write=False) as uow:
-        out = changes.get_change(uow, ctx, ref)
-    return model_response(out)
+async def get_change(ref: str, secret: Secret, rt: RT) -> Response:
+    def read() -> ChangeOut:
+        with rt.uow(write=False) as uow:
+            return changes.read_change(uow, rt.policy, secret, ref, rt.clock())
+
+    import os
+    if os.environ.get("CG_INLINE"):
+        return model_response(read())
+    return model_response(await run_in_threadpool(read))
 
 
 @router.patch("/{ref}", response_model=ChangeOut)

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from ..core.gate import rules as gate
 from ..core.audit import AuditRecord
 from ..core.errors import InvalidInput
-from ..core.policy.model import Permission
+from ..core.policy.model import Permission, Policy
 from ..db.uow import UnitOfWork
 from ..schemas.gate import GateOut
 from . import schedule, sqlcheck
-from .changes import load
+from .changes import authenticated_view, load
 from .context import Context
 from .views import facts_of
 
@@ -21,7 +21,20 @@ def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: date
     if environment not in ctx.policy.environments:
         raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
                            field="environment")
-    change = load(uow, ref)
+    return _decide(uow, ctx, load(uow, ref), environment, at)
+
+
+def evaluate_for_token(uow: UnitOfWork, policy: Policy, secret: str, ref: str, environment: str,
+                       at: datetime | None, now: datetime) -> GateOut:
+    """``evaluate`` for an API token: the caller and the change come from the one-statement view read."""
+    ctx, change = authenticated_view(uow, policy, secret, ref, now)
+    if environment not in ctx.policy.environments:
+        raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
+                           field="environment")
+    return _decide(uow, ctx, change, environment, at)
+
+
+def _decide(uow: UnitOfWork, ctx: Context, change, environment: str, at: datetime | None) -> GateOut:
     facts = facts_of(change)
     ctx.require(Permission.CHANGE_READ, change=facts)
     when = at or ctx.now
