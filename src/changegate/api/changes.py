@@ -58,14 +58,11 @@ def list_changes(
 
 @router.get("/{ref}", response_model=ChangeOut)
 async def get_change(ref: str, secret: Secret, rt: RT) -> Response:
-    def read() -> ChangeOut:
-        with rt.uow(write=False) as uow:
-            return changes.read_change(uow, rt.policy, secret, ref, rt.clock())
-
-    import os
-    if os.environ.get("CG_INLINE"):
-        return model_response(read())
-    return model_response(await run_in_threadpool(read))
+    # On the event loop, no thread-pool trip: the read is one indexed statement (token and change
+    # together), shorter than the trip. Measured with bench/bench_api.py, SQLite, 32 connections:
+    # 808 req/s here against 331 req/s through run_in_threadpool (bench/README.md).
+    with rt.uow(write=False) as uow:
+        return model_response(changes.read_change(uow, rt.policy, secret, ref, rt.clock()))
 
 
 @router.patch("/{ref}", response_model=ChangeOut)

@@ -68,6 +68,8 @@ async def evaluate_gate(ref: str, body: GateIn, secret: Secret, rt: RT) -> Respo
         with rt.uow() as uow:
             return gate.evaluate_for_token(uow, rt.policy, secret, ref, body.environment, body.at, rt.clock())
 
+    # In the thread pool: a write waits for the audit chain's head (and SQLite's writer queue), which
+    # must not stall the event loop; run on the loop it measured no faster (bench/README.md).
     return model_response(await run_in_threadpool(decide))
 
 
