@@ -392,20 +392,20 @@ def get_change(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
 def read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime) -> ChangeOut:
     """``get_change`` for an API token, authenticated in the same single statement that reads the
     change (the API's hot read path: one statement for a change not scheduled, see ``authenticated_view``)."""
-    ctx, change = authenticated_view(uow, policy, secret, ref, now)
+    ctx, change = authenticated_view(uow, policy, secret, ref, now, read_only=True)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
 
 
-def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime
-                       ) -> tuple[Context, Change]:
+def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,
+                       read_only: bool = False) -> tuple[Context, Change]:
     """The caller's context and the change (a read-only record shaped like the model), from one
     statement. Authentication comes first: a bad token is 401 whatever the reference."""
     try:
         change_id, bad_ref = parse_ref(ref), None
     except ChangegateError as err:  # decided after authentication, which still runs (id 0 exists never)
         change_id, bad_ref = 0, err
-    view = uow.changes.view(change_id, token_hash(secret))
+    view = uow.changes.view(change_id, token_hash(secret), read_only=read_only)
     person = check_token(view.token if view else None, policy, now)
     if bad_ref is not None:
         raise bad_ref
