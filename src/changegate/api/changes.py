@@ -25,7 +25,7 @@ from ..schemas.changes import (
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
-from .deps import RT, Caller, model_response
+from .deps import RT, Caller, Secret, model_response
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
 
@@ -57,10 +57,12 @@ def list_changes(
 
 
 @router.get("/{ref}", response_model=ChangeOut)
-def get_change(ref: str, ctx: Caller, rt: RT) -> Response:
+async def get_change(ref: str, secret: Secret, rt: RT) -> Response:
+    # On the event loop, no thread-pool trip: the read is one indexed statement (token and change
+    # together), shorter than the trip. Measured with bench/bench_api.py, SQLite, 32 connections:
+    # 808 req/s here against 331 req/s through run_in_threadpool (bench/README.md).
     with rt.uow(write=False) as uow:
-        out = changes.get_change(uow, ctx, ref)
-    return model_response(out)
+        return model_response(changes.read_change(uow, rt.policy, secret, ref, rt.clock()))
 
 
 @router.patch("/{ref}", response_model=ChangeOut)

@@ -36,6 +36,16 @@ def caller(
     return rt.context(person)
 
 
+async def bearer_secret(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    """The bearer token itself, for routes that check it in the same statement as their read (async:
+    no thread-pool trip, no query)."""
+    if credentials is None:
+        raise Unauthenticated("send an API token: 'Authorization: Bearer cg_…'")
+    return credentials.credentials
+
+
 def model_response(model: BaseModel, status_code: int = 200) -> Response:
     """The service's already-validated schema object as JSON. FastAPI would validate it again
     against ``response_model`` in another trip through the thread pool; the route's
@@ -45,3 +55,4 @@ def model_response(model: BaseModel, status_code: int = 200) -> Response:
 
 Caller = Annotated[Context, Depends(caller)]
 RT = Annotated[Runtime, Depends(runtime)]
+Secret = Annotated[str, Depends(bearer_secret)]

@@ -11,11 +11,12 @@ from ..core.changes.entities import ChangeType, format_ref
 from ..core.decisions import Reason
 from ..core.errors import InvalidInput, Refused
 from ..core.gate.policy import OVERRIDABLE
-from ..core.policy.model import Permission
+from ..core.policy.model import Permission, Policy
 from ..db.models import Change
 from ..db.uow import UnitOfWork
 from ..schemas.gate import GateOut
 from . import schedule, sqlcheck
+from .changes import authenticated_view
 from .lookup import load
 from .context import Context
 from .views import facts_of
@@ -26,8 +27,22 @@ def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: date
     if environment not in ctx.policy.environments:
         raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
                            field="environment")
-    change = load(uow, ref)
-    ctx.require(Permission.CHANGE_READ, change=facts_of(change))
+    return _decide(uow, ctx, load(uow, ref), environment, at)
+
+
+def evaluate_for_token(uow: UnitOfWork, policy: Policy, secret: str, ref: str, environment: str,
+                       at: datetime | None, now: datetime) -> GateOut:
+    """``evaluate`` for an API token: the caller and the change come from the one-statement view read."""
+    ctx, change = authenticated_view(uow, policy, secret, ref, now)
+    if environment not in ctx.policy.environments:
+        raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
+                           field="environment")
+    return _decide(uow, ctx, change, environment, at)
+
+
+def _decide(uow: UnitOfWork, ctx: Context, change, environment: str, at: datetime | None) -> GateOut:
+    facts = facts_of(change)
+    ctx.require(Permission.CHANGE_READ, change=facts)
     when = at or ctx.now
     verdict = verdict_for(uow, ctx, change, environment, when)
     uow.audit.append(AuditRecord(actor=ctx.actor.id, action="gate.evaluated", entity=f"change:{change.id}",

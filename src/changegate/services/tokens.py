@@ -64,6 +64,18 @@ def revoke_token(uow: UnitOfWork, ctx: Context, token_id: int) -> TokenOut:
 def authenticate(uow: UnitOfWork, policy: Policy, secret: str, now: datetime) -> Person:
     """The person a bearer token stands for; Unauthenticated with the reason otherwise."""
     token = uow.tokens.by_hash(_digest(secret)) if secret.startswith(PREFIX) else None
+    return check_token(token, policy, now)
+
+
+def token_hash(secret: str) -> str:
+    """What a token is stored and looked up by. A secret without the prefix hashes to a value no
+    stored token has (every issued one carries it), so it is simply unknown."""
+    return _digest(secret)
+
+
+def check_token(token, policy: Policy, now: datetime) -> Person:
+    """The person a stored token row (None: unknown) stands for, checked afresh on every request:
+    nothing about a token is cached, so a revocation holds from the next request, in every process."""
     if token is None:
         raise Unauthenticated("unknown API token")
     if token.revoked_at is not None:

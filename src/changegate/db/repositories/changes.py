@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Sequence
+import json
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import NamedTuple, Sequence
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import Boolean, bindparam, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from ...schemas.changes import ChangeFilter
-from ..models import Approval, Change, ChangeItem, Comment, Evidence, EvidenceBlob
+from ..models import UTCDateTime, ApiToken, Approval, Change, ChangeItem, Comment, Evidence, EvidenceBlob
 from .base import Repository
+
+
+class ChangeView(NamedTuple):
+    token: SimpleNamespace  # TOKEN_COLUMNS
+    change: SimpleNamespace | None  # None: no such change
+
+
+def _json_list(value) -> list:
+    # SQLite returns the JSON text; psycopg may hand over the parsed value (and NULL for no rows).
+    if value is None:
+        return []
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _utc(value: str | datetime) -> datetime:
+    """A timestamp as the UTCDateTime column type gives it, aware UTC, from what the driver or a JSON
+    aggregate hands over: SQLite's stored text (naive UTC), PostgreSQL's ISO 8601 with an offset, or a
+    driver's datetime."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _convert(model: type, column: str, value):
+    """Restore a column's Python type; the view's SQL is run without SQLAlchemy's result processing, and
+    JSON has neither timestamps nor booleans."""
+    if value is None:
+        return None
+    kind = _COLUMN_KINDS.get((model, column))
+    if kind is None:
+        _COLUMN_KINDS[model, column] = kind = type(model.__table__.c[column].type)
+    if kind is UTCDateTime:
+        return _utc(value)
+    if kind is Boolean:
+        return bool(value)
+    return value
+
+
+_COLUMN_KINDS: dict[tuple[type, str], type] = {}
 
 
 def _like_escape(s: str) -> str:
@@ -33,6 +73,36 @@ class ChangeRepository(Repository[Change]):
                 selectinload(Change.evidence), selectinload(Change.comments),
             )
         return self.s.execute(stmt).scalar_one_or_none()
+
+    def view(self, change_id: int, token_hash: str, *, read_only: bool = False) -> ChangeView | None:
+        """The change view and the caller's token in one statement (see ``view_statement``); None if
+        the token is unknown. The change comes back as a plain record with the model's attribute names
+        (``items``, ``approvals``… as lists of records), read-only, not an ORM object.
+
+        ``read_only``: the unit of work only reads, at READ COMMITTED. On PostgreSQL it then runs
+        outside a transaction, saving the BEGIN and ROLLBACK round trips: each statement sees one
+        snapshot either way, as it does inside a READ COMMITTED transaction."""
+        postgresql = self.s.get_bind().dialect.name == "postgresql"
+        if read_only and postgresql and not self.s.in_transaction():
+            conn = self.s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        else:
+            conn = self.s.connection()
+        sql, order = _compiled_view(conn.dialect)
+        params = {"change_id": change_id, "token_hash": token_hash}
+        row = conn.exec_driver_sql(sql, tuple(params[k] for k in order) if order else params).first()
+        if row is None:
+            return None
+        values = dict(zip(_VIEW_KEYS, row))
+        token = SimpleNamespace(**{c: _convert(ApiToken, c, values[f"token_{c}"]) for c in TOKEN_COLUMNS})
+        if values["id"] is None:
+            return ChangeView(token, None)
+        change = SimpleNamespace(**{c.key: _convert(Change, c.key, values[c.key]) for c in Change.__table__.c})
+        for name, (model, columns, _order) in VIEW_COLLECTIONS.items():
+            change.__dict__[name] = [
+                SimpleNamespace(**{c: _convert(model, c, v) for c, v in zip(columns, json_row)})
+                for json_row in _json_list(values[name])
+            ]
+        return ChangeView(token, change)
 
     def touch(self, change: Change, now: datetime) -> None:
         """Mark the change written: its UPDATE checks and bumps row_version even when nothing else
@@ -121,3 +191,65 @@ class EvidenceRepository(Repository[Evidence]):
             select(Evidence).where(Evidence.change_id == change_id, Evidence.kind == kind)
             .order_by(Evidence.id.desc()).limit(1)
         ).scalar_one_or_none()
+
+
+# --- the change view in one statement -------------------------------------------------------------
+#
+# GET /changes/CHG-n and the gate read a change with everything it shows in ONE statement: the change
+# row, each collection as a JSON array of positional rows (an ordered scalar subquery per collection),
+# and, fused in, the caller's API token row. One statement means one round trip, one snapshot (no torn
+# view between separate loads under READ COMMITTED), and authentication at no extra query: a revoked
+# token is seen by the very next request in every process, since nothing is cached.
+
+VIEW_COLLECTIONS: dict[str, tuple[type, tuple[str, ...], str]] = {
+    # name: (model, columns in the order of each JSON row, ordering column)
+    "items": (ChangeItem, ("name",), "position"),
+    "approvals": (Approval, ("id", "role", "approver", "decision", "reason", "retroactive", "created_at"), "id"),
+    "evidence": (Evidence, ("id", "kind", "filename", "media_type", "size", "sha256", "description",
+                            "uploaded_by", "uploaded_at"), "id"),
+    "comments": (Comment, ("id", "author", "body", "created_at"), "id"),
+}
+TOKEN_COLUMNS = ("id", "person_id", "prefix", "expires_at", "revoked_at")
+
+
+def _json_rows(dialect: str, model: type, columns: tuple[str, ...], order: str, change_id: int):
+    """A scalar subquery: the change's rows of ``model`` as a JSON array of arrays, in ``order``.
+
+    Not correlated (the id is a bound parameter), so each is one index range scan."""
+    cols = [getattr(model, c) for c in columns]
+    where = model.change_id == change_id
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        return (select(func.json_agg(aggregate_order_by(func.json_build_array(*cols), getattr(model, order))))
+                .where(where).scalar_subquery())
+    # SQLite (3.40 here) has no ORDER BY inside aggregates; it aggregates an ordered subquery in order.
+    inner = select(*cols).where(where).order_by(getattr(model, order)).subquery()
+    return select(func.json_group_array(func.json_array(*inner.c))).scalar_subquery()
+
+
+def view_statement(dialect: str, change_id=bindparam("change_id"), token_hash=bindparam("token_hash")):
+    """The token row (none if the token is unknown) left-joined to the change row (NULLs if there is no
+    such change), plus the change's collections."""
+    token = [getattr(ApiToken, c).label(f"token_{c}") for c in TOKEN_COLUMNS]
+    collections = [_json_rows(dialect, model, cols, order, change_id).label(name)
+                   for name, (model, cols, order) in VIEW_COLLECTIONS.items()]
+    return (select(*token, *Change.__table__.c, *collections)
+            .select_from(ApiToken).outerjoin(Change, Change.id == change_id)
+            .where(ApiToken.token_hash == token_hash))
+
+
+# The view's SQL is built and compiled once per dialect: building and cache-keying a statement of this
+# size through SQLAlchemy costs more than running it.
+_VIEW_KEYS = (*(f"token_{c}" for c in TOKEN_COLUMNS), *(c.key for c in Change.__table__.c), *VIEW_COLLECTIONS)
+_VIEW_SQL: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _compiled_view(dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The SQL text and, for positional paramstyles, the order of its parameters."""
+    if dialect.name not in _VIEW_SQL:
+        compiled = view_statement(dialect.name).compile(dialect=dialect)
+        assert tuple(c[0] for c in compiled._result_columns) == _VIEW_KEYS  # zip(_VIEW_KEYS, row) relies on it
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        _VIEW_SQL[dialect.name] = (str(compiled), order)
+    return _VIEW_SQL[dialect.name]

@@ -1,0 +1,121 @@
+"""The API's read path (issue 13): one statement per change view, the token checked in it, nothing cached.
+
+On SQLite and PostgreSQL: the one-statement view equals the ORM-loaded one exactly; a revocation made
+through one app instance holds on the very next request to another on the same database; and one GET
+issues the number of statements it was designed for, so a regression to per-collection loads fails.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from changegate.db.engine import make_engine
+from changegate.schemas.schedule import FreezeIn
+from changegate.services import changes, schedule
+from changegate.services.demo import load_demo
+from changegate.services.runtime import Runtime
+
+
+def test_one_statement_view_is_exactly_the_orm_view(runtime):
+    demo = load_demo(runtime)
+    with runtime.uow() as uow:  # a freeze over every slot: scheduled changes get schedule problems
+        now = runtime.clock()
+        schedule.add_freeze(uow, runtime.context("chris.change"), FreezeIn(
+            name="Audit freeze", start=now - timedelta(days=400), end=now + timedelta(days=400),
+            reason="external audit"))
+    secret = demo["tokens"]["chris.change"]
+    seen = {"items": 0, "approvals": 0, "evidence": 0, "comments": 0, "schedule_problems": 0}
+    for ref in demo["changes"]:
+        ctx = runtime.context("chris.change")
+        with runtime.uow(write=False) as uow:
+            orm = changes.get_change(uow, ctx, ref)
+        with runtime.uow(write=False) as uow:
+            one = changes.read_change(uow, runtime.policy, secret, ref, ctx.now)
+        assert one.model_dump_json() == orm.model_dump_json()
+        for name in seen:
+            seen[name] += bool(getattr(orm, name))
+    assert all(seen.values()), f"the demo no longer covers every collection: {seen}"
+
+
+def _serve(rt: Runtime):
+    import uvicorn
+
+    from changegate.api.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning",
+                                        lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    return srv, thread, f"http://127.0.0.1:{port}/api/v1"
+
+
+def test_revocation_holds_on_the_next_request_in_another_app_instance(runtime, server, tokens, clock):
+    # A second app instance with its own engine (its own pool), as a second API process would have.
+    other_rt = Runtime(runtime.settings, make_engine(runtime.settings.database_url), runtime.policy, clock)
+    srv, thread, other = _serve(other_rt)
+    try:
+        with runtime.uow() as uow:
+            ref = changes.create_change(uow, runtime.context("dana.dev"), changes.ChangeCreate(
+                title="Relabel", category="application", release_level="patch", environment="prod",
+                items=["mes-labels"])).ref
+        dana = {"Authorization": f"Bearer {tokens['dana.dev']}"}
+        chris = {"Authorization": f"Bearer {tokens['chris.change']}"}
+        gate_body = {"environment": "prod"}
+        assert httpx.get(f"{other}/changes/{ref}", headers=dana).status_code == 200
+        assert httpx.post(f"{other}/changes/{ref}/gate", headers=dana, json=gate_body).status_code == 200
+        listed = httpx.get(f"{server}/api/v1/tokens", headers=chris, params={"person": "dana.dev"}).json()
+        revoked = httpx.delete(f"{server}/api/v1/tokens/{listed[0]['id']}", headers=chris)
+        assert revoked.status_code == 200, revoked.text
+
+        for url, method, kwargs in ((f"{other}/changes/{ref}", "GET", {}),
+                                    (f"{other}/changes/{ref}/gate", "POST", {"json": gate_body}),
+                                    (f"{server}/api/v1/changes/{ref}", "GET", {})):
+            refused = httpx.request(method, url, headers=dana, **kwargs)
+            assert refused.status_code == 401, (url, refused.text)
+            assert "was revoked" in refused.json()["message"]
+    finally:
+        srv.should_exit = True
+        thread.join(5)
+        other_rt.close()
+
+
+@pytest.fixture
+def statements(runtime):
+    """The SQL statements the runtime's engine sends, as they are sent."""
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(runtime.engine, "before_cursor_execute", record)
+
+
+def test_get_one_change_sends_one_statement(runtime, as_, statements):
+    dana = as_("dana.dev")
+    ref = dana.post("/changes", json={"title": "Relabel", "category": "application", "release_level": "patch",
+                                      "environment": "prod", "items": ["mes-labels", "line-3"]}).json()["ref"]
+    dana.post(f"/changes/{ref}/comments", json={"body": "looks fine"})
+    statements.clear()
+    got = dana.get(f"/changes/{ref}")
+    assert got.status_code == 200 and got.json()["comments"][0]["body"] == "looks fine"
+    # One SELECT reads the token, the change and all its collections; SQLite's BEGIN is the engine's own
+    # (db/engine.py emits it for every transaction), PostgreSQL's is implicit in the driver.
+    selects = [s for s in statements if s.strip().upper() != "BEGIN"]
+    assert len(selects) == 1, statements
+    assert len(statements) == (2 if runtime.engine.dialect.name == "sqlite" else 1), statements
