@@ -8,14 +8,34 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from ..core.errors import ChangegateError, Conflict, Forbidden, Refused
 
-console = Console(soft_wrap=True)  # lines are for logs and pipes: never wrap them
-err_console = Console(stderr=True, soft_wrap=True)
+
+class _LazyConsole:
+    """A Rich console built on first print: importing Rich costs ~60 ms that ``--version`` should not pay."""
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = _LazyConsole(soft_wrap=True)  # lines are for logs and pipes: never wrap them
+err_console = _LazyConsole(stderr=True, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """Rich's markup escape, imported when first needed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 OK, BLOCKED, USAGE = 0, 1, 2
 
@@ -59,6 +79,8 @@ def emit_json(data: Any) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")
