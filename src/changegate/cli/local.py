@@ -23,8 +23,7 @@ from ..schemas.environments import RefreshIn
 from ..schemas.gate import GateIn
 from ..schemas.common import aware
 from ..schemas.schedule import AcceptConflictIn, ExplainQuery, FreezeIn, LiftIn, SlotQuery
-from ..schemas.sqlcheck import SqlCheckIn
-from ..services import audit, changes, environments, gate, schedule, sqlcheck, tokens
+from ..services import audit, changes, environments, schedule, tokens
 from ..services.runtime import Runtime
 
 
@@ -118,6 +117,8 @@ class LocalClient:
         return self._run(tokens.revoke_token, token_id)
 
     def gate(self, ref: str, payload: dict) -> dict:
+        from ..services import gate  # reads stored SQL checks: imports the SQL check's machinery (sqlglot)
+
         body = _parse(GateIn, payload)
         return self._run(gate.evaluate, ref, body.environment, body.at)
 
@@ -171,6 +172,9 @@ class LocalClient:
         return self._run(schedule.accept_conflict, ref, _parse(AcceptConflictIn, payload))
 
     def sql_check(self, ref: str, payload: dict) -> dict:
+        from ..schemas.sqlcheck import SqlCheckIn
+        from ..services import sqlcheck  # sqlglot and the scratch engines: only for this command
+
         body = _parse(SqlCheckIn, payload)
         scripts = {role: sqlcheck.Script(s.name, s.text) for role, s in
                    (("schema", body.schema_sql), ("deploy", body.deploy), ("rollback", body.rollback),

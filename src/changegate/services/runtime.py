@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from ..core.errors import ChangegateError, Unauthenticated
 from ..core.policy.model import Person, Policy
 from ..db.engine import make_engine
-from ..db.migrate import current_revision, head_revision, upgrade
+from ..db.migrate import Upgraded, current_revision, head_revision, upgrade
 from ..db.uow import UnitOfWork, utcnow
 from ..settings import Settings
 from .context import Context
@@ -31,14 +31,14 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> "Runtime":
-        policy = load_policy(settings.policy_path())
+        policy = load_policy(settings.policy_path(), cache_dir=settings.policy_cache_dir())
         return cls(settings, make_engine(settings.database_url), policy, clock)
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.engine, write=write, clock=self.clock)
 
-    def upgrade_schema(self) -> None:
-        upgrade(self.engine)
+    def upgrade_schema(self) -> Upgraded:
+        return upgrade(self.engine)
 
     def ensure_schema(self) -> None:
         current = current_revision(self.engine)
