@@ -55,10 +55,12 @@ def db_upgrade() -> None:
     """Create or migrate the schema of CHANGEGATE_DATABASE_URL to the newest revision."""
     rt = state.runtime()
     try:
-        rt.upgrade_schema()
+        done = rt.upgrade_schema()
+    except ChangegateError as exc:
+        fail(exc)
     finally:
         rt.close()
-    print(f"database at {rt.engine.url.render_as_string(hide_password=True)} is up to date")
+    print(f"database at {rt.engine.url.render_as_string(hide_password=True)}: {done.sentence()}")
 
 
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
@@ -68,16 +70,23 @@ app.add_typer(demo_app, name="demo")
 @demo_app.command("load")
 def demo_load(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Fill the configured database with a demo plant: people, a dozen changes in every state."""
-    from ..services.demo import load_demo
+    from ..services.demo import already_loaded, change_count, load_demo
 
     rt = state.runtime()
     try:
         rt.upgrade_schema()
-        result = load_demo(rt)
+        existing = change_count(rt)
+        result = None if existing else load_demo(rt)
     except ChangegateError as exc:
         fail(exc)
     finally:
         rt.close()
+    if result is None:
+        if json_out:
+            emit_json({"changes": [], "tokens": {}, "already_loaded": True, "message": already_loaded(existing)})
+        else:
+            print(already_loaded(existing))
+        return
     if json_out:
         emit_json(result)
         return
@@ -146,7 +155,7 @@ def serve(
 
     from .. import __version__
     from ..api.app import create_app
-    from ..services.demo import database_is_empty, load_demo
+    from ..services.demo import already_loaded, change_count, load_demo
 
     rt = state.runtime()
     try:
@@ -154,7 +163,9 @@ def serve(
             rt.upgrade_schema()  # embedded default: nothing else to run first
         else:
             rt.ensure_schema()  # several nodes: migrations are an explicit operator step
-        if demo and database_is_empty(rt):
+        if demo and (existing := change_count(rt)):
+            print(already_loaded(existing))
+        elif demo:
             result = load_demo(rt)
             print("demo loaded; API tokens (shown once):")
             for person, secret in result["tokens"].items():
