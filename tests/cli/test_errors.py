@@ -58,3 +58,20 @@ def test_db_upgrade_and_demo_load_say_what_they_did(monkeypatch, tmp_path):
     assert f"already holds {len(loaded)} changes" in out and "nothing to do" in out
     code, out, _ = run(monkeypatch, url, "demo", "load", "--json")
     assert code == 0 and json.loads(out)["already_loaded"] is True
+
+
+def test_a_bare_date_means_plant_midnight_locally_and_is_refused_remotely(monkeypatch, tmp_path, server, tokens):
+    url = f"sqlite:///{tmp_path / 'cg.db'}"
+    assert run(monkeypatch, url, "db", "upgrade")[0] == 0
+    code, out, err = run(monkeypatch, url, "--as", "dana.dev", "schedule", "next-slot", "--env", "prod",
+                         "--duration", "1h", "--after", "2026-12-01", "--json")
+    slot = json.loads(out)
+    # The JSON gives the slot on the plant's wall clock too.
+    assert code == 0, err
+    assert slot["local_start"].startswith("2026-12-01T09:00:00+01:00") and slot["timezone"] == "Europe/Berlin"
+    code, out, err = run(monkeypatch, url, "--as", "dana.dev", "schedule", "explain", "--env", "prod",
+                         "--at", "2026-12-01", "--duration", "30m", "--json")
+    assert json.loads(out)["start"] == "2026-11-30T23:00:00Z"  # plant midnight, not UTC midnight
+    code, out, err = run(monkeypatch, url, "--url", server, "--token", tokens["dana.dev"], "schedule", "next-slot",
+                         "--env", "prod", "--duration", "1h", "--after", "2026-12-01")
+    assert code == 2 and "--after 2026-12-01" in err and "offset" in err

@@ -74,6 +74,16 @@ def usage(message: str) -> NoReturn:
     raise typer.Exit(USAGE)
 
 
+def plant_time(start: str | None, end: str | None, timezone: str | None) -> str:
+    """`` = 2026-12-08 09:00–09:30 Europe/Berlin``: the plant's wall clock beside a UTC instant or span."""
+    if not start or not timezone:
+        return ""
+    span = f"{start[:10]} {start[11:16]}" + (f"–{end[11:16]}" if end else "")
+    if end and end[:10] != start[:10]:
+        span = f"{start[:10]} {start[11:16]} – {end[:10]} {end[11:16]}"
+    return f" = {span} {timezone}"
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 

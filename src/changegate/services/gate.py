@@ -44,4 +44,4 @@ def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: date
     verdict = gate.evaluate(ctx.policy, facts, change.version_label, gate_facts)
     uow.audit.append(AuditRecord(actor=ctx.actor.id, action="gate.evaluated", entity=f"change:{change.id}",
                                  detail={**verdict.to_dict(), "at": when.isoformat()}), ctx.now)
-    return GateOut.from_verdict(verdict, when)
+    return GateOut.from_verdict(verdict, when, ctx.policy.schedule.timezone_for(environment))
