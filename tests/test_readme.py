@@ -14,10 +14,9 @@ from changegate.cli.main import app
 from changegate.settings import DEFAULT_POLICY
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-FILES = {  # the files the sessions attach, as the README describes them
-    "uat.log": "42 passed, 0 failed\n",
-    "rollback.sql": "deploy mes-labels 2.4.0\n",
-    "rollback-rehearsal.log": "rollback rehearsed on UAT: ok\n",
+EXAMPLES = README.parent / "docs" / "examples" / "session"
+FILES = {  # the files the sessions attach: shipped in docs/examples/session/, as the README says
+    name: (EXAMPLES / name).read_text(encoding="utf-8") for name in ("uat.log", "rollback.sql", "rollback-rehearsal.log")
 }
 EXIT_ECHO = '; echo "exit $?"'
 

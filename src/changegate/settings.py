@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from platformdirs import user_data_dir
+from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,10 +23,16 @@ class Settings(BaseSettings):
     policy: Path | None = None  # None: the user's policy.yaml if present, else the shipped default
     max_evidence_bytes: int = 25 * 1024 * 1024
     max_body_bytes: int = 1024 * 1024  # any other request body (CHANGEGATE_MAX_BODY_BYTES); larger: 413
+    # Where the validated policy is kept between CLI calls, keyed by the file's content (parsing it costs
+    # more than a whole remote call); CHANGEGATE_CACHE_DIR="" turns the cache off.
+    cache_dir: Path | None = Field(default_factory=lambda: Path(user_cache_dir("changegate")))
     # CLI: talk to a server instead of the local database.
     url: str | None = None
     token: str | None = None
     user: str | None = None  # who the local CLI acts as
+
+    def policy_cache_dir(self) -> Path | None:
+        return self.cache_dir if self.cache_dir and str(self.cache_dir) not in ("", ".") else None
 
     def policy_path(self) -> Path:
         if self.policy is not None:

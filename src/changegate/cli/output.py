@@ -8,14 +8,34 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from ..core.errors import ChangegateError, Conflict, Forbidden, Refused
 
-console = Console(soft_wrap=True)  # lines are for logs and pipes: never wrap them
-err_console = Console(stderr=True, soft_wrap=True)
+
+class _LazyConsole:
+    """A Rich console built on first print: importing Rich costs ~60 ms that ``--version`` should not pay."""
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = _LazyConsole(soft_wrap=True)  # lines are for logs and pipes: never wrap them
+err_console = _LazyConsole(stderr=True, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """Rich's markup escape, imported when first needed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 OK, BLOCKED, USAGE = 0, 1, 2
 
@@ -54,11 +74,23 @@ def usage(message: str) -> NoReturn:
     raise typer.Exit(USAGE)
 
 
+def plant_time(start: str | None, end: str | None, timezone: str | None) -> str:
+    """`` = 2026-12-08 09:00–09:30 Europe/Berlin``: the plant's wall clock beside a UTC instant or span."""
+    if not start or not timezone:
+        return ""
+    span = f"{start[:10]} {start[11:16]}" + (f"–{end[11:16]}" if end else "")
+    if end and end[:10] != start[:10]:
+        span = f"{start[:10]} {start[11:16]} – {end[:10]} {end[11:16]}"
+    return f" = {span} {timezone}"
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")

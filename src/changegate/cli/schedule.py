@@ -1,15 +1,18 @@
 """``changegate schedule``, ``calendar`` and ``freeze``: when changes may run."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: Typer would eval every command's string annotations
+# at each start (~1,000 evals, a third of ``--version``'s time).
 
+import re
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from .change import JsonOpt, _call
-from .output import console, emit_json, table, usage
+from .output import console, emit_json, escape, plant_time, table, usage
 from .state import state
 
 schedule_app = typer.Typer(help="Deployment windows, blackouts and slots.", no_args_is_help=True)
@@ -19,11 +22,26 @@ Env = Annotated[str, typer.Option("--env", help="Environment, e.g. prod.")]
 ItemOpt = Annotated[Optional[list[str]], typer.Option("--item", "-i", help="Configuration item (repeat).")]
 
 
-def _when(value: str | None) -> str | None:
-    """A date alone means midnight UTC of that day."""
-    if value and len(value) == 10:
-        return f"{value}T00:00:00+00:00"
-    return value
+# Every date-time option here: a bare date means midnight of that day on the plant's wall clock (the
+# policy's time zone for the environment), not UTC midnight; through --url the plant's zone is the
+# server's to know, so a bare date is refused there.
+DATE_HELP = " A bare date (2026-12-01) means midnight plant time (the policy's time zone; not with --url)."
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _when(client, value: str | None, option: str, env: str | None = None) -> str | None:
+    if not value or not _BARE_DATE.fullmatch(value):
+        return value
+    rt = getattr(client, "rt", None)
+    if rt is None:
+        usage(f"{option} {value}: give the time and its offset (e.g. {value}T00:00+01:00); through --url a bare "
+              "date is refused, as the plant's time zone is the server's")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        usage(f"{option} {value}: not a date (YYYY-MM-DD)")
+    zone = rt.policy.schedule.timezone_for(env) if env else rt.policy.schedule.timezone
+    return datetime.combine(day, time(0), ZoneInfo(zone)).isoformat()
 
 
 def _print_slot(slot: dict, json_out: bool) -> None:
@@ -34,7 +52,8 @@ def _print_slot(slot: dict, json_out: bool) -> None:
         w = slot["window"]
         where = escape(f" in window {w['name']} ({w['local_start'][11:16]}–{w['local_end'][11:16]} {w['timezone']})"
                        ) if w else ""
-        console.print(f"[bold green]allowed[/] {slot['start']} → {slot['end']}{where}", highlight=False)
+        local = escape(plant_time(slot.get("local_start"), slot.get("local_end"), slot.get("timezone")))
+        console.print(f"[bold green]allowed[/] {slot['start']} → {slot['end']}{local}{where}", highlight=False)
     else:
         console.print(f"[bold red]not allowed[/] {slot['start'] or ''}", highlight=False)
     for r in slot["reasons"]:
@@ -45,7 +64,7 @@ def _print_slot(slot: dict, json_out: bool) -> None:
 def next_slot(
     env: Env,
     duration: Annotated[str, typer.Option(help="How long: 90m, 1h30m, 45.")],
-    after: Annotated[Optional[str], typer.Option(help="Earliest start (ISO 8601); default now.")] = None,
+    after: Annotated[Optional[str], typer.Option(help="Earliest start (ISO 8601); default now." + DATE_HELP)] = None,
     change: Annotated[Optional[str], typer.Option(help="Plan for this change: its items, type, and free of "
                                                        "conflicts with other changes.")] = None,
     items: ItemOpt = None,
@@ -54,7 +73,8 @@ def next_slot(
 ) -> None:
     """The earliest start satisfying every window, blackout, freeze and other change's slot."""
     client = state.client()
-    payload = {"environment": env, "duration": duration, "after": _when(after), "change": change,
+    payload = {"environment": env, "duration": duration, "after": _when(client, after, "--after", env),
+               "change": change,
                "items": items or [], "emergency": emergency}
     slot = _call(lambda: client.next_slot({k: v for k, v in payload.items() if v is not None}))
     _print_slot(slot, json_out)
@@ -64,7 +84,7 @@ def next_slot(
 @schedule_app.command("explain")
 def explain(
     env: Env,
-    at: Annotated[str, typer.Option(help="Start (ISO 8601).")],
+    at: Annotated[str, typer.Option(help="Start (ISO 8601)." + DATE_HELP)],
     duration: Annotated[str, typer.Option(help="How long: 90m, 1h30m, 45.")],
     items: ItemOpt = None,
     emergency: Annotated[bool, typer.Option(help="As an emergency change.")] = False,
@@ -72,22 +92,24 @@ def explain(
 ) -> None:
     """Whether a change may run at this time for this long, with every reason. Exit 1 when not."""
     client = state.client()
-    slot = _call(lambda: client.explain({"environment": env, "at": _when(at), "duration": duration,
+    when = _when(client, at, "--at", env)
+    slot = _call(lambda: client.explain({"environment": env, "at": when, "duration": duration,
                                          "items": items or [], "emergency": emergency}))
     _print_slot(slot, json_out)
     raise typer.Exit(0 if slot["allowed"] else 1)
 
 
 def calendar(
-    start: Annotated[Optional[str], typer.Option("--from", help="Start date or instant; default now.")] = None,
-    end: Annotated[Optional[str], typer.Option("--to", help="End date or instant; default 30 days later.")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="Start date or instant; default now." + DATE_HELP)] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="End date or instant; default 30 days later." + DATE_HELP)] = None,
     env: Annotated[Optional[str], typer.Option("--env", help="Only this environment.")] = None,
     ics: Annotated[Optional[Path], typer.Option("--ics", help="Write an iCalendar file here.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Windows, blackouts, freezes and scheduled changes, with conflicts."""
     client = state.client()
-    params = {k: v for k, v in {"from": _when(start), "to": _when(end), "environment": env}.items() if v}
+    params = {k: v for k, v in {"from": _when(client, start, "--from", env), "to": _when(client, end, "--to", env),
+                                "environment": env}.items() if v}
     if ics is not None:
         data = _call(lambda: client.calendar_ics(params))
         try:
@@ -112,8 +134,8 @@ def calendar(
 @freeze_app.command("add")
 def freeze_add(
     name: Annotated[str, typer.Option(help="Short name, e.g. 'audit week'.")],
-    start: Annotated[str, typer.Option("--from", help="Start (date or ISO 8601).")],
-    end: Annotated[str, typer.Option("--to", help="End (date or ISO 8601).")],
+    start: Annotated[str, typer.Option("--from", help="Start (date or ISO 8601)." + DATE_HELP)],
+    end: Annotated[str, typer.Option("--to", help="End (date or ISO 8601)." + DATE_HELP)],
     reason: Annotated[str, typer.Option(help="Why (shown to everyone whose change it blocks).")],
     env: Annotated[Optional[list[str]], typer.Option("--env", help="Only these environments (repeat).")] = None,
     items: ItemOpt = None,
@@ -122,7 +144,8 @@ def freeze_add(
 ) -> None:
     """Freeze changes between two instants (change managers)."""
     client = state.client()
-    result = _call(lambda: client.add_freeze({"name": name, "start": _when(start), "end": _when(end), "reason": reason,
+    result = _call(lambda: client.add_freeze({"name": name, "start": _when(client, start, "--from", (env or [None])[0]),
+                                              "end": _when(client, end, "--to", (env or [None])[0]), "reason": reason,
                                               "environments": env or [], "items": items or [],
                                               "emergency_override": emergency_override}))
     if json_out:
@@ -135,12 +158,12 @@ def freeze_add(
 
 @freeze_app.command("list")
 def freeze_list(
-    start: Annotated[Optional[str], typer.Option("--from")] = None,
-    end: Annotated[Optional[str], typer.Option("--to")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="Start." + DATE_HELP)] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="End." + DATE_HELP)] = None,
     json_out: JsonOpt = False,
 ) -> None:
     client = state.client()
-    params = {k: v for k, v in {"from": _when(start), "to": _when(end)}.items() if v}
+    params = {k: v for k, v in {"from": _when(client, start, "--from"), "to": _when(client, end, "--to")}.items() if v}
     freezes = _call(lambda: client.list_freezes(params))
     if json_out:
         emit_json(freezes)

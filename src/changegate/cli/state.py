@@ -1,15 +1,20 @@
-"""What the global options chose: local database as a person, or a server with a token."""
+"""What the global options chose: local database as a person, or a server with a token.
+
+The clients are imported when a command asks for one: the remote client never loads the database layer,
+and ``--help`` or ``--version`` load neither.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ChangegateError
-from ..services.runtime import Runtime
-from ..settings import Settings
-from .client import Client, LocalClient, RemoteClient
 from .output import fail, usage
+
+if TYPE_CHECKING:
+    from ..services.runtime import Runtime
+    from .client import Client
 
 
 @dataclass
@@ -19,7 +24,10 @@ class CliState:
     person: str | None = None
     context: Any = None  # the root typer.Context, to release resources when the command ends
 
-    def runtime(self) -> Runtime:
+    def runtime(self) -> "Runtime":
+        from ..services.runtime import Runtime
+        from ..settings import Settings
+
         try:
             rt = Runtime.from_settings(Settings())
         except ChangegateError as exc:
@@ -28,9 +36,13 @@ class CliState:
             self.context.call_on_close(rt.close)  # release database connections when the command ends
         return rt
 
-    def client(self, *, require_person: bool = True) -> Client:
+    def client(self, *, require_person: bool = True) -> "Client":
         if self.url:
+            from .remote import RemoteClient
+
             return RemoteClient(self.url, self.token)
+        from .local import LocalClient
+
         rt = self.runtime()
         try:
             rt.ensure_schema()

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from ..core.errors import InvalidInput
 
 # Connections of a writing unit of work carry this option; on SQLite they open
 # with BEGIN IMMEDIATE so a read-then-write never meets a stale snapshot.
@@ -17,12 +20,22 @@ WRITE_OPTION = "changegate_write"
 WRITER_WAIT_SECONDS = 30
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    parsed = make_url(url)
+def make_engine(url: str, *, echo: bool = False, create_folder: bool = False) -> Engine:
+    """An engine for ``url``; ``create_folder`` makes a SQLite file's folder (the embedded default's only:
+    a folder missing from a URL someone wrote is a typo to report, not to create)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InvalidInput(f"the database URL {url!r} is not a URL (e.g. sqlite:///path/changegate.db or "
+                           "postgresql+psycopg://user@host/db)", field="database_url") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-            # The embedded default lives in the user's data directory, which may not exist yet.
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            if create_folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            elif not folder.is_dir():
+                raise InvalidInput(f"the folder {folder} of the SQLite database {parsed.database} does not exist",
+                                   field="database_url")
         engine = create_engine(url, echo=echo,
                                connect_args={"timeout": WRITER_WAIT_SECONDS, "check_same_thread": False})
 
@@ -43,7 +56,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    try:
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        raise InvalidInput(f"unknown database URL scheme {parsed.drivername!r} in "
+                           f"{parsed.render_as_string(hide_password=True)} (known: sqlite, postgresql): {exc}",
+                           field="database_url") from None
 
 
 def is_sqlite(engine: Engine) -> bool:

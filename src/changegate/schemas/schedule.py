@@ -33,6 +33,10 @@ class SlotOut(Out):
     end: datetime | None
     window: WindowOut | None
     reasons: list[ReasonOut]
+    # The plant's wall clock (the environment's time zone) beside UTC: what people on site read.
+    timezone: str | None = None
+    local_start: datetime | None = None
+    local_end: datetime | None = None
 
 
 class SlotQuery(Strict):

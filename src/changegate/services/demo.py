@@ -21,8 +21,17 @@ _ROLLBACK_SQL = "BEGIN;\nDROP INDEX IF EXISTS ix_work_orders_due;\nCOMMIT;\n"
 
 
 def database_is_empty(rt: Runtime) -> bool:
+    return change_count(rt) == 0
+
+
+def change_count(rt: Runtime) -> int:
     with rt.uow(write=False) as uow:
-        return uow.changes.count() == 0
+        return uow.changes.count()
+
+
+def already_loaded(count: int) -> str:
+    """Loading twice would collide with the first load's schedule: the second load does nothing, and says so."""
+    return f"the database already holds {count} changes (the demo plant or real work); nothing to do"
 
 
 class _Demo:

@@ -47,7 +47,7 @@ def _decide(uow: UnitOfWork, ctx: Context, change, environment: str, at: datetim
     verdict = verdict_for(uow, ctx, change, environment, when)
     uow.audit.append(AuditRecord(actor=ctx.actor.id, action="gate.evaluated", entity=f"change:{change.id}",
                                  detail={**verdict.to_dict(), "at": when.isoformat()}), ctx.now)
-    return GateOut.from_verdict(verdict, when)
+    return GateOut.from_verdict(verdict, when, ctx.policy.schedule.timezone_for(environment))
 
 
 def verdict_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str, when: datetime) -> gate.GateVerdict:

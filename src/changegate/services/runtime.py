@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
-from ..core.errors import ChangegateError, Unauthenticated
+from ..core.errors import ChangegateError, Unauthenticated, Unavailable
 from ..core.policy.model import Person, Policy
 from ..db.engine import make_engine
-from ..db.migrate import current_revision, head_revision, upgrade
+from ..db.migrate import Upgraded, current_revision, head_revision, upgrade
 from ..db.uow import UnitOfWork, utcnow
 from ..settings import Settings
 from .context import Context
@@ -31,16 +32,30 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> "Runtime":
-        policy = load_policy(settings.policy_path())
-        return cls(settings, make_engine(settings.database_url), policy, clock)
+        policy = load_policy(settings.policy_path(), cache_dir=settings.policy_cache_dir())
+        # Only the embedded default (no CHANGEGATE_DATABASE_URL) may create its own data folder.
+        default = "database_url" not in settings.model_fields_set
+        return cls(settings, make_engine(settings.database_url, create_folder=default), policy, clock)
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.engine, write=write, clock=self.clock)
 
-    def upgrade_schema(self) -> None:
-        upgrade(self.engine)
+    def upgrade_schema(self) -> Upgraded:
+        self.check_reachable()
+        return upgrade(self.engine)
+
+    def check_reachable(self) -> None:
+        """A database that cannot be reached or opened is a sentence for the operator, not a traceback."""
+        try:
+            with self.engine.connect():
+                pass
+        except OperationalError as exc:
+            cause = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise Unavailable(f"cannot open the database {where}: {cause}") from None
 
     def ensure_schema(self) -> None:
+        self.check_reachable()
         current = current_revision(self.engine)
         if current != head_revision():
             raise NotMigrated(

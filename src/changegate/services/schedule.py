@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from ..core.schedule import engine as engine
 from ..core.audit import AuditRecord
@@ -83,9 +84,12 @@ def _duration(change: Change) -> timedelta:
     return timedelta(minutes=change.estimated_downtime_minutes or 0)
 
 
-def _slot_out(environment: str, d: engine.ScheduleDecision) -> SlotOut:
+def _slot_out(environment: str, d: engine.ScheduleDecision, timezone: str | None = None) -> SlotOut:
     w = d.window
+    zone = ZoneInfo(timezone) if timezone else None
     return SlotOut(
+        timezone=timezone, local_start=d.start.astimezone(zone) if zone and d.start else None,
+        local_end=d.end.astimezone(zone) if zone and d.end else None,
         environment=environment, allowed=d.allowed, start=d.start, end=d.end,
         window=WindowOut(name=w.name, timezone=w.timezone, start=w.start, end=w.end,
                          local_start=w.local_start.isoformat(), local_end=w.local_end.isoformat()) if w else None,
@@ -103,7 +107,7 @@ def explain_slot(uow: UnitOfWork, ctx: Context, environment: str, start: datetim
 def explain(uow: UnitOfWork, ctx: Context, q: ExplainQuery) -> SlotOut:
     ctx.require(Permission.CHANGE_READ)
     d = explain_slot(uow, ctx, q.environment, q.at, timedelta(minutes=q.duration), q.items, q.emergency)
-    return _slot_out(q.environment, d)
+    return _slot_out(q.environment, d, ctx.policy.schedule.timezone_for(q.environment))
 
 
 def timing_verdict(uow: UnitOfWork, ctx: Context, change: Change, environment: str, start: datetime,
@@ -232,7 +236,7 @@ def next_slot(uow: UnitOfWork, ctx: Context, q: SlotQuery) -> SlotOut:
     ]
     d = engine.next_slot(ctx.policy.schedule, _context(ctx, q.environment, items, emergency),
                          timedelta(minutes=q.duration), after, _freezes(uow, after, after + HORIZON), HORIZON, busy)
-    return _slot_out(q.environment, d)
+    return _slot_out(q.environment, d, ctx.policy.schedule.timezone_for(q.environment))
 
 
 # --- ad-hoc freezes -----------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+deploy mes-labels 2.4.0

@@ -1,0 +1,175 @@
+"""The local client: acts on the configured database through the services, in this process."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..core.errors import InvalidInput
+from ..schemas.changes import (
+    ChangeFilter,
+    ApprovalIn,
+    AssessIn,
+    ChangeCreate,
+    ChangeUpdate,
+    CommentIn,
+    SignoffIn,
+    TransitionIn,
+)
+from ..schemas.tokens import TokenIn
+from ..schemas.environments import RefreshIn
+from ..schemas.gate import GateIn
+from ..schemas.common import aware, one_sentence
+from ..schemas.schedule import AcceptConflictIn, ExplainQuery, FreezeIn, LiftIn, SlotQuery
+from ..services import audit, changes, environments, schedule, tokens
+from ..services.runtime import Runtime
+
+
+def _parse(model: type[BaseModel], payload: dict) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        message, field = one_sentence(exc)  # the one translator from validation errors to sentences
+        raise InvalidInput(message, field=field) from exc
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value
+
+
+class LocalClient:
+    """Acts directly on the configured database as ``person`` (whoever can open the file is trusted)."""
+
+    def __init__(self, runtime: Runtime, person: str):
+        self.rt = runtime
+        self.person = person
+
+    def _run(self, fn, *args, write: bool = True) -> Any:
+        ctx = self.rt.context(self.person)
+        with self.rt.uow(write=write) as uow:
+            return _json(fn(uow, ctx, *args))
+
+    def create_change(self, payload: dict) -> dict:
+        return self._run(changes.create_change, _parse(ChangeCreate, payload))
+
+    def update_change(self, ref: str, payload: dict) -> dict:
+        return self._run(changes.update_change, ref, _parse(ChangeUpdate, payload))
+
+    def list_changes(self, params: dict) -> dict:
+        f = ChangeFilter(state=params.get("state") or (), environment=params.get("environment") or (),
+                         type=params.get("type") or (), requester=params.get("requester"), text=params.get("q"),
+                         limit=params.get("limit", 50), offset=params.get("offset", 0))
+        return self._run(changes.list_changes, f, write=False)
+
+    def get_change(self, ref: str) -> dict:
+        return self._run(changes.get_change, ref, write=False)
+
+    def transition(self, ref: str, payload: dict) -> dict:
+        body = _parse(TransitionIn, payload)
+        ctx = self.rt.context(self.person)
+        with self.rt.uow() as uow:
+            return _json(changes.transition(uow, ctx, ref, body))
+
+    def assess(self, ref: str, payload: dict) -> dict:
+        return self._run(changes.assess, ref, _parse(AssessIn, payload))
+
+    def decide_approval(self, ref: str, payload: dict) -> dict:
+        return self._run(changes.decide_approval, ref, _parse(ApprovalIn, payload))
+
+    def sign_off(self, ref: str, payload: dict) -> dict:
+        return self._run(changes.sign_off_uat, ref, _parse(SignoffIn, payload).note)
+
+    def comment(self, ref: str, payload: dict) -> dict:
+        return self._run(changes.add_comment, ref, _parse(CommentIn, payload))
+
+    def attach(self, ref, filename, content, media_type, kind, description) -> dict:
+        ctx = self.rt.context(self.person)
+        with self.rt.uow() as uow:
+            return _json(changes.attach_evidence(
+                uow, ctx, ref, filename=filename, content=content, media_type=media_type, kind=kind,
+                description=description, max_bytes=self.rt.settings.max_evidence_bytes))
+
+    def history(self, ref: str) -> list:
+        return self._run(changes.history, ref, write=False)
+
+    def verify_audit(self, processes: int | None = None) -> dict:
+        with self.rt.uow(write=False) as uow:
+            return audit.verify(uow, processes=processes).to_dict()
+
+    def create_token(self, payload: dict) -> dict:
+        body = _parse(TokenIn, payload)
+        return self._run(tokens.create_token, body.person, body.name, body.expires_at)
+
+    def list_tokens(self, person: str | None) -> list:
+        return self._run(tokens.list_tokens, person, write=False)
+
+    def revoke_token(self, token_id: int) -> dict:
+        return self._run(tokens.revoke_token, token_id)
+
+    def gate(self, ref: str, payload: dict) -> dict:
+        from ..services import gate  # reads stored SQL checks: imports the SQL check's machinery (sqlglot)
+
+        body = _parse(GateIn, payload)
+        return self._run(gate.evaluate, ref, body.environment, body.at)
+
+    def environments(self) -> list:
+        return self._run(environments.list_environments, write=False)
+
+    def record_refresh(self, environment: str, payload: dict) -> dict:
+        return self._run(environments.record_refresh, environment, _parse(RefreshIn, payload).at)
+
+    def next_slot(self, payload: dict) -> dict:
+        return self._run(schedule.next_slot, _parse(SlotQuery, payload), write=False)
+
+    def explain(self, payload: dict) -> dict:
+        return self._run(schedule.explain, _parse(ExplainQuery, payload), write=False)
+
+    def _range(self, params: dict):
+        try:
+            start = aware(datetime.fromisoformat(params["from"])) if params.get("from") else self.rt.clock()
+            end = aware(datetime.fromisoformat(params["to"])) if params.get("to") else start + timedelta(days=30)
+        except ValueError as exc:
+            raise InvalidInput(f"from/to: {exc}", field="from") from exc
+        return start, end
+
+    def calendar(self, params: dict) -> dict:
+        start, end = self._range(params)
+        return self._run(schedule.calendar, start, end, params.get("environment"), write=False)
+
+    def calendar_ics(self, params: dict) -> bytes:
+        start, end = self._range(params)
+        ctx = self.rt.context(self.person)
+        with self.rt.uow(write=False) as uow:
+            return schedule.calendar_ics(schedule.calendar(uow, ctx, start, end, params.get("environment")), ctx.now)
+
+    def add_freeze(self, payload: dict) -> dict:
+        ctx = self.rt.context(self.person)
+        with self.rt.uow() as uow:
+            freeze, affected = schedule.add_freeze(uow, ctx, _parse(FreezeIn, payload))
+        return {**_json(freeze), "affected_changes": affected}
+
+    def list_freezes(self, params: dict) -> list:
+        start, end = self._range(params)
+        return self._run(schedule.list_freezes, start, end, write=False)
+
+    def lift_freeze(self, freeze_id: int, payload: dict) -> dict:
+        return self._run(schedule.lift_freeze, freeze_id, _parse(LiftIn, payload).reason)
+
+    def conflicts(self, ref: str) -> list:
+        return self._run(schedule.list_conflicts, ref, write=False)
+
+    def accept_conflict(self, ref: str, payload: dict) -> list:
+        return self._run(schedule.accept_conflict, ref, _parse(AcceptConflictIn, payload))
+
+    def sql_check(self, ref: str, payload: dict) -> dict:
+        from ..schemas.sqlcheck import SqlCheckIn
+        from ..services import sqlcheck  # sqlglot and the scratch engines: only for this command
+
+        return sqlcheck.check_and_attach(self.rt.uow, self.rt.context(self.person), ref,
+                                         _parse(SqlCheckIn, payload), max_bytes=self.rt.settings.max_evidence_bytes)

@@ -1,0 +1,156 @@
+"""The remote client: talks to a changegate server's REST API (``--url``).
+
+Imports httpx and the error classes only: no SQLAlchemy, Alembic, sqlglot or pydantic schemas, so a
+pipeline's ``changegate --url … gate`` starts about as fast as a bare httpx script.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ..core.decisions import Reason
+from ..core.errors import (
+    ChangegateError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Refused,
+    Unauthenticated,
+    Unavailable,
+)
+
+
+_ERRORS: dict[str, type[ChangegateError]] = {
+    "invalid_input": InvalidInput, "not_found": NotFound, "unauthenticated": Unauthenticated,
+    "forbidden": Forbidden, "refused": Refused, "conflict": Conflict,
+    "unavailable": Unavailable,
+}
+
+
+class RemoteClient:
+    """Talks to a changegate server's REST API with an API token."""
+
+    def __init__(self, url: str, token: str | None, *, transport: httpx.BaseTransport | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers=headers, timeout=60,
+                                 transport=transport)
+
+    def _call(self, method: str, path: str, **kwargs) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise InvalidInput(f"cannot reach {self.http.base_url}: {exc}", field="url") from exc
+        if response.is_success:
+            return response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"message": response.text[:500]}
+        cls = _ERRORS.get(body.get("error", ""), ChangegateError)
+        message = body.get("message") or f"HTTP {response.status_code}"
+        reasons = tuple(Reason(r["code"], r["message"]) for r in body.get("reasons", []))
+        if cls is InvalidInput:
+            raise InvalidInput(message, field=body.get("field"))
+        raise cls(message, reasons=reasons)
+
+    def create_change(self, payload):
+        return self._call("POST", "/changes", json=payload)
+
+    def update_change(self, ref, payload):
+        return self._call("PATCH", f"/changes/{ref}", json=payload)
+
+    def list_changes(self, params):
+        return self._call("GET", "/changes", params={k: v for k, v in params.items() if v not in (None, [], ())})
+
+    def get_change(self, ref):
+        return self._call("GET", f"/changes/{ref}")
+
+    def transition(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/transitions", json=payload)
+
+    def assess(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/assessment", json=payload)
+
+    def decide_approval(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/approvals", json=payload)
+
+    def sign_off(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/uat-signoff", json=payload)
+
+    def comment(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/comments", json=payload)
+
+    def attach(self, ref, filename, content, media_type, kind, description):
+        files = {"file": (filename, content, media_type or "application/octet-stream")}
+        return self._call("POST", f"/changes/{ref}/evidence", files=files,
+                          data={"kind": kind, "description": description})
+
+    def history(self, ref):
+        return self._call("GET", f"/changes/{ref}/history")
+
+    def verify_audit(self, processes=None):
+        if processes is not None:
+            raise InvalidInput("--processes applies to the local database only: the server chooses its own",
+                               field="processes")
+        return self._call("GET", "/audit/verify")
+
+    def create_token(self, payload):
+        return self._call("POST", "/tokens", json=payload)
+
+    def list_tokens(self, person):
+        return self._call("GET", "/tokens", params={"person": person} if person else None)
+
+    def revoke_token(self, token_id):
+        return self._call("DELETE", f"/tokens/{token_id}")
+
+    def gate(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/gate", json=payload)
+
+    def environments(self):
+        return self._call("GET", "/environments")
+
+    def record_refresh(self, environment, payload):
+        return self._call("POST", f"/environments/{environment}/data-refresh", json=payload)
+
+    @staticmethod
+    def _query(payload: dict) -> dict:
+        q = {k: v for k, v in payload.items() if v not in (None, [], (), False)}
+        if "items" in q:
+            q["item"] = q.pop("items")
+        return q
+
+    def next_slot(self, payload):
+        return self._call("GET", "/schedule/next-slot", params=self._query(payload))
+
+    def explain(self, payload):
+        return self._call("GET", "/schedule/explain", params=self._query(payload))
+
+    def calendar(self, params):
+        return self._call("GET", "/calendar", params=self._query(params))
+
+    def calendar_ics(self, params):
+        response = self.http.get("/calendar.ics", params=self._query(params))
+        if not response.is_success:
+            return self._call("GET", "/calendar.ics", params=self._query(params))  # raises the mapped error
+        return response.content
+
+    def add_freeze(self, payload):
+        return self._call("POST", "/freezes", json=payload)
+
+    def list_freezes(self, params):
+        return self._call("GET", "/freezes", params=self._query(params))
+
+    def lift_freeze(self, freeze_id, payload):
+        return self._call("POST", f"/freezes/{freeze_id}/lift", json=payload)
+
+    def conflicts(self, ref):
+        return self._call("GET", f"/changes/{ref}/conflicts")
+
+    def accept_conflict(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/conflicts/accept", json=payload)
+
+    def sql_check(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/sql-check", json=payload)

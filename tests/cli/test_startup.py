@@ -1,0 +1,83 @@
+"""The CLI's import boundary (issue 13): ``--version``, ``--help`` and the remote client (``--url``) start
+without the database layer, the SQL check's parser or the web framework; the local path without Alembic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from changegate.settings import DEFAULT_POLICY
+
+HEAVY = ("sqlalchemy", "alembic", "sqlglot", "fastapi", "uvicorn")
+# Runs the CLI in a fresh interpreter, then prints the top-level packages it imported (atexit: after typer's
+# SystemExit, whatever the command's exit status).
+PROBE = """
+import atexit, json, sys
+atexit.register(lambda: print("\\nMODULES " + json.dumps(sorted({m.split('.')[0] for m in sys.modules}))))
+sys.argv = ["changegate", *sys.argv[1:]]
+from changegate.cli.main import app
+app()
+"""
+
+
+def imported(*args: str, env: dict | None = None) -> tuple[int, set[str], str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("MODULES "))
+    return proc.returncode, set(json.loads(line.removeprefix("MODULES "))), proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["change", "--help"], ["gate", "--help"]])
+def test_version_and_help_import_no_database_layer(args):
+    code, modules, _ = imported(*args)
+    assert code == 0
+    assert not modules & set(HEAVY), f"changegate {' '.join(args)} imported {sorted(modules & set(HEAVY))}"
+    assert "httpx" not in modules
+
+
+def test_remote_client_imports_no_database_layer(server, tokens):
+    code, modules, stderr = imported("--url", server, "--token", tokens["rene.release"], "gate", "CHG-999",
+                                     "--env", "prod")
+    assert code == 2 and "CHG-999" in stderr  # a real answer from the server: the change does not exist
+    assert "httpx" in modules
+    assert not modules & set(HEAVY), f"the remote client imported {sorted(modules & set(HEAVY))}"
+
+
+def test_local_command_imports_no_alembic_nor_sqlglot(runtime, tmp_path):
+    env = {"CHANGEGATE_DATABASE_URL": str(runtime.engine.url.render_as_string(hide_password=False)),
+           "CHANGEGATE_POLICY": str(DEFAULT_POLICY), "CHANGEGATE_CACHE_DIR": str(tmp_path / "cache")}
+    code, modules, stderr = imported("--as", "dana.dev", "schedule", "next-slot", "--env", "prod",
+                                     "--duration", "1h", env=env)
+    assert code in (0, 1), stderr
+    assert "sqlalchemy" in modules
+    assert not modules & {"alembic", "sqlglot", "fastapi", "uvicorn", "httpx"}
+
+
+def test_schema_head_read_from_the_files_is_alembics():
+    from alembic.script import ScriptDirectory
+
+    from changegate.db.migrate import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_policy_cache_reuses_the_validated_policy_and_follows_the_content(tmp_path):
+    from changegate.core.errors import PolicyError
+    from changegate.services.policy import load_policy
+
+    cache = tmp_path / "cache"
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_bytes(DEFAULT_POLICY.read_bytes())
+    first = load_policy(policy_file, cache_dir=cache)
+    assert len(list(cache.glob("policy-*.pickle"))) == 1
+    assert load_policy(policy_file, cache_dir=cache) == first == load_policy(policy_file)
+    policy_file.write_text(DEFAULT_POLICY.read_text().replace("Dana Developer", "Dana Devops"))
+    assert load_policy(policy_file, cache_dir=cache).person("dana.dev").name == "Dana Devops"
+    policy_file.write_text("people: 3\n")
+    with pytest.raises(PolicyError):  # an invalid file is never served from, nor written to, the cache
+        load_policy(policy_file, cache_dir=cache)
+    assert len(list(cache.glob("policy-*.pickle"))) == 2
