@@ -56,7 +56,8 @@ class Client(Protocol):
     def attach(self, ref: str, filename: str, content: bytes, media_type: str | None, kind: str,
                description: str) -> dict: ...
     def history(self, ref: str) -> list: ...
-    def verify_audit(self, processes: int | None = None) -> dict: ...
+    def verify_audit(self, processes: int | None = None, anchors: list[str] = ()) -> dict: ...
+    def audit_head(self) -> dict: ...
     def create_token(self, payload: dict) -> dict: ...
     def list_tokens(self, person: str | None) -> list: ...
     def revoke_token(self, token_id: int) -> dict: ...
@@ -150,9 +151,16 @@ class LocalClient:
     def history(self, ref: str) -> list:
         return self._run(changes.history, ref, write=False)
 
-    def verify_audit(self, processes: int | None = None) -> dict:
+    def verify_audit(self, processes: int | None = None, anchors: list[str] = ()) -> dict:
+        from ..core.audit import parse_anchor
+
+        parsed = [parse_anchor(a) for a in anchors]
         with self.rt.uow(write=False) as uow:
-            return audit.verify(uow, processes=processes).to_dict()
+            return audit.verify(uow, processes=processes, anchors=parsed).to_dict()
+
+    def audit_head(self) -> dict:
+        with self.rt.uow(write=False) as uow:
+            return audit.head(uow)
 
     def create_token(self, payload: dict) -> dict:
         body = _parse(TokenIn, payload)
@@ -294,11 +302,17 @@ class RemoteClient:
     def history(self, ref):
         return self._call("GET", f"/changes/{ref}/history")
 
-    def verify_audit(self, processes=None):
+    def verify_audit(self, processes=None, anchors=()):
         if processes is not None:
             raise InvalidInput("--processes applies to the local database only: the server chooses its own",
                                field="processes")
-        return self._call("GET", "/audit/verify")
+        from ..core.audit import parse_anchor
+
+        [parse_anchor(a) for a in anchors]  # bad input never leaves this machine
+        return self._call("GET", "/audit/verify", params=[("anchor", a) for a in anchors])
+
+    def audit_head(self):
+        return self._call("GET", "/audit/head")
 
     def create_token(self, payload):
         return self._call("POST", "/tokens", json=payload)
