@@ -57,6 +57,7 @@ from _common import (  # noqa: E402
 )
 
 from changegate.core.audit import canonical_json, event_hash, verify_chain
+from changegate.services import audit
 from changegate.services.audit import verify
 
 EVENTS = 100_000 if QUICK else 1_000_000
@@ -89,24 +90,60 @@ def seed_real_event(rt) -> tuple[dict, int, str, str]:
 
 def lifecycle_templates(snapshot: dict) -> list[tuple[str, str, str, str, str]]:
     """(actor, action, before, after, detail) for 8 events of one change, the product's snapshot shape."""
-    def snap(**kw) -> str:
-        return canonical_json({**snapshot, **kw})
+    impact = "Label layout for line 3 only; printers on lines 1-2 unaffected."
 
-    draft = snap(state="draft")
-    edited = snap(state="draft", impact_analysis="Label layout for line 3 only; printers on lines 1-2 unaffected.")
+    def snap(version: int, **kw) -> str:  # each write bumps row_version, as the product's do
+        return canonical_json({**snapshot, "impact_analysis": impact, "row_version": version, **kw})
+
+    draft = canonical_json({**snapshot, "state": "draft", "row_version": 1})
     return [
         ("dana.dev", "change.created", "{}", draft, "{}"),
-        ("dana.dev", "change.updated", draft, edited, "{}"),
-        ("dana.dev", "change.submitted", edited, snap(state="submitted"), "{}"),
-        ("rene.release", "change.assessed", snap(state="submitted"), snap(state="assessed", risk="standard"),
+        ("dana.dev", "change.updated", draft, snap(2, state="draft"), "{}"),
+        ("dana.dev", "change.submitted", snap(2, state="draft"), snap(3, state="submitted"), "{}"),
+        ("rene.release", "change.assessed", snap(3, state="submitted"), snap(4, state="assessed", risk="standard"),
          canonical_json({"risk": "standard"})),
-        ("ines.itmgr", "approval.approved", snap(state="assessed"), snap(state="approved"),
+        ("ines.itmgr", "approval.approved", snap(4, state="assessed", risk="standard"),
+         snap(5, state="approved", risk="standard"),
          canonical_json({"decision": "approved", "note": "ok for the Tuesday window", "role": "it_manager"})),
         ("kim.keyuser", "comment.added", "{}", "{}", canonical_json({"body": "UAT on line 3 passed, labels scan."})),
-        ("rene.release", "change.scheduled", snap(state="approved"), snap(state="scheduled"),
+        ("rene.release", "change.scheduled", snap(6, state="approved", risk="standard"),
+         snap(7, state="scheduled", risk="standard"),
          canonical_json({"window": "2026-12-01T06:00:00+00:00/2026-12-01T08:00:00+00:00"})),
-        ("sam.sysadmin", "change.implemented", snap(state="scheduled"), snap(state="implemented"), "{}"),
+        ("sam.sysadmin", "change.implemented", snap(7, state="scheduled", risk="standard"),
+         snap(8, state="implemented", risk="standard"), "{}"),
     ]
+
+
+def entity_of(seq: int) -> int:
+    return seq // 8 + 2
+
+
+def records(templates, start_seq: int, last_seq: int, at: str) -> tuple[list[dict], list[tuple], list[tuple]]:
+    """The change rows, items and approvals the synthetic events describe (so that ``verify`` reconciles
+    them as it would real ones): each change is its newest snapshot, its version bumped once per comment
+    since, approved as it_manager once its approval event is in."""
+    snaps = [json.loads(after) if after != "{}" else None for _, _, _, after, _ in templates]
+    latest: dict[int, list] = {}  # change id -> [template of its newest snapshot, comments since, approved]
+    for seq in range(start_seq + 1, last_seq + 1):
+        i = seq % 8
+        state = latest.setdefault(entity_of(seq), [None, 0, False])
+        if snaps[i] is not None:
+            state[0], state[1] = i, 0
+        elif templates[i][1] == "comment.added":
+            state[1] += 1
+        state[2] = state[2] or templates[i][1] == "approval.approved"
+    changes, items, approvals = [], [], []
+    for cid, (i, comments, approved) in latest.items():
+        snap = dict(snaps[i])
+        changes.append({**{k: v for k, v in snap.items() if k != "items"}, "id": cid, "uat_signoff_note": "",
+                        "row_version": snap["row_version"] + comments, "created_at": at, "updated_at": at})
+        items += [(cid, name, pos) for pos, name in enumerate(snap["items"])]
+        if approved:
+            approvals.append((cid, "it_manager", "ines.itmgr", "approved", "", False, at))
+    return changes, items, approvals
+
+
+APPROVAL_COLUMNS = "change_id, role, approver, decision, reason, retroactive, created_at"
 
 
 def build(templates, start_seq: int, start_hash: str, start_at: str, last_seq: int,
@@ -119,7 +156,7 @@ def build(templates, start_seq: int, start_hash: str, start_at: str, last_seq: i
         rows: list[tuple] = []
         for seq in range(lo, min(lo + chunk, last_seq + 1)):
             actor, action, before, after, detail = templates[seq % 8]
-            entity = f"change:{seq // 8 + 2}"
+            entity = f"change:{entity_of(seq)}"
             at = (t0 + step * (seq - start_seq)).isoformat(timespec="microseconds")
             h = event_hash(prev, seq, at, actor, action, entity, before, after, detail)
             rows.append((seq, at, actor, action, entity, before, after, detail, prev, h))
@@ -210,6 +247,22 @@ def measure(spec: dict) -> dict:
             raise AssertionError(f"the untouched chain did not verify: {v}")
         return v.checked
 
+    def product_chain_only() -> int:  # what verify() did before it reconciled the records
+        with rt.uow(write=False) as uow:
+            uow.read_snapshot()
+            v = audit.verify_chain_only(uow, uow.audit.head())
+        if not v.ok or v.checked != n:
+            raise AssertionError(f"the untouched chain did not verify: {v}")
+        return v.checked
+
+    def product_reconcile_only() -> int:
+        with rt.uow(write=False) as uow:
+            uow.read_snapshot()
+            ref, difference, compared = audit.reconcile(uow)
+        if difference:
+            raise AssertionError(f"the untouched records did not reconcile: {difference}")
+        return compared
+
     def product_fetch_only() -> int:
         count = 0
         with rt.uow(write=False) as uow:
@@ -219,6 +272,7 @@ def measure(spec: dict) -> dict:
         return count
 
     out = {"select_s": best_of(bare_select), "verify_s": best_of(product_verify),
+           "chain_s": best_of(product_chain_only), "reconcile_s": best_of(product_reconcile_only),
            "verify_1p_s": best_of(product_verify_one_process),
            "iter_s": best_of(product_fetch_only)}
     rt.close()
@@ -245,6 +299,7 @@ def measure(spec: dict) -> dict:
         return v.checked
 
     out["memory_s"] = best_of(in_memory)
+    out["changes"] = product_reconcile_only()
     return out
 
 
@@ -265,6 +320,10 @@ def report(label: str, n: int, m: dict, select_name: str) -> list[list[str]]:
          f">= 1.0 {verdict(v / g, 1.0)}"],
         [f"{label}:   in one process (processes=1)", ev(rate("verify_1p_s")), f"goal {fmt(g, 'ev/s')}",
          fmt(rate("verify_1p_s") / g), "-"],
+        [f"{label}:   vs the chain alone (no reconciliation)", ev(v), ev(rate("chain_s")),
+         fmt(ratio(v, rate("chain_s"))), f">= 0.67 {verdict(ratio(v, rate('chain_s')), 0.67)}"],
+        [f"{label}: reconcile() only, {m['changes']:,} change records", ev(rate("reconcile_s")), ev(rate("chain_s")),
+         fmt(ratio(rate("reconcile_s"), rate("chain_s"))), "-"],
         [f"{label}:   vs (i) bare SELECT, {select_name}", ev(v), ev(rate("select_s")), fmt(ratio(v, rate("select_s"))),
          "-"],
         [f"{label}:   vs (ii) hashlib.sha256 same bytes, no DB", ev(v), ev(rate("hash_s")),
@@ -292,6 +351,24 @@ def tamper_check(url: str, alter: Callable[[int], None], n: int, label: str) -> 
         raise AssertionError("verification did not name the altered event")
 
 
+def records_tamper_check(url: str, execute: Callable[[str], None], n: int, label: str) -> None:
+    """A record altered with plain SQL (the chain untouched): verify() must name it; then it is put back."""
+    victim = entity_of(n // 3)
+    execute(f"UPDATE changes SET state = 'authorized' WHERE id = {victim}")
+    rt = runtime_for(url)
+    try:
+        with rt.uow(write=False) as uow:
+            v = verify(uow)
+    finally:
+        rt.close()
+    execute(f"UPDATE changes SET state = 'implemented' WHERE id = {victim}")
+    ok = (not v.ok) and v.record == f"CHG-{victim}"
+    print(f"   [{label}] sanity: set CHG-{victim}'s state with a plain SQL UPDATE -> verify(): ok={v.ok}, "
+          f"record={v.record}, {v.message!r}  [{'as expected' if ok else 'WRONG'}]")
+    if not ok:
+        raise AssertionError("verification did not name the altered record")
+
+
 def describe_load(label: str, how: str, build_s: float, load_s: float, count: int, extra: str = "") -> None:
     print(f"   [{label}] 1 event appended by the product, {count:,} more built with event_hash in {build_s:.1f} s, "
           f"{how} in {load_s:.1f} s ({count / load_s:,.0f} rows/s){extra}")
@@ -315,16 +392,23 @@ def run_sqlite(d: Path, n: int) -> list[list[str]]:
     con.execute("PRAGMA cache_size=-1000000")  # this loading connection only: index pages stay in memory
     con.execute("BEGIN")
     insert = f"INSERT INTO audit_events ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
-    build_s, load_s, count, tip = load_chain(build(lifecycle_templates(snapshot), seq0, hash0, at0, n),
+    templates = lifecycle_templates(snapshot)
+    build_s, load_s, count, tip = load_chain(build(templates, seq0, hash0, at0, n),
                                              lambda rows: con.executemany(insert, rows))
     t0 = time.perf_counter()
     con.execute("UPDATE audit_head SET last_seq = ?, last_hash = ? WHERE id = 1", (n, tip))
+    changes, items, approvals = records(templates, seq0, n, "2026-12-01 06:00:00.000000")
+    columns = list(changes[0])
+    con.executemany(f"INSERT INTO changes ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    [tuple(c[k] for k in columns) for c in changes])
+    con.executemany("INSERT INTO change_items (change_id, name, position) VALUES (?,?,?)", items)
+    con.executemany(f"INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?,?,?,?,?,?,?)", approvals)
     con.execute("COMMIT")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
     load_s += time.perf_counter() - t0
     describe_load("sqlite", "inserted with executemany", build_s, load_s, count,
-                  f"; database {path.stat().st_size / 1e6:,.0f} MB")
+                  f"; {len(changes):,} change records they describe; database {path.stat().st_size / 1e6:,.0f} MB")
 
     m = measure_in_child({"engine": "sqlite", "url": url, "path": str(path), "n": n})
     print(f"   [sqlite] average hashed payload {m['payload_bytes']:,.0f} bytes per event")
@@ -334,6 +418,12 @@ def run_sqlite(d: Path, n: int) -> list[list[str]]:
         c.execute("UPDATE audit_events SET detail = ? WHERE seq = ?", ('{"note":"edited later"}', seq))
         c.close()
 
+    def execute(sql: str) -> None:
+        c = sqlite3.connect(path, isolation_level=None)
+        c.execute(sql)
+        c.close()
+
+    records_tamper_check(url, execute, n, "sqlite")
     tamper_check(url, alter, n, "sqlite")
     return report("sqlite", n, m, "raw sqlite3 cursor")
 
@@ -366,14 +456,24 @@ def run_postgresql(n: int) -> list[list[str]]:
                     for r in rows:
                         copy.write_row(r)
 
-                build_s, load_s, count, tip = load_chain(
-                    build(lifecycle_templates(snapshot), seq0, hash0, at0, n), sink)
+                templates = lifecycle_templates(snapshot)
+                build_s, load_s, count, tip = load_chain(build(templates, seq0, hash0, at0, n), sink)
             t0 = time.perf_counter()
             cur.execute("UPDATE audit_head SET last_seq = %s, last_hash = %s WHERE id = 1", (n, tip))
+            changes, items, approvals = records(templates, seq0, n, "2026-12-01T06:00:00+00:00")
+            columns = list(changes[0])
+            for table, cols, rows in (("changes", ", ".join(columns), [tuple(c[k] for k in columns) for c in changes]),
+                                      ("change_items", "change_id, name, position", items),
+                                      ("approvals", APPROVAL_COLUMNS, approvals)):
+                with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row(r)
+            cur.execute("SELECT setval(pg_get_serial_sequence('changes', 'id'), (SELECT max(id) FROM changes))")
         load_s += time.perf_counter() - t0  # includes the commit
         with psycopg.connect(dsn, autocommit=True) as con:
             t0 = time.perf_counter()
-            con.execute("VACUUM ANALYZE audit_events")  # what autovacuum does to a long-lived table
+            for table in ("audit_events", "changes", "change_items", "approvals"):
+                con.execute(f"VACUUM ANALYZE {table}")  # what autovacuum does to a long-lived table
             vacuum_s = time.perf_counter() - t0
         describe_load("postgresql", "loaded with COPY", build_s, load_s, count, f"; VACUUM ANALYZE {vacuum_s:.1f} s")
 
@@ -383,6 +483,11 @@ def run_postgresql(n: int) -> list[list[str]]:
             with psycopg.connect(dsn, autocommit=True) as c:
                 c.execute("UPDATE audit_events SET detail = %s WHERE seq = %s", ('{"note":"edited later"}', seq))
 
+        def execute(sql: str) -> None:
+            with psycopg.connect(dsn, autocommit=True) as c:
+                c.execute(sql)
+
+        records_tamper_check(url, execute, n, "postgresql")
         tamper_check(url, alter, n, "postgresql")
         return report("postgresql", n, m, "raw psycopg, keyset batches")
     finally:

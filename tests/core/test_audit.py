@@ -67,7 +67,8 @@ def test_a_correct_chain_verifies():
     assert verdict.first_broken_seq is None
     assert verdict.message == "5 events verified"
     assert verdict.last_hash == CHAIN[-1][HASH]
-    assert verdict.to_dict() == {"ok": True, "checked": 5, "first_broken_seq": None, "message": "5 events verified"}
+    assert verdict.to_dict() == {"ok": True, "checked": 5, "first_broken_seq": None, "message": "5 events verified",
+                                 "record": None, "reconciled": None, "head": None}
 
 
 def test_an_empty_chain_verifies_and_ends_at_genesis():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from .. import __version__
+from ..core.audit import parse_anchor
 from ..core.policy.model import Person
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
 from ..schemas.tokens import TokenCreated, TokenIn, TokenOut
@@ -33,9 +34,19 @@ def me(ctx: Caller) -> Person:
 
 
 @router.get("/audit/verify", tags=["audit"])
-def verify_audit(ctx: Caller, rt: RT) -> dict:
+def verify_audit(ctx: Caller, rt: RT, anchor: Annotated[list[str], Query(
+        max_length=20, description="SEQ:HASH kept outside the database (from /audit/head); repeatable")] = []) -> dict:
+    """The chain, the anchors given, and every change record against its events; with the head."""
+    anchors = [parse_anchor(a) for a in anchor]
     with rt.uow(write=False) as uow:
-        return audit.verify(uow, ctx).to_dict()
+        return audit.verify(uow, ctx, anchors=anchors).to_dict()
+
+
+@router.get("/audit/head", tags=["audit"])
+def audit_head(ctx: Caller, rt: RT) -> dict:
+    """The newest event's seq and hash: keep them outside the database, check them with verify?anchor=."""
+    with rt.uow(write=False) as uow:
+        return audit.head(uow, ctx)
 
 
 @router.post("/tokens", tags=["identity"], response_model=TokenCreated, status_code=201)

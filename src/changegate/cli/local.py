@@ -98,9 +98,16 @@ class LocalClient:
     def history(self, ref: str) -> list:
         return self._run(changes.history, ref, write=False)
 
-    def verify_audit(self, processes: int | None = None) -> dict:
+    def verify_audit(self, processes: int | None = None, anchors: list[str] = ()) -> dict:
+        from ..core.audit import parse_anchor
+
+        parsed = [parse_anchor(a) for a in anchors]
         with self.rt.uow(write=False) as uow:
-            return audit.verify(uow, processes=processes).to_dict()
+            return audit.verify(uow, processes=processes, anchors=parsed).to_dict()
+
+    def audit_head(self) -> dict:
+        with self.rt.uow(write=False) as uow:
+            return audit.head(uow)
 
     def create_token(self, payload: dict) -> dict:
         body = _parse(TokenIn, payload)

@@ -131,17 +131,38 @@ def audit_verify(
     processes: Annotated[Optional[int], typer.Option(
         "--processes", min=1, max=64, help="Processes sharing the work on the local database (default: one per "
         "CPU for long chains; 1 keeps it to this process).")] = None,
+    anchor: Annotated[Optional[list[str]], typer.Option(
+        "--anchor", help="SEQ:HASH printed by 'audit head' earlier: check the chain still holds it (repeatable).")] = None,
 ) -> None:
-    """Check the whole hash chain; name the first broken event. Exit 1 when broken."""
+    """Check the whole hash chain and every change record against its events; name the first broken
+    event or differing record. Exit 1 when broken."""
     try:
-        verdict = state.client(require_person=False).verify_audit(processes)
+        verdict = state.client(require_person=False).verify_audit(processes, anchor or [])
     except ChangegateError as exc:
         fail(exc)
     if json_out:
         emit_json(verdict)
-    else:
-        print(("OK: " if verdict["ok"] else "BROKEN: ") + verdict["message"])
+        raise typer.Exit(0 if verdict["ok"] else 1)
+    print(("OK: " if verdict["ok"] else "BROKEN: ") + verdict["message"])
+    if verdict["ok"] and verdict.get("reconciled") is not None:
+        print(f"OK: {verdict['reconciled']} change records agree with their events")
+    if verdict["ok"] and anchor:
+        print(f"OK: the chain holds {len(anchor)} anchor(s)")
     raise typer.Exit(0 if verdict["ok"] else 1)
+
+
+@audit_app.command("head")
+def audit_head(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the newest event's seq and hash (SEQ:HASH): keep it outside the database and check it
+    later with 'audit verify --anchor SEQ:HASH'."""
+    try:
+        head = state.client(require_person=False).audit_head()
+    except ChangegateError as exc:
+        fail(exc)
+    if json_out:
+        emit_json(head)
+    else:
+        print(head["anchor"])
 
 
 @app.command("serve")

@@ -91,11 +91,18 @@ class RemoteClient:
     def history(self, ref):
         return self._call("GET", f"/changes/{ref}/history")
 
-    def verify_audit(self, processes=None):
+    def verify_audit(self, processes=None, anchors=()):
         if processes is not None:
             raise InvalidInput("--processes applies to the local database only: the server chooses its own",
                                field="processes")
-        return self._call("GET", "/audit/verify")
+        from ..core.audit import parse_anchor
+
+        for anchor in anchors:
+            parse_anchor(anchor)  # bad input never leaves this machine
+        return self._call("GET", "/audit/verify", params=[("anchor", a) for a in anchors])
+
+    def audit_head(self):
+        return self._call("GET", "/audit/head")
 
     def create_token(self, payload):
         return self._call("POST", "/tokens", json=payload)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
+
+from .errors import InvalidInput
 
 GENESIS = "0" * 64
 _SEP = "\x1f"  # unit separator: cannot appear in canonical JSON or ISO timestamps unescaped
@@ -43,10 +46,14 @@ class ChainVerdict:
     first_broken_seq: int | None = None
     message: str = ""
     last_hash: str = GENESIS
+    head: tuple[int, str] | None = None  # (seq, hash) the head row records: what an operator anchors
+    record: str | None = None  # the first record that differs from its events ("CHG-3")
+    reconciled: int | None = None  # how many changes were compared with their events
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "checked": self.checked, "first_broken_seq": self.first_broken_seq,
-                "message": self.message}
+                "message": self.message, "record": self.record, "reconciled": self.reconciled,
+                "head": {"seq": self.head[0], "hash": self.head[1]} if self.head else None}
 
 
 def verify_chain(rows: Iterable[tuple], start_prev: str = GENESIS, start_seq: int = 1) -> ChainVerdict:
@@ -80,3 +87,15 @@ class AuditRecord:
     before: dict | None = None
     after: dict | None = None
     detail: dict | None = None
+
+
+_ANCHOR = re.compile(r"(\d{1,18}):([0-9a-f]{64})")
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as ``changegate audit head`` prints it: an event kept outside the database."""
+    match = _ANCHOR.fullmatch(text.strip().lower())
+    if match is None or int(match[1]) < 1:
+        raise InvalidInput(f"anchor {text!r} is not SEQ:HASH (an event number, a colon and that event's "
+                           "64-hex-digit SHA-256, as 'changegate audit head' prints them)", field="anchor")
+    return int(match[1]), match[2]

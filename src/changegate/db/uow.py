@@ -36,6 +36,7 @@ def utcnow() -> datetime:
 
 class UnitOfWork:
     def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow):
+        self._base_engine = engine
         self._engine = engine.execution_options(**{WRITE_OPTION: True}) if write else engine
         self._writer_lock = writer_lock(engine) if write else None
         self.write = write
@@ -97,7 +98,7 @@ class UnitOfWork:
             if isinstance(exc, OperationalError) and _busy(exc) is not None:
                 raise _busy(exc) from exc
             record = getattr(exc, "audit", None)
-            if isinstance(exc, ChangegateError) and record is not None and self.write:
+            if isinstance(exc, ChangegateError) and record is not None:
                 self._record_refusal(record)
         finally:
             try:
@@ -107,9 +108,21 @@ class UnitOfWork:
                     self._writer_lock.release()
 
     def _record_refusal(self, record) -> None:
-        with Session(bind=self._engine, expire_on_commit=False) as session:
-            AuditRepository(session).append(record, self.clock())
-            session.commit()
+        """A short write transaction of its own, in every mode: a read-only unit of work (a refused
+        SQL check, a refused `audit verify`) records its refusals too. On SQLite it takes its turn in
+        the writer queue (a writing unit of work holds it already; the lock is re-entrant)."""
+        lock = None if self.write else writer_lock(self._base_engine)
+        if lock is not None and not lock.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise Unavailable(f"the database is busy: other writers held it for {WRITER_WAIT_SECONDS} s; "
+                              "the refused attempt could not be recorded; try again")
+        try:
+            engine = self._base_engine.execution_options(**{WRITE_OPTION: True})  # SQLite: BEGIN IMMEDIATE
+            with Session(bind=engine, expire_on_commit=False) as session:
+                AuditRepository(session).append(record, self.clock())
+                session.commit()
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def _conflict(err: Exception) -> Conflict:

@@ -8,12 +8,17 @@ is the one a single pass over the chain would give.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from typing import Sequence
 
 from ..core.audit import GENESIS, ChainVerdict, verify_chain
+from ..core.changes.entities import format_ref
+from ..core.reconcile import change_id, first_difference, fold_trails
 from ..core.policy.model import Permission
 from ..db.engine import make_engine
 from ..db.uow import UnitOfWork
@@ -27,8 +32,11 @@ EVENTS_PER_PROCESS = 100_000
 _parallel_slot = threading.BoundedSemaphore(1)
 
 
-def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None = None) -> ChainVerdict:
-    """Check every event's link and hash, and that the chain ends at the recorded head.
+def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None = None,
+           anchors: Sequence[tuple[int, str]] = ()) -> ChainVerdict:
+    """Check every event's link and hash, that the chain ends at the recorded head, that it still
+    holds each anchor (``(seq, hash)`` kept outside the database), and that every change record agrees
+    with its events.
 
     ``ctx`` is None for operators on the local database (the CLI), who own the file anyway.
     ``processes``: how many processes share the work (1: this one reads the whole chain); by default
@@ -36,8 +44,75 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
     """
     if ctx is not None:
         ctx.require(Permission.AUDIT_READ, entity="audit")
-    uow.read_snapshot()  # the head and every event this process reads: one moment of the database
-    last_seq, last_hash = uow.audit.head()
+    uow.read_snapshot()  # the head, every event and every record this process reads: one moment
+    head = uow.audit.head()
+    verdict = replace(verify_chain_only(uow, head, processes), head=head)
+    if not verdict.ok:
+        return verdict
+    for seq, digest in anchors:
+        broken = _anchor_problem(uow, head, seq, digest)
+        if broken:
+            return replace(verdict, ok=False, first_broken_seq=seq, message=broken)
+    ref, difference, reconciled = reconcile(uow)
+    if difference:
+        return replace(verdict, ok=False, message=difference, record=ref, reconciled=reconciled)
+    return replace(verdict, reconciled=reconciled)
+
+
+def head(uow: UnitOfWork, ctx: Context | None = None) -> dict:
+    """The newest event's seq and hash, as the head row records them: write them down elsewhere, and
+    ``verify(anchors=...)`` proves later that the chain up to there was not rewritten."""
+    if ctx is not None:
+        ctx.require(Permission.AUDIT_READ, entity="audit")
+    seq, digest = uow.audit.head()
+    return {"seq": seq, "hash": digest, "anchor": f"{seq}:{digest}"}
+
+
+def _anchor_problem(uow: UnitOfWork, head: tuple[int, str], seq: int, digest: str) -> str | None:
+    if seq > head[0]:
+        return (f"the anchor {seq}:{digest[:12]}… is past the chain's head (event {head[0]}): "
+                f"event {head[0] + 1} onwards were removed")
+    stored = uow.audit.hash_of(seq)
+    if stored != digest:
+        return (f"event {seq} does not match the anchor {seq}:{digest[:12]}… (its hash is {str(stored)[:12]}…): "
+                f"the chain was rewritten up to event {seq}")
+    return None
+
+
+# Changes compared per batch: one query per table and batch, bounded memory.
+RECONCILE_BATCH = 1_000
+
+
+def reconcile(uow: UnitOfWork) -> tuple[str | None, str | None, int]:
+    """Compare every change record with what its events say: (the first that differs, how, how many
+    were compared). One pass over the change events folds each change's trail; the records are then
+    read in batches of ids, each with the snapshots it is compared with."""
+    trails = {cid: t for entity, t in fold_trails(uow.audit.iter_change_trails()).items()
+              if (cid := change_id(entity)) is not None}
+    last = max(max(trails, default=0), uow.audit.last_change_id())
+    compared = 0
+    for first in range(1, last + 1, RECONCILE_BATCH):
+        batch = range(first, min(first + RECONCILE_BATCH, last + 1))
+        snapshots = _snapshots(uow, [trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq])
+        columns = sorted({name for snap in snapshots.values() for name in snap})
+        records = {r.id: r for r in uow.audit.change_records(batch.start, batch.stop - 1, columns)}
+        for cid in sorted(records.keys() | {c for c in batch if c in trails}):
+            trail = trails.get(cid)
+            difference = first_difference(cid, trail, snapshots.get(trail.snapshot_seq) if trail else None,
+                                          records.get(cid))
+            if difference:
+                return format_ref(cid), difference, compared
+            compared += 1
+    return None, None, compared
+
+
+def _snapshots(uow: UnitOfWork, seqs: list[int]) -> dict[int, dict]:
+    return {seq: json.loads(after) for seq, after in uow.audit.afters(seqs).items()}
+
+
+def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None) -> ChainVerdict:
+    """The chain's own verdict: links, hashes and the head, without the records."""
+    last_seq, last_hash = head
     n = _processes(uow, last_seq, processes)
     if n > 1 and _parallel_slot.acquire(blocking=False):
         try:

@@ -71,6 +71,7 @@ def snapshot(change: Change) -> dict:
     data = {name: getattr(change, name) for name in _SNAPSHOT_FIELDS}
     data["planned_start"] = change.planned_start.isoformat() if change.planned_start else None
     data["items"] = [i.name for i in change.items]
+    data["row_version"] = change.row_version  # lets `audit verify` reconcile the version too
     return data
 
 
