@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from changegate.core.errors import Forbidden
 from changegate.schemas.changes import ChangeCreate
+from changegate.schemas.sqlcheck import SqlCheckIn
 from changegate.services import audit, changes, sqlcheck
 
 
@@ -35,10 +36,10 @@ def test_a_refused_sql_check_is_recorded(runtime):
         ref = changes.create_change(uow, runtime.context("dana.dev"), ChangeCreate(
             title="Index work orders by due date", category="application", release_level="patch",
             environment="prod", items=["mes-db"])).ref
-    script = sqlcheck.Script(name="deploy.sql", text="CREATE INDEX ix_due ON work_orders (due);")
+    script = {"name": "deploy.sql", "text": "CREATE INDEX ix_due ON work_orders (due);"}
+    body = SqlCheckIn(engine="sqlite", schema_sql=script, deploy=script, rollback=script)
     with pytest.raises(Forbidden):  # refused in the check's read-only unit of work, before any run
-        sqlcheck.check_and_attach(runtime.uow, runtime.context("ines.itmgr"), ref, "sqlite",
-                                  {"schema": script, "deploy": script, "rollback": script}, max_bytes=64 * 1024)
+        sqlcheck.check_and_attach(runtime.uow, runtime.context("ines.itmgr"), ref, body, max_bytes=64 * 1024)
     actor, action, entity, _ = events(runtime)[-1]
     assert (actor, action, entity) == ("ines.itmgr", "evidence.attach.refused", f"change:{ref.removeprefix('CHG-')}")
     with runtime.uow(write=False) as uow:
