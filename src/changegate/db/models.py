@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    JSON,
     LargeBinary,
     MetaData,
     String,
@@ -224,8 +225,8 @@ class Freeze(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    environments: Mapped[str] = mapped_column(Text, default="[]")  # JSON list; empty = every environment
-    items: Mapped[str] = mapped_column(Text, default="[]")  # JSON list; empty = every item
+    environments: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty = every environment
+    items: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty = every item
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(Text)

@@ -7,7 +7,6 @@ conflicts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -74,8 +73,8 @@ def _context(ctx: Context, environment: str, items, emergency: bool) -> engine.S
 
 def _freezes(uow: UnitOfWork, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
     return [
-        engine.AdhocFreeze(name=f.name, start=f.starts_at, end=f.ends_at, environments=tuple(json.loads(f.environments)),
-                           items=tuple(json.loads(f.items)), emergency_override=f.emergency_override, reason=f.reason)
+        engine.AdhocFreeze(name=f.name, start=f.starts_at, end=f.ends_at, environments=tuple(f.environments),
+                           items=tuple(f.items), emergency_override=f.emergency_override, reason=f.reason)
         for f in uow.freezes.active_overlapping(start, end)
     ]
 
@@ -244,7 +243,7 @@ def next_slot(uow: UnitOfWork, ctx: Context, q: SlotQuery) -> SlotOut:
 
 def _freeze_out(f: Freeze) -> FreezeOut:
     return FreezeOut(id=f.id, name=f.name, start=f.starts_at, end=f.ends_at, reason=f.reason,
-                     environments=json.loads(f.environments), items=json.loads(f.items),
+                     environments=list(f.environments), items=list(f.items),
                      emergency_override=f.emergency_override, created_by=f.created_by, created_at=f.created_at,
                      lifted_at=f.lifted_at)
 
@@ -257,7 +256,7 @@ def add_freeze(uow: UnitOfWork, ctx: Context, body: FreezeIn) -> tuple[FreezeOut
     for env in body.environments:
         _known_environment(ctx, env)
     freeze = uow.freezes.add(Freeze(
-        name=body.name, environments=json.dumps(body.environments), items=json.dumps(body.items),
+        name=body.name, environments=list(body.environments), items=list(body.items),
         starts_at=body.start, ends_at=body.end, reason=body.reason, emergency_override=body.emergency_override,
         created_by=ctx.actor.id, created_at=ctx.now,
     ))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 from sqlalchemy import Boolean, bindparam, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
-from ...schemas.changes import ChangeFilter
 from ..models import UTCDateTime, ApiToken, Approval, Change, ChangeItem, Comment, Evidence, EvidenceBlob
 from .base import Repository
 
@@ -52,6 +51,19 @@ def _convert(model: type, column: str, value):
 
 
 _COLUMN_KINDS: dict[tuple[type, str], type] = {}
+
+
+class ChangeQuery(Protocol):
+    """What a listing asks of the repository (services pass schemas.changes.ChangeFilter, which fits):
+    db/ reads its attributes and imports no API schema."""
+
+    state: Sequence[str]
+    environment: Sequence[str]
+    type: Sequence[str]
+    requester: str | None
+    text: str | None
+    limit: int
+    offset: int
 
 
 def _like_escape(s: str) -> str:
@@ -122,7 +134,7 @@ class ChangeRepository(Repository[Change]):
     def set_items(self, change: Change, names: Sequence[str]) -> None:
         change.items = [ChangeItem(name=n, position=i) for i, n in enumerate(names)]
 
-    def search(self, f: ChangeFilter) -> tuple[list[Change], int]:
+    def search(self, f: ChangeQuery) -> tuple[list[Change], int]:
         conditions = []
         if f.state:
             conditions.append(Change.state.in_(list(f.state)))
