@@ -207,3 +207,13 @@ def test_method_not_allowed_names_the_allowed_methods(as_, method, path, allow):
     assert r.status_code == 405
     assert r.headers["allow"] == allow
     assert r.json()["error"] == "method_not_allowed"
+
+
+def test_a_nul_byte_in_an_evidence_description_is_refused_naming_it(as_):
+    """The upload's form fields are text like any other: PostgreSQL cannot store NUL (it was a 500 there)."""
+    dana = as_("dana.dev")
+    ref = ok(dana.post("/changes", json=full_change()), 201)["ref"]
+    response = dana.post(f"/changes/{ref}/evidence", files={"file": ("uat.log", b"42 passed", "text/plain")},
+                         data={"kind": "test_log", "description": NUL})
+    refused(response, "description")
+    assert ok(dana.get(f"/changes/{ref}"))["evidence"] == []

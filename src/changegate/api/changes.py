@@ -24,7 +24,7 @@ from ..schemas.changes import (
 )
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
-from ..schemas.common import ERROR_RESPONSES, MAX_ID
+from ..schemas.common import ERROR_RESPONSES, MAX_ID, Text
 from .deps import RT, Caller, Secret, model_response
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
@@ -114,7 +114,7 @@ async def attach_evidence(
     rt: RT,
     file: Annotated[UploadFile, File(description="log, screenshot or report")],
     kind: Annotated[str, Form()] = "test_log",
-    description: Annotated[str, Form(max_length=10_000)] = "",
+    description: Annotated[Text, Form(max_length=10_000)] = "",
 ) -> EvidenceOut:
     limit = rt.settings.max_evidence_bytes
     content = await file.read(limit + 1)  # one byte more than allowed tells "too big" without reading it all
