@@ -1,6 +1,6 @@
 """Helpers shared by the benchmarks in bench/ (not a benchmark itself: run.py only runs bench_*.py).
 
-Benchmarks print ratios against references measured in the same run (DESIGN.md, "Performance"),
+Benchmarks print ratios against references measured in the same run (the reference figures in bench/README.md),
 so absolute numbers from different machines or runs are never compared with each other.
 """
 

@@ -11,7 +11,7 @@ Reported:
   (a) changes created per second through POST /api/v1/changes vs ping requests per second;
   (b) p50 / p99 latency of GET /api/v1/changes/CHG-n (n random over a database holding 1,000 changes)
       vs ping's p50 / p99; ratio = ping latency / GET latency (1.0 = as fast as ping; goal >= 0.5).
-Both at 32 connections (the DESIGN.md reference setting, where latency is mostly queueing, so the latency
+Both at 32 connections (the reference setting of bench/README.md, where latency is mostly queueing, so the latency
 ratio tracks the throughput ratio), and the latencies again at 1 connection (pure per-request service time).
 
 Run:  .venv/bin/python bench/bench_api.py [--postgresql] [--generator wrk|python] [--duration SECONDS]

@@ -8,7 +8,7 @@
 
 Each benchmark's output is printed as it runs. A failing benchmark does not stop the others; the exit
 status is non-zero at the end if any failed. Benchmarks print ratios against references measured in the
-same run (DESIGN.md, "Performance"); they are never timed tests.
+same run (the reference figures in bench/README.md); they are never timed tests.
 """
 
 from __future__ import annotations
