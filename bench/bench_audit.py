@@ -335,15 +335,20 @@ def report(label: str, n: int, m: dict, select_name: str) -> list[list[str]]:
     ]
 
 
-def tamper_check(url: str, alter: Callable[[int], None], n: int, label: str) -> None:
-    victim = n // 2 + 7
-    alter(victim)
+def verify_once(url: str):
+    """verify() in a runtime of its own, as an operator's separate command would."""
     rt = runtime_for(url)
     try:
         with rt.uow(write=False) as uow:
-            v = verify(uow)
+            return verify(uow)
     finally:
         rt.close()
+
+
+def tamper_check(url: str, alter: Callable[[int], None], n: int, label: str) -> None:
+    victim = n // 2 + 7
+    alter(victim)
+    v = verify_once(url)
     ok = (not v.ok) and v.first_broken_seq == victim
     print(f"   [{label}] sanity: altered event {victim:,} with a plain SQL UPDATE -> verify(): ok={v.ok}, "
           f"first_broken_seq={v.first_broken_seq}, {v.message!r}  [{'as expected' if ok else 'WRONG'}]")
@@ -355,12 +360,7 @@ def records_tamper_check(url: str, execute: Callable[[str], None], n: int, label
     """A record altered with plain SQL (the chain untouched): verify() must name it; then it is put back."""
     victim = entity_of(n // 3)
     execute(f"UPDATE changes SET state = 'authorized' WHERE id = {victim}")
-    rt = runtime_for(url)
-    try:
-        with rt.uow(write=False) as uow:
-            v = verify(uow)
-    finally:
-        rt.close()
+    v = verify_once(url)
     execute(f"UPDATE changes SET state = 'implemented' WHERE id = {victim}")
     ok = (not v.ok) and v.record == f"CHG-{victim}"
     print(f"   [{label}] sanity: set CHG-{victim}'s state with a plain SQL UPDATE -> verify(): ok={v.ok}, "

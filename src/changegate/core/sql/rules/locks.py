@@ -54,14 +54,18 @@ def _column_words(act, at: int) -> list[str]:
     return [v.lower() for v in act.words[at:]]
 
 
+def _added_columns(s: Subject):
+    """Each ADD COLUMN on a table the script did not create: (action, column, the words from the column on)."""
+    for act in _existing_table_actions(s):
+        col = add_column(act)
+        if col:
+            yield act, col, _column_words(act, col[1])
+
+
 @rule("long_lock", WARNING, verbs={"alter"}, engines=PG)
 def add_column_rewrites_table(s: Subject):
     name = s.alter.name
-    for act in _existing_table_actions(s):
-        col = add_column(act)
-        if not col:
-            continue
-        words = _column_words(act, col[1])
+    for act, col, words in _added_columns(s):
         default_at = words.index("default") if "default" in words else -1
         volatile = sorted(f for f in _VOLATILE if f in words[default_at:]) if default_at >= 0 else []
         if set(words) & SERIAL:
@@ -75,11 +79,7 @@ def add_column_rewrites_table(s: Subject):
 @rule("not_null_without_default", WARNING, verbs={"alter"})
 def add_not_null_column_without_default(s: Subject):
     name = s.alter.name
-    for act in _existing_table_actions(s):
-        col = add_column(act)
-        if not col:
-            continue
-        words = _column_words(act, col[1])
+    for act, col, words in _added_columns(s):
         not_null = "not" in words and words[words.index("not") + 1:words.index("not") + 2] == ["null"]
         if not_null and "default" not in words and "generated" not in words and not set(words) & SERIAL:
             yield (f"ADD COLUMN {name}.{act.tokens[col[1]].value} NOT NULL without a DEFAULT fails on a table "
