@@ -186,3 +186,24 @@ def test_lower_environments_apply_fewer_rules(as_, env):
     ref = ok(as_("dana.dev").post("/changes", json=full_change(environment=env)), 201)["ref"]
     verdict = ok(as_("ci-pipeline").post(f"/changes/{ref}/gate", json={"environment": env}))
     assert {r["rule"] for r in verdict["results"]} == {"authorized", "isolation", "conflicts"}
+
+
+def test_api_and_local_cli_share_the_default_calendar_range_and_the_freeze_answer(as_, runtime, clock):
+    """The default range and the freeze answer are the service's rules: the API and the local CLI cannot differ."""
+    from changegate.cli.local import LocalClient
+
+    audrey, local = as_("audrey.audit"), LocalClient(runtime, "audrey.audit")
+    clock.advance(hours=3, minutes=7)  # both follow the runtime's clock, not a clock of their own
+    api_cal, local_cal = ok(audrey.get("/calendar")), local.calendar({})
+    assert (api_cal["start"], api_cal["end"]) == (local_cal["start"], local_cal["end"])
+    assert api_cal["start"].startswith("2026-12-01T11:07") and api_cal["end"].startswith("2026-12-31T11:07")
+    # A start alone: both end 30 days after it.
+    start = "2026-12-10T00:00:00Z"
+    api_cal, local_cal = ok(audrey.get("/calendar", params={"from": start})), local.calendar({"from": start})
+    assert api_cal["end"] == local_cal["end"] and api_cal["end"].startswith("2027-01-09T00:00")
+
+    freeze = {"name": "audit week", "start": "2026-12-14T00:00:00Z", "end": "2026-12-18T00:00:00Z",
+              "reason": "external audit", "environments": ["prod"]}
+    api_freeze = ok(as_("chris.change").post("/freezes", json=freeze), 201)
+    local_freeze = LocalClient(runtime, "chris.change").add_freeze({**freeze, "name": "audit week 2"})
+    assert set(api_freeze) == set(local_freeze) and local_freeze["affected_changes"] == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -41,9 +41,8 @@ def parse(model, **fields):
 
 
 def parse_range(start: datetime | None, end: datetime | None, rt) -> tuple[datetime, datetime]:
-    # from/to arrive already checked (AwareDatetime: a string with an offset, in UTC).
-    start = start or rt.clock()
-    return start, end or start + timedelta(days=30)
+    # from/to arrive already checked (AwareDatetime: a string with an offset, in UTC); the defaults are the service's.
+    return schedule.calendar_range(rt.clock(), start, end)
 
 
 def caller_from(request: Request, rt, token: str | None):
@@ -131,8 +130,7 @@ def accept_conflict(ref: str, body: AcceptConflictIn, ctx: Caller, rt: RT) -> li
 def add_freeze(body: FreezeIn, ctx: Caller, rt: RT) -> FreezeCreated:
     """Declare an ad-hoc freeze; lists the scheduled changes whose slot it invalidates."""
     with rt.uow() as uow:
-        freeze, affected = schedule.add_freeze(uow, ctx, body)
-    return FreezeCreated(**freeze.model_dump(), affected_changes=affected)
+        return schedule.declare_freeze(uow, ctx, body)
 
 
 @router.get("/freezes", tags=["schedule"], response_model=list[FreezeOut])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -139,11 +139,11 @@ class LocalClient:
 
     def _range(self, params: dict):
         try:
-            start = aware(datetime.fromisoformat(params["from"])) if params.get("from") else self.rt.clock()
-            end = aware(datetime.fromisoformat(params["to"])) if params.get("to") else start + timedelta(days=30)
+            start = aware(datetime.fromisoformat(params["from"])) if params.get("from") else None
+            end = aware(datetime.fromisoformat(params["to"])) if params.get("to") else None
         except ValueError as exc:
             raise InvalidInput(f"from/to: {exc}", field="from") from exc
-        return start, end
+        return schedule.calendar_range(self.rt.clock(), start, end)  # the defaults are the service's, as the API's
 
     def calendar(self, params: dict) -> dict:
         start, end = self._range(params)
@@ -156,10 +156,7 @@ class LocalClient:
             return schedule.calendar_ics(schedule.calendar(uow, ctx, start, end, params.get("environment")), ctx.now)
 
     def add_freeze(self, payload: dict) -> dict:
-        ctx = self.rt.context(self.person)
-        with self.rt.uow() as uow:
-            freeze, affected = schedule.add_freeze(uow, ctx, _parse(FreezeIn, payload))
-        return {**_json(freeze), "affected_changes": affected}
+        return self._run(schedule.declare_freeze, _parse(FreezeIn, payload))
 
     def list_freezes(self, params: dict) -> list:
         start, end = self._range(params)

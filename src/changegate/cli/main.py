@@ -170,6 +170,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo plant if the database holds no change.")] = False,
+    proxy_headers: Annotated[bool, typer.Option(
+        help="Take the client address and scheme from X-Forwarded-For/-Proto, from trusted proxies only.")] = True,
+    forwarded_allow_ips: Annotated[Optional[str], typer.Option(
+        help="Comma-separated proxy addresses to trust (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1).")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log, at info level).")] = False,
 ) -> None:
     """Run the REST API (OpenAPI at /docs)."""
     import uvicorn
@@ -194,7 +199,24 @@ def serve(
     except ChangegateError as exc:
         fail(exc)
     print(f"changegate {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(rt), host=host, port=port, proxy_headers=proxy_headers,
+                forwarded_allow_ips=forwarded_allow_ips, **_server_logging(access_log))
+
+
+def _server_logging(access_log: bool) -> dict:
+    """uvicorn's logging: warnings and errors only; with the access log, also one info line per request."""
+    if not access_log:
+        return {"log_level": "warning", "access_log": False}
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["uvicorn"]["level"] = "WARNING"  # start-up chatter stays quiet, as without the log
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO"
+    # log_level=None: uvicorn would otherwise set one level on both loggers.
+    return {"log_level": None, "access_log": True, "log_config": config}
 
 
 from . import change as _change

@@ -26,6 +26,7 @@ from ..schemas.schedule import (
     CalendarOut,
     ConflictOut,
     ExplainQuery,
+    FreezeCreated,
     FreezeIn,
     FreezeOut,
     ReasonOut,
@@ -37,6 +38,9 @@ from .context import Context
 from .lookup import load
 
 HORIZON = timedelta(days=366)
+# The calendar (and the freeze list) with no range given: from now, this far ahead. One rule for the API
+# and the CLI, so the two cannot show different default ranges.
+CALENDAR_DEFAULT_SPAN = timedelta(days=30)
 # A zero-downtime deploy still happens at an instant: for conflicts it holds its items a minute.
 _MIN_HOLD = timedelta(minutes=1)
 # Reasons that make a slot invalid; the engine's other reasons are information ("fits window …").
@@ -269,6 +273,12 @@ def add_freeze(uow: UnitOfWork, ctx: Context, body: FreezeIn) -> tuple[FreezeOut
     return _freeze_out(freeze), affected
 
 
+def declare_freeze(uow: UnitOfWork, ctx: Context, body: FreezeIn) -> FreezeCreated:
+    """A freeze as every adapter answers it: the freeze and the scheduled changes whose slot it now blocks."""
+    freeze, affected = add_freeze(uow, ctx, body)
+    return FreezeCreated(**freeze.model_dump(), affected_changes=affected)
+
+
 def lift_freeze(uow: UnitOfWork, ctx: Context, freeze_id: int, reason: str) -> FreezeOut:
     ctx.require(Permission.SCHEDULE_OVERRIDE, entity=f"freeze:{freeze_id}")
     freeze = uow.freezes.get(freeze_id)
@@ -288,6 +298,13 @@ def list_freezes(uow: UnitOfWork, ctx: Context, start: datetime, end: datetime) 
 
 
 # --- the calendar -------------------------------------------------------------------------------
+
+
+def calendar_range(now: datetime, start: datetime | None = None,
+                   end: datetime | None = None) -> tuple[datetime, datetime]:
+    """The range a calendar or freeze list covers: from ``start`` (default now) to ``end`` (default 30 days on)."""
+    start = start or now
+    return start, end or start + CALENDAR_DEFAULT_SPAN
 
 
 def calendar(uow: UnitOfWork, ctx: Context, start: datetime, end: datetime,
