@@ -91,8 +91,12 @@ def change_id(entity: str) -> int | None:
 
 
 def first_difference(change: int, trail: Trail | None, snapshot: dict | None,
-                     record: ChangeRecord | None) -> str | None:
-    """The first way ``record`` differs from what its events say, as a sentence; None if it agrees."""
+                     record: ChangeRecord | None, *, snapshot_matches: bool = False) -> str | None:
+    """The first way ``record`` differs from what its events say, as a sentence; None if it agrees.
+
+    ``snapshot_matches``: the caller found the record, serialised as the newest snapshot was (its row
+    version less the bumps since), to be that snapshot's exact text: its fields and version agree, and
+    only approvals and evidence are left to compare."""
     ref = format_ref(change)
     if record is None:
         assert trail is not None
@@ -100,7 +104,8 @@ def first_difference(change: int, trail: Trail | None, snapshot: dict | None,
                 "describe it, but no record exists")
     if trail is None:
         return f"{ref} has no event: the record was not written through changegate"
-    for check in (_field_difference, _approval_difference, _evidence_difference, _version_difference):
+    checks = _RECORD_CHECKS if snapshot_matches else _ALL_CHECKS
+    for check in checks:
         found = check(ref, trail, snapshot or {}, record)
         if found:
             return found
@@ -180,3 +185,7 @@ def _version_difference(ref: str, trail: Trail, snapshot: dict, record: ChangeRe
     later = f", then {trail.bumps} comment(s) or accepted conflict(s)" if trail.bumps else ""
     return (f"{ref}: row_version is {record.fields['row_version']} but its events say {said} "
             f"(seq {trail.snapshot_seq}, {trail.snapshot_action}: {snapshot['row_version']}{later})")
+
+
+_RECORD_CHECKS = (_approval_difference, _evidence_difference)  # what a snapshot's text does not prove
+_ALL_CHECKS = (_field_difference, _approval_difference, _evidence_difference, _version_difference)

@@ -13,16 +13,19 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from collections import namedtuple
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Sequence
 
-from ..core.audit import GENESIS, ChainVerdict, verify_chain
+from ..core.audit import GENESIS, ChainVerdict, canonical_json, verify_chain
 from ..core.changes.entities import format_ref
-from ..core.reconcile import change_id, first_difference, fold_trails
+from ..core.reconcile import ChangeRecord, Trail, change_id, first_difference, fold_trails
 from ..core.policy.model import Permission
 from ..db.engine import make_engine
 from ..db.uow import UnitOfWork
 from .context import Context
+from .views import SNAPSHOT_COLUMNS, snapshot
 
 # By default a process of its own gets a stretch only if it holds at least this many events:
 # starting a process (about 0.3 s) costs more than checking a shorter stretch.
@@ -86,28 +89,46 @@ RECONCILE_BATCH = 1_000
 def reconcile(uow: UnitOfWork) -> tuple[str | None, str | None, int]:
     """Compare every change record with what its events say: (the first that differs, how, how many
     were compared). One pass over the change events folds each change's trail; the records are then
-    read in batches of ids, each with the snapshots it is compared with."""
+    read in batches of ids, each with the snapshot text it is compared with."""
     trails = {cid: t for entity, t in fold_trails(uow.audit.iter_change_trails()).items()
               if (cid := change_id(entity)) is not None}
     last = max(max(trails, default=0), uow.audit.last_change_id())
     compared = 0
     for first in range(1, last + 1, RECONCILE_BATCH):
         batch = range(first, min(first + RECONCILE_BATCH, last + 1))
-        snapshots = _snapshots(uow, [trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq])
-        columns = sorted({name for snap in snapshots.values() for name in snap})
-        records = {r.id: r for r in uow.audit.change_records(batch.start, batch.stop - 1, columns)}
+        afters = uow.audit.afters([trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq])
+        records = {r.id: r for r in uow.audit.change_records(batch.start, batch.stop - 1, SNAPSHOT_COLUMNS)}
         for cid in sorted(records.keys() | {c for c in batch if c in trails}):
-            trail = trails.get(cid)
-            difference = first_difference(cid, trail, snapshots.get(trail.snapshot_seq) if trail else None,
-                                          records.get(cid))
+            difference = _difference(uow, cid, trails.get(cid), afters, records.get(cid))
             if difference:
                 return format_ref(cid), difference, compared
             compared += 1
     return None, None, compared
 
 
-def _snapshots(uow: UnitOfWork, seqs: list[int]) -> dict[int, dict]:
-    return {seq: json.loads(after) for seq, after in uow.audit.afters(seqs).items()}
+def _difference(uow: UnitOfWork, cid: int, trail: Trail | None, afters: dict[int, str],
+                record: ChangeRecord | None) -> str | None:
+    """Most records serialise to exactly their newest snapshot's text; only those that do not are parsed
+    and compared field by field (to name the field, or to accept what an older or offset snapshot says)."""
+    text = afters.get(trail.snapshot_seq) if trail else None
+    if text is not None and record is not None and _snapshot_text(record, trail.bumps) == text:
+        return first_difference(cid, trail, None, record, snapshot_matches=True)
+    snapshot = json.loads(text) if text is not None else None
+    if snapshot and record is not None and set(snapshot) - {"items"} - record.fields.keys():
+        # A snapshot naming columns snapshot() no longer writes: compare those too, as they are stored.
+        record = uow.audit.change_records(cid, cid, [*SNAPSHOT_COLUMNS, *snapshot])[0]
+    return first_difference(cid, trail, snapshot, record)
+
+
+_Item = namedtuple("_Item", "name")
+
+
+def _snapshot_text(record: ChangeRecord, bumps: int) -> str:
+    """The record as its newest snapshot was written (services.views.snapshot, canonical JSON), with the
+    row version it had then: the stored one less the comments and accepted conflicts since."""
+    row = SimpleNamespace(**record.fields, items=[_Item(name) for name in record.items])
+    row.row_version -= bumps
+    return canonical_json(snapshot(row))
 
 
 def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None) -> ChainVerdict:
