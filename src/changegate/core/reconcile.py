@@ -57,12 +57,25 @@ def fold_trails(rows: Iterable[tuple]) -> dict[str, Trail]:
     """Rows are (seq, action, entity, actor, has_snapshot, detail) of change events in seq order, refused
     attempts left out; ``detail`` only for approval and evidence events (None otherwise).
     Returns the trail of each entity ("change:12")."""
-    trails: dict[str, Trail] = {}
-    get = trails.get
-    for seq, action, entity, actor, has_snapshot, detail in rows:
-        trail = get(entity)
+    fold = TrailFold()
+    add = fold.add
+    for row in rows:
+        add(*row)
+    return fold.trails
+
+
+class TrailFold:
+    """``fold_trails`` one event at a time, for a caller that reads the events for another reason
+    (the chain check) and folds them on the way."""
+
+    def __init__(self) -> None:
+        self.trails: dict[str, Trail] = {}
+        self.complete = False  # set by whoever gave it every event of the chain
+
+    def add(self, seq: int, action: str, entity: str, actor: str, has_snapshot: bool, detail: str | None) -> None:
+        trail = self.trails.get(entity)
         if trail is None:
-            trail = trails[entity] = Trail()
+            trail = self.trails[entity] = Trail()
         trail.last_seq, trail.last_action = seq, action
         if has_snapshot:
             trail.snapshot_seq, trail.snapshot_action, trail.bumps = seq, action, 0
@@ -70,7 +83,6 @@ def fold_trails(rows: Iterable[tuple]) -> dict[str, Trail]:
             trail.bumps += 1
         if detail is not None:
             _fold_detail(trail, seq, action, actor, json.loads(detail))
-    return trails
 
 
 def _fold_detail(trail: Trail, seq: int, action: str, actor: str, detail: dict) -> None:

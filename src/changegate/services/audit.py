@@ -16,11 +16,12 @@ from concurrent.futures import ProcessPoolExecutor
 from collections import namedtuple
 from dataclasses import replace
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..core.audit import GENESIS, ChainVerdict, canonical_json, verify_chain
 from ..core.changes.entities import format_ref
-from ..core.reconcile import ChangeRecord, Trail, change_id, first_difference, fold_trails
+from ..core.reconcile import (APPROVAL_PREFIX, ENTITY_PREFIX, EVIDENCE_ACTION, ChangeRecord, Trail, TrailFold,
+                              change_id, first_difference, fold_trails)
 from ..core.policy.model import Permission
 from ..db.engine import make_engine
 from ..db.uow import UnitOfWork
@@ -49,14 +50,15 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
         ctx.require(Permission.AUDIT_READ, entity="audit")
     uow.read_snapshot()  # the head, every event and every record this process reads: one moment
     head = uow.audit.head()
-    verdict = replace(verify_chain_only(uow, head, processes), head=head)
+    fold = TrailFold()
+    verdict = replace(verify_chain_only(uow, head, processes, fold=fold), head=head)
     if not verdict.ok:
         return verdict
     for seq, digest in anchors:
         broken = _anchor_problem(uow, head, seq, digest)
         if broken:
             return replace(verdict, ok=False, first_broken_seq=seq, message=broken)
-    ref, difference, reconciled = reconcile(uow)
+    ref, difference, reconciled = reconcile(uow, fold.trails if fold.complete else None)
     if difference:
         return replace(verdict, ok=False, message=difference, record=ref, reconciled=reconciled)
     return replace(verdict, reconciled=reconciled)
@@ -86,12 +88,14 @@ def _anchor_problem(uow: UnitOfWork, head: tuple[int, str], seq: int, digest: st
 RECONCILE_BATCH = 1_000
 
 
-def reconcile(uow: UnitOfWork) -> tuple[str | None, str | None, int]:
+def reconcile(uow: UnitOfWork, folded: dict[str, Trail] | None = None) -> tuple[str | None, str | None, int]:
     """Compare every change record with what its events say: (the first that differs, how, how many
-    were compared). One pass over the change events folds each change's trail; the records are then
-    read in batches of ids, each with the snapshot text it is compared with."""
-    trails = {cid: t for entity, t in fold_trails(uow.audit.iter_change_trails()).items()
-              if (cid := change_id(entity)) is not None}
+    were compared). Each change's trail is ``folded`` already (by the chain check, from the same
+    events) or folded here in one pass over the change events; the records are then read in batches
+    of ids, each with the snapshot text it is compared with."""
+    if folded is None:
+        folded = fold_trails(uow.audit.iter_change_trails())
+    trails = {cid: t for entity, t in folded.items() if (cid := change_id(entity)) is not None}
     last = max(max(trails, default=0), uow.audit.last_change_id())
     compared = 0
     for first in range(1, last + 1, RECONCILE_BATCH):
@@ -131,8 +135,11 @@ def _snapshot_text(record: ChangeRecord, bumps: int) -> str:
     return canonical_json(snapshot(row))
 
 
-def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None) -> ChainVerdict:
-    """The chain's own verdict: links, hashes and the head, without the records."""
+def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None, *,
+                      fold: TrailFold | None = None) -> ChainVerdict:
+    """The chain's own verdict: links, hashes and the head, without the records. Read in one process,
+    the events are also given to ``fold`` on the way (``fold.complete`` says so), which spares
+    reconciliation a second pass over them."""
     last_seq, last_hash = head
     n = _processes(uow, last_seq, processes)
     if n > 1 and _parallel_slot.acquire(blocking=False):
@@ -140,6 +147,9 @@ def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | N
             verdict = _verify_in_stretches(uow, last_seq, n)
         finally:
             _parallel_slot.release()
+    elif fold is not None:
+        verdict = verify_chain(_folding(uow.audit.iter_chain(), fold))
+        fold.complete = True
     else:
         verdict = verify_chain(uow.audit.iter_chain())
     if not verdict.ok:
@@ -156,6 +166,18 @@ def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | N
         return ChainVerdict(False, verdict.checked, last_seq,
                             f"event {last_seq} was altered: it does not match the recorded head of the chain")
     return verdict
+
+
+def _folding(rows: Iterator[tuple], fold: TrailFold) -> Iterator[tuple]:
+    """The rows, each also folded after the chain check took it (a row it stopped at is never folded)."""
+    add, change, approval, evidence = fold.add, ENTITY_PREFIX, APPROVAL_PREFIX, EVIDENCE_ACTION
+    for row in rows:
+        yield row
+        # As AuditRepository.iter_change_trails selects them: change events but refused attempts.
+        seq, _, actor, action, entity, _, after, detail = row[:8]
+        if entity.startswith(change) and not action.endswith(".refused"):
+            keep = action.startswith(approval) or action == evidence
+            add(seq, action, entity, actor, after != "{}", detail if keep else None)
 
 
 def _processes(uow: UnitOfWork, last_seq: int, requested: int | None) -> int:
