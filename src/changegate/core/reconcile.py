@@ -57,12 +57,25 @@ def fold_trails(rows: Iterable[tuple]) -> dict[str, Trail]:
     """Rows are (seq, action, entity, actor, has_snapshot, detail) of change events in seq order, refused
     attempts left out; ``detail`` only for approval and evidence events (None otherwise).
     Returns the trail of each entity ("change:12")."""
-    trails: dict[str, Trail] = {}
-    get = trails.get
-    for seq, action, entity, actor, has_snapshot, detail in rows:
-        trail = get(entity)
+    fold = TrailFold()
+    add = fold.add
+    for row in rows:
+        add(*row)
+    return fold.trails
+
+
+class TrailFold:
+    """``fold_trails`` one event at a time, for a caller that reads the events for another reason
+    (the chain check) and folds them on the way."""
+
+    def __init__(self) -> None:
+        self.trails: dict[str, Trail] = {}
+        self.complete = False  # set by whoever gave it every event of the chain
+
+    def add(self, seq: int, action: str, entity: str, actor: str, has_snapshot: bool, detail: str | None) -> None:
+        trail = self.trails.get(entity)
         if trail is None:
-            trail = trails[entity] = Trail()
+            trail = self.trails[entity] = Trail()
         trail.last_seq, trail.last_action = seq, action
         if has_snapshot:
             trail.snapshot_seq, trail.snapshot_action, trail.bumps = seq, action, 0
@@ -70,7 +83,6 @@ def fold_trails(rows: Iterable[tuple]) -> dict[str, Trail]:
             trail.bumps += 1
         if detail is not None:
             _fold_detail(trail, seq, action, actor, json.loads(detail))
-    return trails
 
 
 def _fold_detail(trail: Trail, seq: int, action: str, actor: str, detail: dict) -> None:
@@ -91,8 +103,12 @@ def change_id(entity: str) -> int | None:
 
 
 def first_difference(change: int, trail: Trail | None, snapshot: dict | None,
-                     record: ChangeRecord | None) -> str | None:
-    """The first way ``record`` differs from what its events say, as a sentence; None if it agrees."""
+                     record: ChangeRecord | None, *, snapshot_matches: bool = False) -> str | None:
+    """The first way ``record`` differs from what its events say, as a sentence; None if it agrees.
+
+    ``snapshot_matches``: the caller found the record, serialised as the newest snapshot was (its row
+    version less the bumps since), to be that snapshot's exact text: its fields and version agree, and
+    only approvals and evidence are left to compare."""
     ref = format_ref(change)
     if record is None:
         assert trail is not None
@@ -100,7 +116,8 @@ def first_difference(change: int, trail: Trail | None, snapshot: dict | None,
                 "describe it, but no record exists")
     if trail is None:
         return f"{ref} has no event: the record was not written through changegate"
-    for check in (_field_difference, _approval_difference, _evidence_difference, _version_difference):
+    checks = _RECORD_CHECKS if snapshot_matches else _ALL_CHECKS
+    for check in checks:
         found = check(ref, trail, snapshot or {}, record)
         if found:
             return found
@@ -180,3 +197,7 @@ def _version_difference(ref: str, trail: Trail, snapshot: dict, record: ChangeRe
     later = f", then {trail.bumps} comment(s) or accepted conflict(s)" if trail.bumps else ""
     return (f"{ref}: row_version is {record.fields['row_version']} but its events say {said} "
             f"(seq {trail.snapshot_seq}, {trail.snapshot_action}: {snapshot['row_version']}{later})")
+
+
+_RECORD_CHECKS = (_approval_difference, _evidence_difference)  # what a snapshot's text does not prove
+_ALL_CHECKS = (_field_difference, _approval_difference, _evidence_difference, _version_difference)

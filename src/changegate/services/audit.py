@@ -13,16 +13,20 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from collections import namedtuple
 from dataclasses import replace
-from typing import Sequence
+from types import SimpleNamespace
+from typing import Iterator, Sequence
 
-from ..core.audit import GENESIS, ChainVerdict, verify_chain
+from ..core.audit import GENESIS, ChainVerdict, canonical_json, verify_chain
 from ..core.changes.entities import format_ref
-from ..core.reconcile import change_id, first_difference, fold_trails
+from ..core.reconcile import (APPROVAL_PREFIX, ENTITY_PREFIX, EVIDENCE_ACTION, ChangeRecord, Trail, TrailFold,
+                              change_id, first_difference, fold_trails)
 from ..core.policy.model import Permission
 from ..db.engine import make_engine
 from ..db.uow import UnitOfWork
 from .context import Context
+from .views import SNAPSHOT_COLUMNS, snapshot
 
 # By default a process of its own gets a stretch only if it holds at least this many events:
 # starting a process (about 0.3 s) costs more than checking a shorter stretch.
@@ -46,14 +50,15 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
         ctx.require(Permission.AUDIT_READ, entity="audit")
     uow.read_snapshot()  # the head, every event and every record this process reads: one moment
     head = uow.audit.head()
-    verdict = replace(verify_chain_only(uow, head, processes), head=head)
+    fold = TrailFold()
+    verdict = replace(verify_chain_only(uow, head, processes, fold=fold), head=head)
     if not verdict.ok:
         return verdict
     for seq, digest in anchors:
         broken = _anchor_problem(uow, head, seq, digest)
         if broken:
             return replace(verdict, ok=False, first_broken_seq=seq, message=broken)
-    ref, difference, reconciled = reconcile(uow)
+    ref, difference, reconciled = reconcile(uow, fold.trails if fold.complete else None)
     if difference:
         return replace(verdict, ok=False, message=difference, record=ref, reconciled=reconciled)
     return replace(verdict, reconciled=reconciled)
@@ -83,35 +88,58 @@ def _anchor_problem(uow: UnitOfWork, head: tuple[int, str], seq: int, digest: st
 RECONCILE_BATCH = 1_000
 
 
-def reconcile(uow: UnitOfWork) -> tuple[str | None, str | None, int]:
+def reconcile(uow: UnitOfWork, folded: dict[str, Trail] | None = None) -> tuple[str | None, str | None, int]:
     """Compare every change record with what its events say: (the first that differs, how, how many
-    were compared). One pass over the change events folds each change's trail; the records are then
-    read in batches of ids, each with the snapshots it is compared with."""
-    trails = {cid: t for entity, t in fold_trails(uow.audit.iter_change_trails()).items()
-              if (cid := change_id(entity)) is not None}
+    were compared). Each change's trail is ``folded`` already (by the chain check, from the same
+    events) or folded here in one pass over the change events; the records are then read in batches
+    of ids, each with the snapshot text it is compared with."""
+    if folded is None:
+        folded = fold_trails(uow.audit.iter_change_trails())
+    trails = {cid: t for entity, t in folded.items() if (cid := change_id(entity)) is not None}
     last = max(max(trails, default=0), uow.audit.last_change_id())
     compared = 0
     for first in range(1, last + 1, RECONCILE_BATCH):
         batch = range(first, min(first + RECONCILE_BATCH, last + 1))
-        snapshots = _snapshots(uow, [trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq])
-        columns = sorted({name for snap in snapshots.values() for name in snap})
-        records = {r.id: r for r in uow.audit.change_records(batch.start, batch.stop - 1, columns)}
+        afters = uow.audit.afters([trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq])
+        records = {r.id: r for r in uow.audit.change_records(batch.start, batch.stop - 1, SNAPSHOT_COLUMNS)}
         for cid in sorted(records.keys() | {c for c in batch if c in trails}):
-            trail = trails.get(cid)
-            difference = first_difference(cid, trail, snapshots.get(trail.snapshot_seq) if trail else None,
-                                          records.get(cid))
+            difference = _difference(uow, cid, trails.get(cid), afters, records.get(cid))
             if difference:
                 return format_ref(cid), difference, compared
             compared += 1
     return None, None, compared
 
 
-def _snapshots(uow: UnitOfWork, seqs: list[int]) -> dict[int, dict]:
-    return {seq: json.loads(after) for seq, after in uow.audit.afters(seqs).items()}
+def _difference(uow: UnitOfWork, cid: int, trail: Trail | None, afters: dict[int, str],
+                record: ChangeRecord | None) -> str | None:
+    """Most records serialise to exactly their newest snapshot's text; only those that do not are parsed
+    and compared field by field (to name the field, or to accept what an older or offset snapshot says)."""
+    text = afters.get(trail.snapshot_seq) if trail else None
+    if text is not None and record is not None and _snapshot_text(record, trail.bumps) == text:
+        return first_difference(cid, trail, None, record, snapshot_matches=True)
+    snapshot = json.loads(text) if text is not None else None
+    if snapshot and record is not None and set(snapshot) - {"items"} - record.fields.keys():
+        # A snapshot naming columns snapshot() no longer writes: compare those too, as they are stored.
+        record = uow.audit.change_records(cid, cid, [*SNAPSHOT_COLUMNS, *snapshot])[0]
+    return first_difference(cid, trail, snapshot, record)
 
 
-def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None) -> ChainVerdict:
-    """The chain's own verdict: links, hashes and the head, without the records."""
+_Item = namedtuple("_Item", "name")
+
+
+def _snapshot_text(record: ChangeRecord, bumps: int) -> str:
+    """The record as its newest snapshot was written (services.views.snapshot, canonical JSON), with the
+    row version it had then: the stored one less the comments and accepted conflicts since."""
+    row = SimpleNamespace(**record.fields, items=[_Item(name) for name in record.items])
+    row.row_version -= bumps
+    return canonical_json(snapshot(row))
+
+
+def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None, *,
+                      fold: TrailFold | None = None) -> ChainVerdict:
+    """The chain's own verdict: links, hashes and the head, without the records. Read in one process,
+    the events are also given to ``fold`` on the way (``fold.complete`` says so), which spares
+    reconciliation a second pass over them."""
     last_seq, last_hash = head
     n = _processes(uow, last_seq, processes)
     if n > 1 and _parallel_slot.acquire(blocking=False):
@@ -119,6 +147,9 @@ def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | N
             verdict = _verify_in_stretches(uow, last_seq, n)
         finally:
             _parallel_slot.release()
+    elif fold is not None:
+        verdict = verify_chain(_folding(uow.audit.iter_chain(), fold))
+        fold.complete = True
     else:
         verdict = verify_chain(uow.audit.iter_chain())
     if not verdict.ok:
@@ -135,6 +166,18 @@ def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | N
         return ChainVerdict(False, verdict.checked, last_seq,
                             f"event {last_seq} was altered: it does not match the recorded head of the chain")
     return verdict
+
+
+def _folding(rows: Iterator[tuple], fold: TrailFold) -> Iterator[tuple]:
+    """The rows, each also folded after the chain check took it (a row it stopped at is never folded)."""
+    add, change, approval, evidence = fold.add, ENTITY_PREFIX, APPROVAL_PREFIX, EVIDENCE_ACTION
+    for row in rows:
+        yield row
+        # As AuditRepository.iter_change_trails selects them: change events but refused attempts.
+        seq, _, actor, action, entity, _, after, detail = row[:8]
+        if entity.startswith(change) and not action.endswith(".refused"):
+            keep = action.startswith(approval) or action == evidence
+            add(seq, action, entity, actor, after != "{}", detail if keep else None)
 
 
 def _processes(uow: UnitOfWork, last_seq: int, requested: int | None) -> int:

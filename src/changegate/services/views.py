@@ -65,6 +65,8 @@ _SNAPSHOT_FIELDS = (
     "readiness_analysis", "risk_analysis", "emergency_plan", "rollback_script", "rollback_interpreter",
     "estimated_downtime_minutes", "uat_signoff_by",
 )
+# Every column snapshot() reads of the row: what `audit verify` loads to rebuild a snapshot's text.
+SNAPSHOT_COLUMNS = (*_SNAPSHOT_FIELDS, "planned_start", "row_version")
 
 
 def snapshot(change: Change) -> dict:
