@@ -81,6 +81,7 @@ class UnitOfWork:
         try:
             if exc is None:
                 try:
+                    self.audit.write_pending()  # the chain's head is locked from here to the commit
                     self.session.commit()
                 except (StaleDataError, IntegrityError) as err:
                     self.session.rollback()
@@ -118,7 +119,9 @@ class UnitOfWork:
         try:
             engine = self._base_engine.execution_options(**{WRITE_OPTION: True})  # SQLite: BEGIN IMMEDIATE
             with Session(bind=engine, expire_on_commit=False) as session:
-                AuditRepository(session).append(record, self.clock())
+                audit = AuditRepository(session)
+                audit.append(record, self.clock())
+                audit.write_pending()
                 session.commit()
         finally:
             if lock is not None:

@@ -35,7 +35,7 @@ def _utc(value: str | datetime) -> datetime:
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
-def _convert(model: type, column: str, value):
+def convert(model: type, column: str, value):
     """Restore a column's Python type; the view's SQL is run without SQLAlchemy's result processing, and
     JSON has neither timestamps nor booleans."""
     if value is None:
@@ -105,13 +105,13 @@ class ChangeRepository(Repository[Change]):
         if row is None:
             return None
         values = dict(zip(_VIEW_KEYS, row))
-        token = SimpleNamespace(**{c: _convert(ApiToken, c, values[f"token_{c}"]) for c in TOKEN_COLUMNS})
+        token = SimpleNamespace(**{c: convert(ApiToken, c, values[f"token_{c}"]) for c in TOKEN_COLUMNS})
         if values["id"] is None:
             return ChangeView(token, None)
-        change = SimpleNamespace(**{c.key: _convert(Change, c.key, values[c.key]) for c in Change.__table__.c})
+        change = SimpleNamespace(**{c.key: convert(Change, c.key, values[c.key]) for c in Change.__table__.c})
         for name, (model, columns, _order) in VIEW_COLLECTIONS.items():
             change.__dict__[name] = [
-                SimpleNamespace(**{c: _convert(model, c, v) for c, v in zip(columns, json_row)})
+                SimpleNamespace(**{c: convert(model, c, v) for c, v in zip(columns, json_row)})
                 for json_row in _json_list(values[name])
             ]
         return ChangeView(token, change)
