@@ -116,6 +116,14 @@ class ChangeRepository(Repository[Change]):
             ]
         return ChangeView(token, change)
 
+    def gate_reads(self, change_id: int, environment: str, start: datetime, end: datetime,
+                   blob_kinds: tuple[str, ...]):
+        """What the gate reads besides the change, in one statement (``gate_read.py``)."""
+        from .gate_read import read_gate_facts
+
+        self.s.flush()  # a writing unit of work (change start) reads what it has written so far
+        return read_gate_facts(self.s.connection(), change_id, environment, start, end, blob_kinds)
+
     def touch(self, change: Change, now: datetime) -> None:
         """Mark the change written: its UPDATE checks and bumps row_version even when nothing else
         on the row changed (an approval, a comment), so concurrent writers to one change collide."""
