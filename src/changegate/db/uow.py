@@ -135,7 +135,10 @@ def _conflict(err: Exception) -> Conflict:
 
 
 def _busy(err: OperationalError) -> Unavailable | None:
-    """SQLite's busy timeout ran out: another process held the write lock all along."""
+    """SQLite's busy timeout ran out: another process held the write lock all along; or the connection
+    to the database was lost (SQLAlchemy then renews the pool, so trying again reconnects)."""
+    if getattr(err, "connection_invalidated", False):
+        return Unavailable("the connection to the database was lost (a restart or a failover?); try again")
     text = str(getattr(err, "orig", err))
     if "database is locked" in text or "database is busy" in text:
         return Unavailable(f"the database is busy: another process held it for {WRITER_WAIT_SECONDS} s; try again")
