@@ -33,13 +33,14 @@ def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: date
 
 def evaluate_for_token(open_uow: Callable[..., UnitOfWork], policy: Policy, secret: str, ref: str,
                        environment: str, at: datetime | None, now: datetime) -> GateOut:
-    """``evaluate`` for an API token (the API's path), in two short units of work.
+    """``evaluate`` for an API token (the API's path).
 
     The decision is read in one snapshot (two statements: the change view with the caller's token, and
-    every other fact the rules read); then its ``gate.evaluated`` event is appended in a write unit of
-    work of its own, which holds the chain's head (and SQLite's writer) only for the append. Nothing but
-    the event is written, so nothing else must commit with it; the event records the change's row
-    version, so the state the decision was made on stays identifiable in the chain."""
+    every other fact the rules read); its ``gate.evaluated`` event is then appended in a write
+    transaction of its own, grouped with the decisions of other requests at that moment
+    (``UnitOfWork.audit_afterwards``), and the decision is returned only once its event is committed.
+    Nothing but the event is written, so nothing else must commit with it; the event records the
+    change's row version, so the state the decision was made on stays identifiable in the chain."""
     with open_uow(write=False) as uow:
         uow.read_snapshot()  # PostgreSQL: both statements read one snapshot (REPEATABLE READ)
         ctx, change = authenticated_view(uow, policy, secret, ref, now)
@@ -49,8 +50,7 @@ def evaluate_for_token(open_uow: Callable[..., UnitOfWork], policy: Policy, secr
         ctx.require(Permission.CHANGE_READ, change=facts_of(change))
         when = at or ctx.now
         verdict = verdict_for(uow, ctx, change, environment, when)
-    with open_uow() as uow:
-        uow.audit.append(_evaluated(ctx, change, verdict, when), ctx.now)
+        uow.audit_afterwards(_evaluated(ctx, change, verdict, when), ctx.now)
     return GateOut.from_verdict(verdict, when, ctx.policy.schedule.timezone_for(environment))
 
 
