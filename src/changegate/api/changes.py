@@ -25,7 +25,7 @@ from ..schemas.changes import (
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
 from ..schemas.common import ERROR_RESPONSES, MAX_ID, Text
-from .deps import RT, Caller, Secret, model_response
+from .deps import RT, Caller, Secret, model_response, read
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
 
@@ -62,11 +62,12 @@ def list_changes(
 
 @router.get("/{ref}", response_model=ChangeOut)
 async def get_change(ref: str, secret: Secret, rt: RT) -> Response:
-    # On the event loop, no thread-pool trip: the read is one indexed statement (token and change
-    # together), shorter than the trip. Measured with bench/bench_api.py, SQLite, 32 connections:
-    # 808 req/s here against 331 req/s through run_in_threadpool (bench/README.md).
-    with rt.uow(write=False) as uow:
-        return model_response(changes.read_change(uow, rt.policy, secret, ref, rt.clock()))
+    # One indexed statement (token and change together); where it runs (loop or pool) is deps.read's choice.
+    def view() -> ChangeOut:
+        with rt.uow(write=False) as uow:
+            return changes.read_change(uow, rt.policy, secret, ref, rt.clock())
+
+    return model_response(await read(rt, view))
 
 
 @router.patch("/{ref}", response_model=ChangeOut)
