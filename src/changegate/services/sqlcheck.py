@@ -18,7 +18,6 @@ from ..core.changes.entities import TERMINAL_STATES
 from ..core.errors import Refused, Unavailable
 from ..core.gate.rules import SqlCheckFact
 from ..core.policy.model import Permission
-from ..db.models import Change
 from ..db.uow import UnitOfWork
 from ..schemas.sqlcheck import SqlCheckIn
 from ..sqlcheck.check import PASS, ROLES, ScratchUnavailable, check_sql, scripts_digest
