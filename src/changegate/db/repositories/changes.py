@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from ..models import UTCDateTime, ApiToken, Approval, Change, ChangeItem, Comment, Evidence, EvidenceBlob
+from ..engine import SINGLE_READ_OPTION
 from .base import Repository
 
 
@@ -91,12 +92,13 @@ class ChangeRepository(Repository[Change]):
         the token is unknown. The change comes back as a plain record with the model's attribute names
         (``items``, ``approvals``… as lists of records), read-only, not an ORM object.
 
-        ``read_only``: the unit of work only reads, at READ COMMITTED. On PostgreSQL it then runs
-        outside a transaction, saving the BEGIN and ROLLBACK round trips: each statement sees one
-        snapshot either way, as it does inside a READ COMMITTED transaction."""
-        postgresql = self.s.get_bind().dialect.name == "postgresql"
-        if read_only and postgresql and not self.s.in_transaction():
-            conn = self.s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        ``read_only``: this is the unit of work's only statement. It then runs outside a transaction,
+        saving the BEGIN and COMMIT (PostgreSQL: AUTOCOMMIT; SQLite: no BEGIN is sent, see
+        db/engine.py): a single statement sees one snapshot either way."""
+        if read_only and not self.s.in_transaction():
+            postgresql = self.s.get_bind().dialect.name == "postgresql"
+            conn = self.s.connection(execution_options={"isolation_level": "AUTOCOMMIT"} if postgresql
+                                     else {SINGLE_READ_OPTION: True})
         else:
             conn = self.s.connection()
         sql, order = _compiled_view(conn.dialect)
