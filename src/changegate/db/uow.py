@@ -97,7 +97,8 @@ class UnitOfWork:
         """Audit what a reading unit of work decided (a gate decision): when the block ends without
         error, the event is appended in a write transaction of its own, grouped with those of other
         threads appending at the same moment (``GroupCommit``); the block returns only once it is
-        committed, and raises if it could not be."""
+        committed, and raises if it could not be. Not from inside another unit of work: on SQLite
+        the batch's writer would wait for that one's writer queue."""
         self._afterwards.append((record, now))
 
     def __exit__(self, exc_type, exc, tb) -> None:
