@@ -349,6 +349,11 @@ def bench_backend(label: str, url: str, generator, workdir: Path, duration: floa
                      fmt(thr), f">= {GOALS[name]} {verdict(thr, GOALS[name])}"])
         rows.append([f"{label}: {names[name]} p50 c={c}", ms(r.p50_ms), f"ping {ms(pr.p50_ms)}",
                      fmt(ratio(pr.p50_ms, r.p50_ms)), "-"])
+        # The server's CPU time per request: what the code costs, less disturbed by a busy machine than
+        # req/s (a server that gets a third of a CPU serves a third of the requests, at the same cost each).
+        cpu = lambda res: res.server_cpu * 1e3 / res.rps if res.rps else float("nan")
+        rows.append([f"{label}: {names[name]} server CPU/request c={c}", ms(cpu(r)), f"ping {ms(cpu(pr))}",
+                     fmt(ratio(cpu(pr), cpu(r))), "-"])
     return rows
 
 

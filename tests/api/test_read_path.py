@@ -114,8 +114,75 @@ def test_get_one_change_sends_one_statement(runtime, as_, statements):
     statements.clear()
     got = dana.get(f"/changes/{ref}")
     assert got.status_code == 200 and got.json()["comments"][0]["body"] == "looks fine"
-    # One SELECT reads the token, the change and all its collections; SQLite's BEGIN is the engine's own
-    # (db/engine.py emits it for every transaction), PostgreSQL's is implicit in the driver.
-    selects = [s for s in statements if s.strip().upper() != "BEGIN"]
-    assert len(selects) == 1, statements
-    assert len(statements) == (2 if runtime.engine.dialect.name == "sqlite" else 1), statements
+    # One SELECT reads the token, the change and all its collections, outside a transaction on both
+    # engines: no BEGIN (SQLite's would be the engine's own, db/engine.py), no COMMIT.
+    assert len(statements) == 1, statements
+
+
+def test_a_gate_decision_sends_two_reads_and_one_append(runtime, as_, statements):
+    dana = as_("dana.dev")
+    ref = dana.post("/changes", json={"title": "Relabel", "category": "application", "release_level": "patch",
+                                      "environment": "prod", "items": ["mes-labels"]}).json()["ref"]
+    statements.clear()
+    got = dana.post(f"/changes/{ref}/gate", json={"environment": "prod"})
+    assert got.status_code == 200 and got.json()["allowed"] is False, got.text
+    sent = [" ".join(s.split()) for s in statements if s.strip().upper() not in ("BEGIN", "BEGIN IMMEDIATE")]
+    # The change view with the token, then every other fact in one SELECT; then the append: the head
+    # (locked), the event, the head again. Nothing else: no ORM loads, no lazy loads, no flush.
+    assert len(sent) == 5, sent
+    assert sent[0].startswith("SELECT api_tokens.id") and sent[1].startswith("SELECT (SELECT"), sent
+    assert sent[2].startswith("SELECT audit_head.last_seq") and sent[3].startswith("INSERT INTO audit_events")
+    assert sent[4].startswith("UPDATE audit_head"), sent
+    history = dana.get(f"/changes/{ref}/history").json()
+    assert history[-1]["action"] == "gate.evaluated" and history[-1]["detail"]["row_version"] == 1
+
+
+def test_the_gate_read_in_one_statement_equals_the_orm_reads(runtime):
+    """Every fact the gate reads, from the one statement and from the repositories' ORM queries, over the
+    demo (scheduled changes, refreshes) plus a freeze, an accepted conflict and SQL-check evidence."""
+    from changegate.db.models import ConflictAcceptance
+    from changegate.services.sqlcheck import CHECK_KINDS
+
+    demo = load_demo(runtime)
+    ids = [int(ref.removeprefix("CHG-")) for ref in demo["changes"]]
+    now = runtime.clock()
+    with runtime.uow(write=False) as uow:
+        open_one = next(c for c in map(uow.changes.get, ids) if c.state in ("draft", "submitted", "assessed"))
+        open_ref, requester = f"CHG-{open_one.id}", open_one.requester
+    with runtime.uow() as uow:
+        schedule.add_freeze(uow, runtime.context("chris.change"), FreezeIn(
+            name="Audit freeze", start=now - timedelta(days=400), end=now + timedelta(days=400),
+            reason="external audit", environments=["prod"]))
+        uow.conflict_acceptances.add(ConflictAcceptance(change_id=ids[0], other_change_id=ids[1], reason="ok",
+                                                        accepted_by="chris.change", accepted_at=now))
+        for kind, content in (("sql_check", b'{"report": 1}'), ("sql_deploy", b"SELECT 1;"),
+                              ("sql_deploy", b"SELECT 2;")):
+            changes.attach_evidence(uow, runtime.context(requester), open_ref, filename=f"{kind}.txt",
+                                    content=content, media_type="text/plain", kind=kind, max_bytes=1000)
+    compared = {"freezes": 0, "holders": 0, "accepted": 0, "blobs": 0, "refreshed": 0}
+    with runtime.uow(write=False) as uow:
+        rows = [uow.changes.get(i) for i in ids]
+        instants = [now] + [c.planned_start for c in rows if c.planned_start]
+        for change in rows:
+            for start in instants:
+                end = start + timedelta(minutes=change.estimated_downtime_minutes or 0, seconds=60)
+                one = uow.changes.gate_reads(change.id, change.environment, start, end, CHECK_KINDS)
+                freezes = uow.freezes.active_overlapping(start, end)
+                assert [vars(f) for f in one.freezes] == [
+                    {c: getattr(f, c) for c in vars(one.freezes[0])} for f in freezes] if freezes else not one.freezes
+                holders = uow.changes.scheduled_between(start - timedelta(days=3650), end,
+                                                        environment=change.environment)
+                assert [(h.id, h.planned_start, h.estimated_downtime_minutes, sorted(h.items))
+                        for h in one.holders] == [(h.id, h.planned_start, h.estimated_downtime_minutes,
+                                                   sorted(i.name for i in h.items)) for h in holders]
+                assert one.accepted == uow.conflict_acceptances.accepted_with(change.id)
+                latest = {k: uow.evidence.latest_of_kind(change.id, k) for k in CHECK_KINDS}
+                assert one.blobs == {k: e and uow.evidence.content(e.id) for k, e in latest.items()}
+                assert one.refreshed == {f.environment: f.data_refreshed_at
+                                         for f in uow.session.query(type(uow.environment_facts.get("uat")))}
+                compared["freezes"] += bool(one.freezes)
+                compared["holders"] += bool(one.holders)
+                compared["accepted"] += bool(one.accepted)
+                compared["blobs"] += any(one.blobs.values())
+                compared["refreshed"] += bool(one.refreshed)
+    assert all(compared.values()), f"the data no longer covers every fact: {compared}"

@@ -60,8 +60,7 @@ async def evaluate_gate(ref: str, body: GateIn, secret: Secret, rt: RT) -> Respo
     """May the caller deploy this change to this environment now? Every rule with its reason."""
     def decide() -> GateOut:
         # The caller is authenticated in the same statement that reads the change (services/changes.py).
-        with rt.uow() as uow:
-            return gate.evaluate_for_token(uow, rt.policy, secret, ref, body.environment, body.at, rt.clock())
+        return gate.evaluate_for_token(rt.uow, rt.policy, secret, ref, body.environment, body.at, rt.clock())
 
     # In the thread pool: a write waits for the audit chain's head (and SQLite's writer queue), which
     # must not stall the event loop; run on the loop it measured no faster (bench/README.md).

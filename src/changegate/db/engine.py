@@ -15,6 +15,9 @@ from ..core.errors import InvalidInput
 # Connections of a writing unit of work carry this option; on SQLite they open
 # with BEGIN IMMEDIATE so a read-then-write never meets a stale snapshot.
 WRITE_OPTION = "changegate_write"
+# A unit of work that sends one read-only statement carries this option; on SQLite it sends no BEGIN
+# (nor COMMIT): a lone SELECT is its own snapshot (PostgreSQL's equivalent is AUTOCOMMIT).
+SINGLE_READ_OPTION = "changegate_single_read"
 # How long a SQLite writer waits for its turn: in this process (the writer queue) and, after
 # that, for another process's write transaction (SQLite's busy timeout).
 WRITER_WAIT_SECONDS = 30
@@ -52,12 +55,18 @@ def make_engine(url: str, *, echo: bool = False, create_folder: bool = False) ->
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            immediate = conn.get_execution_options().get(WRITE_OPTION, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get(SINGLE_READ_OPTION, False):
+                return
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
 
         return engine
     try:
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No pool_pre_ping: it cost a round trip on every checkout (0.2 ms of a 0.5 ms read, bench/README.md).
+        # A connection lost to a restart fails its one request, which the unit of work answers as
+        # Unavailable ("try again"), and SQLAlchemy then renews the whole pool; pool_recycle replaces
+        # connections before an idle timeout (a firewall, a proxy) can drop them silently.
+        return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise InvalidInput(f"unknown database URL scheme {parsed.drivername!r} in "
                            f"{parsed.render_as_string(hide_password=True)} (known: sqlite, postgresql): {exc}",

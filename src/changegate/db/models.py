@@ -215,7 +215,6 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Freeze(Base):

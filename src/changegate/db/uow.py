@@ -9,6 +9,8 @@ audited too.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -17,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..core.audit import AuditRecord
 from ..core.errors import ChangegateError, Conflict, Unavailable
 from .engine import WRITE_OPTION, WRITER_WAIT_SECONDS, writer_lock
 from .repositories import (
@@ -34,10 +37,22 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_writing_engines: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
+
+
+def _writing(engine: Engine) -> Engine:
+    """The engine with the write option (SQLite: BEGIN IMMEDIATE), made once per engine: building it
+    per unit of work cost a tenth of a short write."""
+    writing = _writing_engines.get(engine)
+    if writing is None:
+        writing = _writing_engines[engine] = engine.execution_options(**{WRITE_OPTION: True})
+    return writing
+
+
 class UnitOfWork:
     def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow):
         self._base_engine = engine
-        self._engine = engine.execution_options(**{WRITE_OPTION: True}) if write else engine
+        self._engine = _writing(engine) if write else engine
         self._writer_lock = writer_lock(engine) if write else None
         self.write = write
         self.clock = clock
@@ -75,12 +90,27 @@ class UnitOfWork:
         self.freezes = FreezeRepository(s)
         self.environment_facts = EnvironmentFactRepository(s)
         self.conflict_acceptances = ConflictAcceptanceRepository(s)
+        self._afterwards: list[tuple[AuditRecord, datetime]] = []
         return self
 
+    def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:
+        """Audit what a reading unit of work decided (a gate decision): when the block ends without
+        error, the event is appended in a write transaction of its own, grouped with those of other
+        threads appending at the same moment (``GroupCommit``); the block returns only once it is
+        committed, and raises if it could not be. Not from inside another unit of work: on SQLite
+        the batch's writer would wait for that one's writer queue."""
+        self._afterwards.append((record, now))
+
     def __exit__(self, exc_type, exc, tb) -> None:
+        self._exit(exc)
+        if exc is None and self._afterwards:
+            group_commit(self._base_engine).append(self._afterwards)
+
+    def _exit(self, exc) -> None:
         try:
             if exc is None:
                 try:
+                    self.audit.write_pending()  # the chain's head is locked from here to the commit
                     self.session.commit()
                 except (StaleDataError, IntegrityError) as err:
                     self.session.rollback()
@@ -116,13 +146,72 @@ class UnitOfWork:
             raise Unavailable(f"the database is busy: other writers held it for {WRITER_WAIT_SECONDS} s; "
                               "the refused attempt could not be recorded; try again")
         try:
-            engine = self._base_engine.execution_options(**{WRITE_OPTION: True})  # SQLite: BEGIN IMMEDIATE
+            engine = _writing(self._base_engine)  # SQLite: BEGIN IMMEDIATE
             with Session(bind=engine, expire_on_commit=False) as session:
-                AuditRepository(session).append(record, self.clock())
+                audit = AuditRepository(session)
+                audit.append(record, self.clock())
+                audit.write_pending()
                 session.commit()
         finally:
             if lock is not None:
                 lock.release()
+
+
+class GroupCommit:
+    """Group commit for events that are appended alone (gate decisions): one write transaction appends
+    the events of every thread waiting at that moment, and each caller returns once the transaction
+    holding its event committed. The chain and its proof are unchanged (every event is hashed onto the
+    one chain, in one order); the head's lock, SQLite's writer and the commit are paid once per batch
+    instead of once per event. Leader and followers: whoever takes ``_leader`` writes the whole queue;
+    a caller whose events a previous leader wrote returns at once."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._leader = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+
+    def append(self, events: list[tuple[AuditRecord, datetime]]) -> None:
+        mine = _Waiting(events)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._leader:
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    with UnitOfWork(self._engine) as uow:
+                        for waiting in batch:
+                            for record, now in waiting.events:
+                                uow.audit.append(record, now)
+                except BaseException as err:
+                    for waiting in batch:
+                        waiting.error = err
+                for waiting in batch:
+                    waiting.done = True
+        if mine.error is not None:
+            if isinstance(mine.error, ChangegateError):
+                raise mine.error
+            raise Unavailable("the decision could not be recorded in the audit log; try again") from mine.error
+
+
+class _Waiting:
+    __slots__ = ("events", "done", "error")
+
+    def __init__(self, events):
+        self.events, self.done, self.error = events, False, None
+
+
+_group_commits: "weakref.WeakKeyDictionary[Engine, GroupCommit]" = weakref.WeakKeyDictionary()
+_group_commits_guard = threading.Lock()
+
+
+def group_commit(engine: Engine) -> GroupCommit:
+    with _group_commits_guard:
+        found = _group_commits.get(engine)
+        if found is None:
+            found = _group_commits[engine] = GroupCommit(engine)
+        return found
 
 
 def _conflict(err: Exception) -> Conflict:
@@ -132,7 +221,10 @@ def _conflict(err: Exception) -> Conflict:
 
 
 def _busy(err: OperationalError) -> Unavailable | None:
-    """SQLite's busy timeout ran out: another process held the write lock all along."""
+    """SQLite's busy timeout ran out: another process held the write lock all along; or the connection
+    to the database was lost (SQLAlchemy then renews the pool, so trying again reconnects)."""
+    if getattr(err, "connection_invalidated", False):
+        return Unavailable("the connection to the database was lost (a restart or a failover?); try again")
     text = str(getattr(err, "orig", err))
     if "database is locked" in text or "database is busy" in text:
         return Unavailable(f"the database is busy: another process held it for {WRITER_WAIT_SECONDS} s; try again")

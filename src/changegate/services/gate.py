@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 from ..core.gate import rules as gate
 from ..core.audit import AuditRecord
@@ -30,43 +31,62 @@ def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: date
     return _decide(uow, ctx, load(uow, ref), environment, at)
 
 
-def evaluate_for_token(uow: UnitOfWork, policy: Policy, secret: str, ref: str, environment: str,
-                       at: datetime | None, now: datetime) -> GateOut:
-    """``evaluate`` for an API token: the caller and the change come from the one-statement view read."""
-    ctx, change = authenticated_view(uow, policy, secret, ref, now)
-    if environment not in ctx.policy.environments:
-        raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
-                           field="environment")
-    return _decide(uow, ctx, change, environment, at)
+def evaluate_for_token(open_uow: Callable[..., UnitOfWork], policy: Policy, secret: str, ref: str,
+                       environment: str, at: datetime | None, now: datetime) -> GateOut:
+    """``evaluate`` for an API token (the API's path).
+
+    The decision is read in one snapshot (two statements: the change view with the caller's token, and
+    every other fact the rules read); its ``gate.evaluated`` event is then appended in a write
+    transaction of its own, grouped with the decisions of other requests at that moment
+    (``UnitOfWork.audit_afterwards``), and the decision is returned only once its event is committed.
+    Nothing but the event is written, so nothing else must commit with it; the event records the
+    change's row version, so the state the decision was made on stays identifiable in the chain."""
+    with open_uow(write=False) as uow:
+        uow.read_snapshot()  # PostgreSQL: both statements read one snapshot (REPEATABLE READ)
+        ctx, change = authenticated_view(uow, policy, secret, ref, now)
+        if environment not in ctx.policy.environments:
+            raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
+                               field="environment")
+        ctx.require(Permission.CHANGE_READ, change=facts_of(change))
+        when = at or ctx.now
+        verdict = verdict_for(uow, ctx, change, environment, when)
+        uow.audit_afterwards(_evaluated(ctx, change, verdict, when), ctx.now)
+    return GateOut.from_verdict(verdict, when, ctx.policy.schedule.timezone_for(environment))
 
 
 def _decide(uow: UnitOfWork, ctx: Context, change, environment: str, at: datetime | None) -> GateOut:
-    facts = facts_of(change)
-    ctx.require(Permission.CHANGE_READ, change=facts)
+    ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     when = at or ctx.now
     verdict = verdict_for(uow, ctx, change, environment, when)
-    uow.audit.append(AuditRecord(actor=ctx.actor.id, action="gate.evaluated", entity=f"change:{change.id}",
-                                 detail={**verdict.to_dict(), "at": when.isoformat()}), ctx.now)
+    uow.audit.append(_evaluated(ctx, change, verdict, when), ctx.now)
     return GateOut.from_verdict(verdict, when, ctx.policy.schedule.timezone_for(environment))
+
+
+def _evaluated(ctx: Context, change, verdict: gate.GateVerdict, when: datetime) -> AuditRecord:
+    """The decision as the chain keeps it: every rule with its outcome and reason (what GateOut shows),
+    the instant it was asked for, and the change's row version it was decided on."""
+    return AuditRecord(actor=ctx.actor.id, action="gate.evaluated", entity=f"change:{change.id}",
+                       detail={**verdict.to_dict(), "at": when.isoformat(), "row_version": change.row_version})
 
 
 def verdict_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str, when: datetime) -> gate.GateVerdict:
     """The Final Checkout for ``ctx.actor`` deploying ``change`` to ``environment`` at ``when``; not audited
-    here (the caller records it: as gate.evaluated, or in the start event)."""
+    here (the caller records it: as gate.evaluated, or in the start event). Besides the change (ORM row
+    or view record), one statement reads every fact (``ChangeRepository.gate_reads``)."""
     duration = timedelta(minutes=change.estimated_downtime_minutes or 0)
-    refreshed = {
-        name: (fact.data_refreshed_at if (fact := uow.environment_facts.get(name)) else None)
-        for name, env in ctx.policy.environments.items() if env.refresh_max_age_days is not None
-    }
+    reads = uow.changes.gate_reads(change.id, change.environment, when, schedule.slot_end(when, duration),
+                                   sqlcheck.CHECK_KINDS)
     gate_facts = gate.GateFacts(
         now=when,
         deployer=ctx.actor,
         environment=environment,
-        schedule=schedule.timing_verdict(uow, ctx, change, environment, when, duration),
-        refreshed_at=refreshed,
+        schedule=schedule.timing_verdict(ctx, change, environment, when, duration, reads.freezes),
+        refreshed_at={name: reads.refreshed.get(name)
+                      for name, env in ctx.policy.environments.items() if env.refresh_max_age_days is not None},
         rollback_tests=sum(1 for e in change.evidence if e.kind == "rollback_test"),
-        sql_check=sqlcheck.stored_check(uow, change),
-        unaccepted_conflicts=tuple(c.sentence for c in schedule.conflicts_of(uow, ctx, change, start=when)
+        sql_check=sqlcheck.stored_check(reads.blobs),
+        unaccepted_conflicts=tuple(c.sentence for c in schedule.conflicts_among(change, when, reads.holders,
+                                                                                 reads.accepted)
                                    if not c.accepted),
         template=ctx.policy.template(change.template_id) if change.template_id else None,
     )

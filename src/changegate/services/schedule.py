@@ -75,12 +75,22 @@ def _context(ctx: Context, environment: str, items, emergency: bool) -> engine.S
                                   items=frozenset(items), emergency=emergency)
 
 
-def _freezes(uow: UnitOfWork, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
+def _adhoc(rows) -> list[engine.AdhocFreeze]:
+    """Stored freezes (ORM rows or the gate's read records) as the engine's ad-hoc freezes."""
     return [
         engine.AdhocFreeze(name=f.name, start=f.starts_at, end=f.ends_at, environments=tuple(f.environments),
                            items=tuple(f.items), emergency_override=f.emergency_override, reason=f.reason)
-        for f in uow.freezes.active_overlapping(start, end)
+        for f in rows
     ]
+
+
+def _freezes(uow: UnitOfWork, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
+    return _adhoc(uow.freezes.active_overlapping(start, end))
+
+
+def slot_end(start: datetime, duration: timedelta) -> datetime:
+    """Where a deploy of ``duration`` from ``start`` stops holding its items and meeting freezes."""
+    return start + max(duration, _MIN_HOLD)
 
 
 def _duration(change: Change) -> timedelta:
@@ -113,11 +123,14 @@ def explain(uow: UnitOfWork, ctx: Context, q: ExplainQuery) -> SlotOut:
     return _slot_out(q.environment, d, ctx.policy.schedule.timezone_for(q.environment))
 
 
-def timing_verdict(uow: UnitOfWork, ctx: Context, change: Change, environment: str, start: datetime,
-                   duration: timedelta) -> Decision:
-    """The gate's timing rule: may the change's whole downtime run from ``start`` in ``environment``?"""
-    return explain_slot(uow, ctx, environment, start, duration, [i.name for i in change.items],
-                        change.type == ChangeType.EMERGENCY.value)
+def timing_verdict(ctx: Context, change: Change, environment: str, start: datetime, duration: timedelta,
+                   freezes) -> Decision:
+    """The gate's timing rule: may the change's whole downtime run from ``start`` in ``environment``?
+    ``freezes``: the stored ad-hoc freezes active over [start, slot_end(start, duration)), already read."""
+    _known_environment(ctx, environment)
+    return engine.explain(ctx.policy.schedule, _context(ctx, environment, [i.name for i in change.items],
+                                                        change.type == ChangeType.EMERGENCY.value),
+                          start, duration, _adhoc(freezes))
 
 
 # --- conflicts ----------------------------------------------------------------------------------
@@ -138,7 +151,25 @@ def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: dateti
     candidate = _as_scheduled(change, start)
     others = uow.changes.scheduled_between(candidate.start, candidate.end, environment=change.environment)
     accepted = uow.conflict_acceptances.accepted_with(change.id)
-    found = engine.conflicts_with(candidate, [_as_scheduled(o) for o in others if o.id != change.id])
+    return _conflicts(candidate, [_as_scheduled(o) for o in others if o.id != change.id], accepted)
+
+
+def conflicts_among(change: Change, start: datetime, holders, accepted: set[int]) -> list[ChangeConflict]:
+    """``conflicts_of`` from rows already read: ``holders`` are the changes holding a slot in the change's
+    environment that starts before its slot ends (id, planned_start, estimated_downtime_minutes, item names)."""
+    candidate = _as_scheduled(change, start)
+    others = []
+    for h in holders:
+        duration = timedelta(minutes=h.estimated_downtime_minutes or 0)
+        if h.id != change.id and h.planned_start + duration > start:  # as scheduled_between filters
+            others.append(engine.ScheduledChange(str(h.id), h.planned_start, h.planned_start + max(duration, _MIN_HOLD),
+                                                 frozenset(h.items)))
+    return _conflicts(candidate, others, accepted)
+
+
+def _conflicts(candidate: engine.ScheduledChange, others: list[engine.ScheduledChange],
+               accepted: set[int]) -> list[ChangeConflict]:
+    found = engine.conflicts_with(candidate, others)
     return [ChangeConflict(format_ref(int(c.second)), c.items, c.start, c.end, int(c.second) in accepted)
             for c in found]
 

@@ -18,7 +18,6 @@ from ..core.changes.entities import TERMINAL_STATES
 from ..core.errors import Refused, Unavailable
 from ..core.gate.rules import SqlCheckFact
 from ..core.policy.model import Permission
-from ..db.models import Change
 from ..db.uow import UnitOfWork
 from ..schemas.sqlcheck import SqlCheckIn
 from ..sqlcheck.check import PASS, ROLES, ScratchUnavailable, check_sql, scripts_digest
@@ -97,16 +96,18 @@ def check_and_attach(open_uow: Callable[..., UnitOfWork], ctx: Context, ref: str
     return report
 
 
-def stored_check(uow: UnitOfWork, change: Change) -> SqlCheckFact | None:
-    """The newest SQL check of the change, marked stale when a script was attached again since."""
-    evidence = uow.evidence.latest_of_kind(change.id, "sql_check")
-    if evidence is None:
+# The evidence a stored SQL check is judged from: the report, then the scripts it covered.
+CHECK_KINDS = ("sql_check", *EVIDENCE_KIND.values())
+
+
+def stored_check(blobs: dict[str, bytes | None]) -> SqlCheckFact | None:
+    """The newest SQL check of a change, marked stale when a script was attached again since.
+    ``blobs``: the content of the newest evidence of each kind in CHECK_KINDS (None: none attached)."""
+    if blobs["sql_check"] is None:
         return None
-    report = json.loads(uow.evidence.content(evidence.id))
-    current = {}
-    for role, kind in EVIDENCE_KIND.items():
-        latest = uow.evidence.latest_of_kind(change.id, kind)
-        current[role] = uow.evidence.content(latest.id).decode("utf-8") if latest else None
+    report = json.loads(blobs["sql_check"])
+    current = {role: None if blobs[kind] is None else blobs[kind].decode("utf-8")
+               for role, kind in EVIDENCE_KIND.items()}
     stale = current["schema"] is None or current["deploy"] is None or current["rollback"] is None or \
         scripts_digest(report["engine"], current["schema"], current["deploy"], current["rollback"],
                        current["verify"])["combined"] != report["scripts_sha256"]["combined"]

@@ -6,9 +6,9 @@ from datetime import datetime
 import hashlib
 from collections import defaultdict
 from itertools import chain
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, literal_column, select
 
 from ...core.audit import AuditRecord, canonical_json, event_hash
 from ...core.reconcile import ChangeRecord
@@ -19,27 +19,42 @@ from .base import Repository
 class AuditRepository(Repository[AuditEvent]):
     model = AuditEvent
 
-    def append(self, record: AuditRecord, now: datetime) -> AuditEvent:
-        # Lock the chain's tip for the rest of the transaction: concurrent
-        # appenders queue here instead of forking the chain.
-        head = self.s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-        seq = head.last_seq + 1
-        fields = dict(
-            at=now.isoformat(timespec="microseconds"),
-            actor=record.actor,
-            action=record.action,
-            entity=record.entity,
-            before=canonical_json(record.before or {}),
-            after=canonical_json(record.after or {}),
-            detail=canonical_json(record.detail or {}),
-        )
-        digest = event_hash(head.last_hash, seq, **fields)
-        event = AuditEvent(seq=seq, prev_hash=head.last_hash, hash=digest, **fields)
-        self.s.add(event)
-        head.last_seq = seq
-        head.last_hash = digest
-        self.s.flush()
-        return event
+    def __init__(self, session):
+        super().__init__(session)
+        self._pending: list[tuple[str, ...]] = []
+
+    def append(self, record: AuditRecord, now: datetime) -> None:
+        """Queue an event: it is serialised now (so later edits of the objects it describes do not change
+        it) and written by ``write_pending`` right before the unit of work commits, in the same
+        transaction as the state change it describes."""
+        self._pending.append((
+            now.isoformat(timespec="microseconds"), record.actor, record.action, record.entity,
+            canonical_json(record.before or {}), canonical_json(record.after or {}),
+            canonical_json(record.detail or {}),
+        ))
+
+    def write_pending(self) -> None:
+        """Append the queued events to the chain; the caller commits right after.
+
+        The chain's head is locked (SELECT … FOR UPDATE on PostgreSQL; SQLite's writer is alone
+        already) only here, after every other write of the transaction is flushed, so the lock is held
+        over three prepared statements, the hashing and the commit: no ORM flush, no serialisation, no
+        response building. Concurrent appenders queue on it, so the chain never forks."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self.s.flush()  # the rows first: nothing but the chain is written while the head is locked
+        conn = self.s.connection()
+        sql = _prepared(conn.dialect)
+        seq, prev = conn.exec_driver_sql(sql.lock_head).one()
+        rows = []
+        for fields in pending:
+            seq += 1
+            digest = event_hash(prev, seq, *fields)
+            rows.append(sql.event_params((seq, *fields, prev, digest)))
+            prev = digest
+        conn.exec_driver_sql(sql.insert_event, rows if len(rows) > 1 else rows[0])
+        conn.exec_driver_sql(sql.update_head, sql.head_params(seq, prev))
 
     def for_entity(self, entity: str) -> list[AuditEvent]:
         return list(self.s.execute(
@@ -145,3 +160,40 @@ class AuditRepository(Repository[AuditEvent]):
             evidence[cid].append((eid, sha, None if content is None else hashlib.sha256(content).hexdigest()))
         return [ChangeRecord(row[0], {c.name: v for c, v in zip(known, row[1:])}, items[row[0]],
                              approvals[row[0]], evidence[row[0]]) for row in rows]
+
+
+class _AppendSQL(NamedTuple):
+    lock_head: str
+    insert_event: str
+    update_head: str
+    event_names: tuple[str, ...] | None  # positional paramstyle: parameter order; None: named
+    head_names: tuple[str, ...] | None
+
+    def event_params(self, values: tuple):
+        named = dict(zip(_EVENT_COLUMNS, values))
+        return tuple(named[k] for k in self.event_names) if self.event_names else named
+
+    def head_params(self, seq: int, digest: str):
+        named = {"last_seq": seq, "last_hash": digest}
+        return tuple(named[k] for k in self.head_names) if self.head_names else named
+
+
+_EVENT_COLUMNS = ("seq", "at", "actor", "action", "entity", "before", "after", "detail", "prev_hash", "hash")
+_APPEND_SQL: dict[str, _AppendSQL] = {}
+
+
+def _prepared(dialect) -> _AppendSQL:
+    """The append's three statements, compiled once per dialect and run with ``exec_driver_sql``: going
+    through SQLAlchemy's statement building and the ORM flush cost more than the statements did."""
+    if dialect.name not in _APPEND_SQL:
+        table, head = AuditEvent.__table__, AuditHead.__table__
+        one = literal_column("1")  # the head row, inlined: no parameter to pass
+        lock = select(head.c.last_seq, head.c.last_hash).where(head.c.id == one).with_for_update()
+        insert = table.insert().values({c: bindparam(c) for c in _EVENT_COLUMNS})
+        update = head.update().where(head.c.id == one).values(last_seq=bindparam("last_seq"),
+                                                            last_hash=bindparam("last_hash"))
+        compiled = [stmt.compile(dialect=dialect) for stmt in (lock, insert, update)]
+        order = [tuple(c.positiontup) if c.positional else None for c in compiled]
+        _APPEND_SQL[dialect.name] = _AppendSQL(str(compiled[0]), str(compiled[1]), str(compiled[2]),
+                                               order[1], order[2])
+    return _APPEND_SQL[dialect.name]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
 from ..models import UTCDateTime, ApiToken, Approval, Change, ChangeItem, Comment, Evidence, EvidenceBlob
+from ..engine import SINGLE_READ_OPTION
 from .base import Repository
 
 
@@ -35,7 +36,7 @@ def _utc(value: str | datetime) -> datetime:
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
-def _convert(model: type, column: str, value):
+def convert(model: type, column: str, value):
     """Restore a column's Python type; the view's SQL is run without SQLAlchemy's result processing, and
     JSON has neither timestamps nor booleans."""
     if value is None:
@@ -91,12 +92,13 @@ class ChangeRepository(Repository[Change]):
         the token is unknown. The change comes back as a plain record with the model's attribute names
         (``items``, ``approvals``… as lists of records), read-only, not an ORM object.
 
-        ``read_only``: the unit of work only reads, at READ COMMITTED. On PostgreSQL it then runs
-        outside a transaction, saving the BEGIN and ROLLBACK round trips: each statement sees one
-        snapshot either way, as it does inside a READ COMMITTED transaction."""
-        postgresql = self.s.get_bind().dialect.name == "postgresql"
-        if read_only and postgresql and not self.s.in_transaction():
-            conn = self.s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        ``read_only``: this is the unit of work's only statement. It then runs outside a transaction,
+        saving the BEGIN and COMMIT (PostgreSQL: AUTOCOMMIT; SQLite: no BEGIN is sent, see
+        db/engine.py): a single statement sees one snapshot either way."""
+        if read_only and not self.s.in_transaction():
+            postgresql = self.s.get_bind().dialect.name == "postgresql"
+            conn = self.s.connection(execution_options={"isolation_level": "AUTOCOMMIT"} if postgresql
+                                     else {SINGLE_READ_OPTION: True})
         else:
             conn = self.s.connection()
         sql, order = _compiled_view(conn.dialect)
@@ -105,16 +107,24 @@ class ChangeRepository(Repository[Change]):
         if row is None:
             return None
         values = dict(zip(_VIEW_KEYS, row))
-        token = SimpleNamespace(**{c: _convert(ApiToken, c, values[f"token_{c}"]) for c in TOKEN_COLUMNS})
+        token = SimpleNamespace(**{c: convert(ApiToken, c, values[f"token_{c}"]) for c in TOKEN_COLUMNS})
         if values["id"] is None:
             return ChangeView(token, None)
-        change = SimpleNamespace(**{c.key: _convert(Change, c.key, values[c.key]) for c in Change.__table__.c})
+        change = SimpleNamespace(**{c.key: convert(Change, c.key, values[c.key]) for c in Change.__table__.c})
         for name, (model, columns, _order) in VIEW_COLLECTIONS.items():
             change.__dict__[name] = [
-                SimpleNamespace(**{c: _convert(model, c, v) for c, v in zip(columns, json_row)})
+                SimpleNamespace(**{c: convert(model, c, v) for c, v in zip(columns, json_row)})
                 for json_row in _json_list(values[name])
             ]
         return ChangeView(token, change)
+
+    def gate_reads(self, change_id: int, environment: str, start: datetime, end: datetime,
+                   blob_kinds: tuple[str, ...]):
+        """What the gate reads besides the change, in one statement (``gate_read.py``)."""
+        from .gate_read import read_gate_facts
+
+        self.s.flush()  # a writing unit of work (change start) reads what it has written so far
+        return read_gate_facts(self.s.connection(), change_id, environment, start, end, blob_kinds)
 
     def touch(self, change: Change, now: datetime) -> None:
         """Mark the change written: its UPDATE checks and bumps row_version even when nothing else
