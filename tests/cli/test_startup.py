@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 
+from typing import Annotated, Optional
+
 import pytest
+import typer
 
 from changegate.settings import DEFAULT_POLICY
 
@@ -45,6 +48,36 @@ def test_remote_client_imports_no_database_layer(server, tokens):
     assert code == 2 and "CHG-999" in stderr  # a real answer from the server: the change does not exist
     assert "httpx" in modules
     assert not modules & set(HEAVY), f"the remote client imported {sorted(modules & set(HEAVY))}"
+    # Typer converts option values through pydantic; plain strings and flags skip it (cli/params.py).
+    assert "pydantic" not in modules
+
+
+def test_plain_values_skip_pydantic_and_the_rest_keep_typers_conversion():
+    from typer.testing import CliRunner
+
+    from changegate.cli.main import app
+    from changegate.cli.params import light_values
+
+    probe = typer.Typer(cls=type(typer.main.get_command(app)))
+    seen = {}
+
+    @probe.command()
+    def run(name: str, item: Annotated[Optional[list[str]], typer.Option("--item")] = None, flag: bool = False,
+            count: Annotated[int, typer.Option(min=1, max=3)] = 1) -> None:
+        seen.update(name=name, item=item, flag=flag, count=count)
+
+    @probe.command()
+    def other() -> None:
+        pass
+
+    ok = CliRunner().invoke(probe, ["run", "CHG-1", "--item", "a", "--item", "b", "--flag", "--count", "2"])
+    assert ok.exit_code == 0, ok.output
+    assert seen == {"name": "CHG-1", "item": ["a", "b"], "flag": True, "count": 2}
+    bad = CliRunner().invoke(probe, ["run", "x", "--count", "7"])  # an int with bounds: Typer's own check
+    assert bad.exit_code == 2 and "--count" in bad.output
+    command = light_values(typer.main.get_command(probe))
+    kinds = {p.name: type(p._runtime_param).__name__ for p in command.commands["run"].params}
+    assert kinds == {"name": "_Identity", "item": "_Identity", "flag": "_Identity", "count": "NoneType"}
 
 
 def test_local_command_imports_no_alembic_nor_sqlglot(runtime, tmp_path):

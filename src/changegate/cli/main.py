@@ -7,12 +7,26 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from ..core.errors import ChangegateError
 from .output import emit_json, fail
+from .params import light_values
 from .state import state
 
+
+class _Root(TyperGroup):
+    """The root command: before it parses the command line, the plain option values of every command are
+    set to be converted without pydantic (``cli/params.py``), whether run as ``changegate`` or by Typer's
+    test runner. Not in ``__init__``: Typer appends the shell-completion options after building the group."""
+
+    def parse_args(self, ctx, args):
+        light_values(self)
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Root,
     name="changegate",
     help="Change & release management: request, assess, approve, schedule, gate and audit changes to production.",
     no_args_is_help=True,
