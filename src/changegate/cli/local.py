@@ -178,17 +178,26 @@ class LocalClient:
 
     # --- schedule (services/schedule.py, schemas/schedule.py) ---
 
+    def _read(self, fn, *args) -> Any:
+        """A read-only use case on a Core ``ReadOnlyUnit``: no ORM imported (db/reads.py)."""
+        ctx = self.rt.context(self.person)
+        with self.rt.reads() as unit:
+            return _json(fn(unit, ctx, *args))
+
     def next_slot(self, payload: dict) -> dict:
         from ..schemas.schedule import SlotQuery
         from ..services import schedule
 
-        return self._run(schedule.next_slot, _parse(SlotQuery, payload), write=False)
+        query = _parse(SlotQuery, payload)
+        if query.change:  # the change is loaded through the ORM
+            return self._run(schedule.next_slot, query, write=False)
+        return self._read(schedule.next_slot, query)
 
     def explain(self, payload: dict) -> dict:
         from ..schemas.schedule import ExplainQuery
         from ..services import schedule
 
-        return self._run(schedule.explain, _parse(ExplainQuery, payload), write=False)
+        return self._read(schedule.explain, _parse(ExplainQuery, payload))
 
     def _range(self, params: dict):
         from ..schemas.common import aware

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..core.schedule import engine as engine
@@ -18,8 +19,6 @@ from ..core.authz import authorize
 from ..core.decisions import Decision, Reason
 from ..core.errors import InvalidInput, NotFound, Refused
 from ..core.policy.model import Permission
-from ..db.models import Change, ConflictAcceptance, Freeze
-from ..db.uow import UnitOfWork
 from ..schemas.schedule import (
     AcceptConflictIn,
     CalendarEntryOut,
@@ -35,7 +34,15 @@ from ..schemas.schedule import (
     WindowOut,
 )
 from .context import Context
-from .lookup import load
+
+if TYPE_CHECKING:
+    from ..db.models import Change, Freeze
+    from ..db.reads import ReadOnlyUnit
+    from ..db.uow import UnitOfWork
+
+# The read-only use cases here (next slot, explain) read through ``uow.schedule_reads`` (db/reads.py, Core
+# only), so they run on a ``ReadOnlyUnit`` as well as on a ``UnitOfWork``; the ORM (models, lookup) is
+# imported by the functions that write or load a change (issue 13: ``schedule next-slot`` starts without it).
 
 HORIZON = timedelta(days=366)
 # The calendar (and the freeze list) with no range given: from now, this far ahead. One rule for the API
@@ -75,11 +82,11 @@ def _context(ctx: Context, environment: str, items, emergency: bool) -> engine.S
                                   items=frozenset(items), emergency=emergency)
 
 
-def _freezes(uow: UnitOfWork, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
+def _freezes(uow: UnitOfWork | ReadOnlyUnit, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
     return [
         engine.AdhocFreeze(name=f.name, start=f.starts_at, end=f.ends_at, environments=tuple(f.environments),
                            items=tuple(f.items), emergency_override=f.emergency_override, reason=f.reason)
-        for f in uow.freezes.active_overlapping(start, end)
+        for f in uow.schedule_reads.active_freezes(start, end)
     ]
 
 
@@ -100,14 +107,14 @@ def _slot_out(environment: str, d: engine.ScheduleDecision, timezone: str | None
     )
 
 
-def explain_slot(uow: UnitOfWork, ctx: Context, environment: str, start: datetime, duration: timedelta,
+def explain_slot(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, environment: str, start: datetime, duration: timedelta,
                  items=(), emergency: bool = False) -> engine.ScheduleDecision:
     _known_environment(ctx, environment)
     return engine.explain(ctx.policy.schedule, _context(ctx, environment, items, emergency), start, duration,
                           _freezes(uow, start, start + max(duration, _MIN_HOLD)))
 
 
-def explain(uow: UnitOfWork, ctx: Context, q: ExplainQuery) -> SlotOut:
+def explain(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, q: ExplainQuery) -> SlotOut:
     ctx.require(Permission.CHANGE_READ)
     d = explain_slot(uow, ctx, q.environment, q.at, timedelta(minutes=q.duration), q.items, q.emergency)
     return _slot_out(q.environment, d, ctx.policy.schedule.timezone_for(q.environment))
@@ -144,6 +151,9 @@ def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: dateti
 
 
 def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflictIn) -> list[ConflictOut]:
+    from ..db.models import ConflictAcceptance
+    from .lookup import load
+
     change = load(uow, ref, for_update=True)
     other = load(uow, body.other)
     ctx.require(Permission.SCHEDULE_OVERRIDE, entity=f"change:{change.id}")
@@ -166,6 +176,8 @@ def _conflict_out(ref: str, c: ChangeConflict) -> ConflictOut:
 
 
 def list_conflicts(uow: UnitOfWork, ctx: Context, ref: str) -> list[ConflictOut]:
+    from .lookup import load
+
     change = load(uow, ref)
     ctx.require(Permission.CHANGE_READ)
     return [_conflict_out(format_ref(change.id), c) for c in conflicts_of(uow, ctx, change)]
@@ -220,11 +232,14 @@ def slot_problems(uow: UnitOfWork, ctx: Context, change: Change) -> list[str]:
 # --- next slot ----------------------------------------------------------------------------------
 
 
-def next_slot(uow: UnitOfWork, ctx: Context, q: SlotQuery) -> SlotOut:
+def next_slot(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, q: SlotQuery) -> SlotOut:
+    """The earliest allowed slot; with ``q.change``, ``uow`` must be a ``UnitOfWork`` (the change is loaded)."""
     ctx.require(Permission.CHANGE_READ)
     _known_environment(ctx, q.environment)
     items, emergency, own_id = list(q.items), q.emergency, None
     if q.change:
+        from .lookup import load
+
         change = load(uow, q.change)
         items = items or [i.name for i in change.items]
         emergency = emergency or change.type == ChangeType.EMERGENCY.value
@@ -233,9 +248,9 @@ def next_slot(uow: UnitOfWork, ctx: Context, q: SlotQuery) -> SlotOut:
     mine = frozenset(items)
     # Slots other changes already hold on the same items: the answer must not conflict with them.
     busy = [
-        (o.planned_start, o.planned_start + max(_duration(o), _MIN_HOLD))
-        for o in uow.changes.scheduled_between(after, after + HORIZON, environment=q.environment)
-        if o.id != own_id and mine & {i.name for i in o.items}
+        (o.start, o.start + max(o.downtime, _MIN_HOLD))
+        for o in uow.schedule_reads.held_slots(after, after + HORIZON, environment=q.environment)
+        if o.change_id != own_id and mine & o.items
     ]
     d = engine.next_slot(ctx.policy.schedule, _context(ctx, q.environment, items, emergency),
                          timedelta(minutes=q.duration), after, _freezes(uow, after, after + HORIZON), HORIZON, busy)
@@ -254,6 +269,8 @@ def _freeze_out(f: Freeze) -> FreezeOut:
 
 def add_freeze(uow: UnitOfWork, ctx: Context, body: FreezeIn) -> tuple[FreezeOut, list[str]]:
     """Declare an ad-hoc freeze; returns it and the scheduled changes whose slot it now blocks."""
+    from ..db.models import Freeze
+
     ctx.require(Permission.SCHEDULE_OVERRIDE, entity="freeze")
     if body.end <= body.start:
         raise InvalidInput("the freeze ends before it starts", field="end")
