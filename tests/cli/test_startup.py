@@ -27,8 +27,10 @@ app()
 """
 
 
-def imported(*args: str, env: dict | None = None) -> tuple[int, set[str], str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120,
+def imported(*args: str, env: dict | None = None, submodules: bool = False) -> tuple[int, set[str], str]:
+    """The exit code, the packages imported (with ``submodules``: every module), and stderr."""
+    probe = PROBE.replace("m.split('.')[0] for m in", "m for m in") if submodules else PROBE
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})
     line = next(line for line in proc.stdout.splitlines() if line.startswith("MODULES "))
     return proc.returncode, set(json.loads(line.removeprefix("MODULES "))), proc.stderr
@@ -88,6 +90,19 @@ def test_local_command_imports_no_alembic_nor_sqlglot(runtime, tmp_path):
     assert code in (0, 1), stderr
     assert "sqlalchemy" in modules
     assert not modules & {"alembic", "sqlglot", "fastapi", "uvicorn", "httpx"}
+
+
+@pytest.mark.parametrize("args", [["next-slot", "--env", "prod", "--duration", "1h"],
+                                  ["explain", "--env", "prod", "--at", "2026-12-08T09:00:00+01:00", "--duration", "30"]])
+def test_local_schedule_reads_import_no_orm(runtime, tmp_path, args):
+    """next-slot and explain read through SQLAlchemy Core (db/reads.py): no ORM, models or repositories."""
+    env = {"CHANGEGATE_DATABASE_URL": str(runtime.engine.url.render_as_string(hide_password=False)),
+           "CHANGEGATE_POLICY": str(DEFAULT_POLICY), "CHANGEGATE_CACHE_DIR": str(tmp_path / "cache")}
+    code, modules, stderr = imported("--as", "dana.dev", "schedule", *args, env=env, submodules=True)
+    assert code in (0, 1), stderr
+    assert "changegate.db.reads" in modules
+    assert not {m for m in modules if m.startswith("sqlalchemy.orm") or m in (
+        "changegate.db.models", "changegate.db.uow", "changegate.db.repositories")}
 
 
 def test_schema_head_read_from_the_files_is_alembics():
