@@ -16,13 +16,20 @@ from .state import state
 
 
 class _Root(TyperGroup):
-    """The root command: before it parses the command line, the plain option values of every command are
-    set to be converted without pydantic (``cli/params.py``), whether run as ``changegate`` or by Typer's
-    test runner. Not in ``__init__``: Typer appends the shell-completion options after building the group."""
+    """The root command: the plain option values of the commands that run are converted without pydantic
+    (``cli/params.py``), whether run as ``changegate`` or by Typer's test runner. The root's own options just
+    before it parses them (not in ``__init__``: Typer appends the shell-completion options after building the
+    group), then the command the line names, with its subcommands."""
 
     def parse_args(self, ctx, args):
-        light_values(self)
+        light_values(self, recursive=False)
         return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            light_values(command)
+        return name, command, rest
 
 
 app = typer.Typer(

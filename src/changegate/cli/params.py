@@ -59,8 +59,8 @@ def _light(descriptor: Any) -> bool:
             and not descriptor.is_choice)
 
 
-def light_values(command: Any) -> Any:
-    """Give every plain str/bool parameter of ``command`` and its subcommands the identity converter."""
+def light_values(command: Any, *, recursive: bool = True) -> Any:
+    """Give every plain str/bool parameter of ``command`` (and of its subcommands) the identity converter."""
     if RuntimeParam is None:
         return command  # pragma: no cover
     help_option = command.get_help_option(Context(command))  # built on first use otherwise, out of our reach
@@ -70,6 +70,6 @@ def light_values(command: Any) -> Any:
             continue
         param._runtime_param = _Identity(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation,
                                          descriptor=descriptor)
-    for sub in getattr(command, "commands", {}).values():
+    for sub in getattr(command, "commands", {}).values() if recursive else ():
         light_values(sub)
     return command
