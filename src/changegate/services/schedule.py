@@ -8,7 +8,8 @@ conflicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from ..core.changes.entities import ChangeType, format_ref
 from ..core.authz import authorize
 from ..core.decisions import Decision, Reason
 from ..core.errors import InvalidInput, NotFound, Refused
-from ..core.policy.model import Permission
+from ..core.policy.model import Permission, Policy
 from ..schemas.schedule import (
     AcceptConflictIn,
     CalendarEntryOut,
@@ -68,6 +69,14 @@ class ChangeConflict:
     def sentence(self) -> str:
         return (f"overlaps {self.other} on {', '.join(self.items)} from {self.start:%Y-%m-%d %H:%M} to "
                 f"{self.end:%Y-%m-%d %H:%M} UTC" + (" (accepted)" if self.accepted else ""))
+
+
+def plant_midnight(policy: Policy, day: date, environments: Sequence[str] = ()) -> datetime:
+    """The instant a bare date stands for: midnight starting ``day`` on the plant's wall clock, in the time zone
+    of the first environment named (a freeze over several environments reads its dates in the first one's),
+    else the policy's."""
+    zone = policy.schedule.timezone_for(environments[0]) if environments else policy.schedule.timezone
+    return datetime.combine(day, time(0), ZoneInfo(zone))
 
 
 def _known_environment(ctx: Context, environment: str) -> None:
