@@ -8,6 +8,11 @@ Issue 13's goals (median of several runs each, commands and references interleav
       ``python -c "import typer"`` (on a SQLite file with the demo plant; the policy cache warm).
 The ``changegate`` run is the venv's own console script, next to this interpreter.
 
+Floors, same run, no goal: what any Typer CLI on this stack pays before its own work, so a missed goal can be
+read against what bounds it: ``import typer, httpx`` plus the same request (the bare script with Typer
+imported), ``import typer, sqlalchemy`` and ``import typer, pydantic, sqlalchemy`` (a local command's engine
+and policy models).
+
 Run:  .venv/bin/python bench/bench_cli.py [--runs N] [--changegate PATH]
 """
 
@@ -33,6 +38,10 @@ r = httpx.post(sys.argv[1] + "/api/v1/changes/" + sys.argv[3] + "/gate", json={"
                headers={"Authorization": "Bearer " + sys.argv[2]}, timeout=60)
 print(r.json()["allowed"])
 """
+# The floors (no goal): what the libraries alone cost a process.
+FLOORS = {"typer + bare httpx": ("bare httpx", "import typer" + BARE_GATE),
+          "import typer, sqlalchemy": ("typer", "import typer, sqlalchemy"),
+          "import typer, pydantic, sqlalchemy": ("typer", "import typer, pydantic, sqlalchemy")}
 
 
 def wall(argv: list[str], env: dict) -> float:
@@ -96,6 +105,7 @@ def main() -> int:
                 "bare httpx": [py, "-c", BARE_GATE, base, token, ref],
                 "remote gate": [cg, "--url", base, "--token", token, "gate", ref, "--env", "prod"],
                 "next-slot": [cg, "--as", "dana.dev", "schedule", "next-slot", "--env", "prod", "--duration", "1h"],
+                **{name: [py, "-c", code, base, token, ref] for name, (_, code) in FLOORS.items()},
             }, env, args.runs)
         finally:
             server.terminate()
@@ -106,6 +116,10 @@ def main() -> int:
         r = ratio(m[name], m[ref_name])
         rows.append([f"changegate {name}", fmt(m[name] * 1000, "ms"), ref_name, fmt(m[ref_name] * 1000, "ms"),
                      f"{r:.2f} x", f"<= {goal} x", "met" if r is not None and r <= goal else "MISSED"])
+    for name, (ref_name, _) in FLOORS.items():
+        r = ratio(m[name], m[ref_name])
+        rows.append([f"floor: {name}", fmt(m[name] * 1000, "ms"), ref_name, fmt(m[ref_name] * 1000, "ms"),
+                     f"{r:.2f} x", "-", ""])
     print(table(["command", "median", "reference", "ref. median", "ratio", "goal", ""], rows))
     footer()
     return 0

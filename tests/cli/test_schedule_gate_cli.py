@@ -109,3 +109,27 @@ def test_change_start_is_refused_by_a_blocked_gate_printing_every_failing_rule(c
     assert code == 1 and "only an emergency change may override the gate (override_not_allowed)" in err
     code, _, err = cli("--as", "sam.sysadmin", "change", "complete", ref, "--override-reason", "urgent")
     assert code == 2 and "--override-reason also to start" in err
+
+
+def test_a_bare_date_is_plant_midnight_in_the_first_environments_zone(cli, tmp_path, monkeypatch):
+    """The rule is the service's (``schedule.plant_midnight``); the CLI only spots a bare date."""
+    from datetime import date
+
+    from changegate.services.policy import load_policy
+    from changegate.services.schedule import plant_midnight
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace("dev: {enforce: false}",
+                                                         "dev: {enforce: false, timezone: America/New_York}"))
+    loaded = load_policy(policy)
+    day = date(2026, 12, 8)
+    assert plant_midnight(loaded, day, ["dev", "prod"]).isoformat() == "2026-12-08T00:00:00-05:00"
+    assert plant_midnight(loaded, day, ["prod", "dev"]).isoformat() == "2026-12-08T00:00:00+01:00"
+    assert plant_midnight(loaded, day).isoformat() == "2026-12-08T00:00:00+01:00"  # the policy's zone
+    monkeypatch.setenv("CHANGEGATE_POLICY", str(policy))
+    for envs, start in ((["dev", "prod"], "2026-12-08T05:00:00Z"), (["prod", "dev"], "2026-12-07T23:00:00Z")):
+        code, out, err = cli("--as", "chris.change", "freeze", "add", "--name", "audit", "--from", "2026-12-08",
+                             "--to", "2026-12-09", "--reason", "ISO audit", *(a for e in envs for a in ("--env", e)),
+                             "--json")
+        assert code == 0, err
+        assert json.loads(out)["start"] == start

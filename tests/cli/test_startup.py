@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 
+from typing import Annotated, Optional
+
 import pytest
+import typer
 
 from changegate.settings import DEFAULT_POLICY
 
@@ -24,8 +27,10 @@ app()
 """
 
 
-def imported(*args: str, env: dict | None = None) -> tuple[int, set[str], str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120,
+def imported(*args: str, env: dict | None = None, submodules: bool = False) -> tuple[int, set[str], str]:
+    """The exit code, the packages imported (with ``submodules``: every module), and stderr."""
+    probe = PROBE.replace("m.split('.')[0] for m in", "m for m in") if submodules else PROBE
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})
     line = next(line for line in proc.stdout.splitlines() if line.startswith("MODULES "))
     return proc.returncode, set(json.loads(line.removeprefix("MODULES "))), proc.stderr
@@ -45,6 +50,36 @@ def test_remote_client_imports_no_database_layer(server, tokens):
     assert code == 2 and "CHG-999" in stderr  # a real answer from the server: the change does not exist
     assert "httpx" in modules
     assert not modules & set(HEAVY), f"the remote client imported {sorted(modules & set(HEAVY))}"
+    # Typer converts option values through pydantic; plain strings and flags skip it (cli/params.py).
+    assert "pydantic" not in modules
+
+
+def test_plain_values_skip_pydantic_and_the_rest_keep_typers_conversion():
+    from typer.testing import CliRunner
+
+    from changegate.cli.main import app
+    from changegate.cli.params import light_values
+
+    probe = typer.Typer(cls=type(typer.main.get_command(app)))
+    seen = {}
+
+    @probe.command()
+    def run(name: str, item: Annotated[Optional[list[str]], typer.Option("--item")] = None, flag: bool = False,
+            count: Annotated[int, typer.Option(min=1, max=3)] = 1) -> None:
+        seen.update(name=name, item=item, flag=flag, count=count)
+
+    @probe.command()
+    def other() -> None:
+        pass
+
+    ok = CliRunner().invoke(probe, ["run", "CHG-1", "--item", "a", "--item", "b", "--flag", "--count", "2"])
+    assert ok.exit_code == 0, ok.output
+    assert seen == {"name": "CHG-1", "item": ["a", "b"], "flag": True, "count": 2}
+    bad = CliRunner().invoke(probe, ["run", "x", "--count", "7"])  # an int with bounds: Typer's own check
+    assert bad.exit_code == 2 and "--count" in bad.output
+    command = light_values(typer.main.get_command(probe))
+    kinds = {p.name: type(p._runtime_param).__name__ for p in command.commands["run"].params}
+    assert kinds == {"name": "_Identity", "item": "_Identity", "flag": "_Identity", "count": "NoneType"}
 
 
 def test_local_command_imports_no_alembic_nor_sqlglot(runtime, tmp_path):
@@ -55,6 +90,19 @@ def test_local_command_imports_no_alembic_nor_sqlglot(runtime, tmp_path):
     assert code in (0, 1), stderr
     assert "sqlalchemy" in modules
     assert not modules & {"alembic", "sqlglot", "fastapi", "uvicorn", "httpx"}
+
+
+@pytest.mark.parametrize("args", [["next-slot", "--env", "prod", "--duration", "1h"],
+                                  ["explain", "--env", "prod", "--at", "2026-12-08T09:00:00+01:00", "--duration", "30"]])
+def test_local_schedule_reads_import_no_orm(runtime, tmp_path, args):
+    """next-slot and explain read through SQLAlchemy Core (db/reads.py): no ORM, models or repositories."""
+    env = {"CHANGEGATE_DATABASE_URL": str(runtime.engine.url.render_as_string(hide_password=False)),
+           "CHANGEGATE_POLICY": str(DEFAULT_POLICY), "CHANGEGATE_CACHE_DIR": str(tmp_path / "cache")}
+    code, modules, stderr = imported("--as", "dana.dev", "schedule", *args, env=env, submodules=True)
+    assert code in (0, 1), stderr
+    assert "changegate.db.reads" in modules
+    assert not {m for m in modules if m.startswith("sqlalchemy.orm") or m in (
+        "changegate.db.models", "changegate.db.uow", "changegate.db.repositories")}
 
 
 def test_schema_head_read_from_the_files_is_alembics():

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidInput
-from ..schemas.changes import (
-    ChangeFilter,
-    ApprovalIn,
-    AssessIn,
-    ChangeCreate,
-    ChangeUpdate,
-    CommentIn,
-    SignoffIn,
-    TransitionIn,
-)
-from ..schemas.tokens import TokenIn
-from ..schemas.environments import RefreshIn
-from ..schemas.gate import GateIn
-from ..schemas.common import aware, one_sentence
-from ..schemas.schedule import AcceptConflictIn, ExplainQuery, FreezeIn, LiftIn, SlotQuery
-from ..services import audit, changes, environments, schedule, tokens
-from ..services.runtime import Runtime
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ..services.runtime import Runtime
+
+# Each method imports the schemas and the service it calls: a command loads its own use case only (issue 13:
+# ``schedule next-slot`` need not import the changes, tokens and audit services nor their schemas).
 
 
-def _parse(model: type[BaseModel], payload: dict) -> Any:
+def _parse(model: "type[BaseModel]", payload: dict) -> Any:
+    from pydantic import ValidationError
+
+    from ..schemas.common import one_sentence
+
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
@@ -36,6 +29,8 @@ def _parse(model: type[BaseModel], payload: dict) -> Any:
 
 
 def _json(value: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, list):
@@ -55,40 +50,70 @@ class LocalClient:
         with self.rt.uow(write=write) as uow:
             return _json(fn(uow, ctx, *args))
 
+    # --- changes (services/changes.py, schemas/changes.py) ---
+
     def create_change(self, payload: dict) -> dict:
+        from ..schemas.changes import ChangeCreate
+        from ..services import changes
+
         return self._run(changes.create_change, _parse(ChangeCreate, payload))
 
     def update_change(self, ref: str, payload: dict) -> dict:
+        from ..schemas.changes import ChangeUpdate
+        from ..services import changes
+
         return self._run(changes.update_change, ref, _parse(ChangeUpdate, payload))
 
     def list_changes(self, params: dict) -> dict:
+        from ..schemas.changes import ChangeFilter
+        from ..services import changes
+
         f = ChangeFilter(state=params.get("state") or (), environment=params.get("environment") or (),
                          type=params.get("type") or (), requester=params.get("requester"), text=params.get("q"),
                          limit=params.get("limit", 50), offset=params.get("offset", 0))
         return self._run(changes.list_changes, f, write=False)
 
     def get_change(self, ref: str) -> dict:
+        from ..services import changes
+
         return self._run(changes.get_change, ref, write=False)
 
     def transition(self, ref: str, payload: dict) -> dict:
+        from ..schemas.changes import TransitionIn
+        from ..services import changes
+
         body = _parse(TransitionIn, payload)
         ctx = self.rt.context(self.person)
         with self.rt.uow() as uow:
             return _json(changes.transition(uow, ctx, ref, body))
 
     def assess(self, ref: str, payload: dict) -> dict:
+        from ..schemas.changes import AssessIn
+        from ..services import changes
+
         return self._run(changes.assess, ref, _parse(AssessIn, payload))
 
     def decide_approval(self, ref: str, payload: dict) -> dict:
+        from ..schemas.changes import ApprovalIn
+        from ..services import changes
+
         return self._run(changes.decide_approval, ref, _parse(ApprovalIn, payload))
 
     def sign_off(self, ref: str, payload: dict) -> dict:
+        from ..schemas.changes import SignoffIn
+        from ..services import changes
+
         return self._run(changes.sign_off_uat, ref, _parse(SignoffIn, payload).note)
 
     def comment(self, ref: str, payload: dict) -> dict:
+        from ..schemas.changes import CommentIn
+        from ..services import changes
+
         return self._run(changes.add_comment, ref, _parse(CommentIn, payload))
 
     def attach(self, ref, filename, content, media_type, kind, description) -> dict:
+        from ..services import changes
+
         ctx = self.rt.context(self.person)
         with self.rt.uow() as uow:
             return _json(changes.attach_evidence(
@@ -96,48 +121,88 @@ class LocalClient:
                 description=description, max_bytes=self.rt.settings.max_evidence_bytes))
 
     def history(self, ref: str) -> list:
+        from ..services import changes
+
         return self._run(changes.history, ref, write=False)
+
+    # --- audit, tokens, environments ---
 
     def verify_audit(self, processes: int | None = None, anchors: list[str] = ()) -> dict:
         from ..core.audit import parse_anchor
+        from ..services import audit
 
         parsed = [parse_anchor(a) for a in anchors]
         with self.rt.uow(write=False) as uow:
             return audit.verify(uow, processes=processes, anchors=parsed).to_dict()
 
     def audit_head(self) -> dict:
+        from ..services import audit
+
         with self.rt.uow(write=False) as uow:
             return audit.head(uow)
 
     def create_token(self, payload: dict) -> dict:
+        from ..schemas.tokens import TokenIn
+        from ..services import tokens
+
         body = _parse(TokenIn, payload)
         return self._run(tokens.create_token, body.person, body.name, body.expires_at)
 
     def list_tokens(self, person: str | None) -> list:
+        from ..services import tokens
+
         return self._run(tokens.list_tokens, person, write=False)
 
     def revoke_token(self, token_id: int) -> dict:
+        from ..services import tokens
+
         return self._run(tokens.revoke_token, token_id)
 
     def gate(self, ref: str, payload: dict) -> dict:
+        from ..schemas.gate import GateIn
         from ..services import gate  # reads stored SQL checks: imports the SQL check's machinery (sqlglot)
 
         body = _parse(GateIn, payload)
         return self._run(gate.evaluate, ref, body.environment, body.at)
 
     def environments(self) -> list:
+        from ..services import environments
+
         return self._run(environments.list_environments, write=False)
 
     def record_refresh(self, environment: str, payload: dict) -> dict:
+        from ..schemas.environments import RefreshIn
+        from ..services import environments
+
         return self._run(environments.record_refresh, environment, _parse(RefreshIn, payload).at)
 
+    # --- schedule (services/schedule.py, schemas/schedule.py) ---
+
+    def _read(self, fn, *args) -> Any:
+        """A read-only use case on a Core ``ReadOnlyUnit``: no ORM imported (db/reads.py)."""
+        ctx = self.rt.context(self.person)
+        with self.rt.reads() as unit:
+            return _json(fn(unit, ctx, *args))
+
     def next_slot(self, payload: dict) -> dict:
-        return self._run(schedule.next_slot, _parse(SlotQuery, payload), write=False)
+        from ..schemas.schedule import SlotQuery
+        from ..services import schedule
+
+        query = _parse(SlotQuery, payload)
+        if query.change:  # the change is loaded through the ORM
+            return self._run(schedule.next_slot, query, write=False)
+        return self._read(schedule.next_slot, query)
 
     def explain(self, payload: dict) -> dict:
-        return self._run(schedule.explain, _parse(ExplainQuery, payload), write=False)
+        from ..schemas.schedule import ExplainQuery
+        from ..services import schedule
+
+        return self._read(schedule.explain, _parse(ExplainQuery, payload))
 
     def _range(self, params: dict):
+        from ..schemas.common import aware
+        from ..services import schedule
+
         try:
             start = aware(datetime.fromisoformat(params["from"])) if params.get("from") else None
             end = aware(datetime.fromisoformat(params["to"])) if params.get("to") else None
@@ -146,29 +211,46 @@ class LocalClient:
         return schedule.calendar_range(self.rt.clock(), start, end)  # the defaults are the service's, as the API's
 
     def calendar(self, params: dict) -> dict:
+        from ..services import schedule
+
         start, end = self._range(params)
         return self._run(schedule.calendar, start, end, params.get("environment"), write=False)
 
     def calendar_ics(self, params: dict) -> bytes:
+        from ..services import schedule
+
         start, end = self._range(params)
         ctx = self.rt.context(self.person)
         with self.rt.uow(write=False) as uow:
             return schedule.calendar_ics(schedule.calendar(uow, ctx, start, end, params.get("environment")), ctx.now)
 
     def add_freeze(self, payload: dict) -> dict:
+        from ..schemas.schedule import FreezeIn
+        from ..services import schedule
+
         return self._run(schedule.declare_freeze, _parse(FreezeIn, payload))
 
     def list_freezes(self, params: dict) -> list:
+        from ..services import schedule
+
         start, end = self._range(params)
         return self._run(schedule.list_freezes, start, end, write=False)
 
     def lift_freeze(self, freeze_id: int, payload: dict) -> dict:
+        from ..schemas.schedule import LiftIn
+        from ..services import schedule
+
         return self._run(schedule.lift_freeze, freeze_id, _parse(LiftIn, payload).reason)
 
     def conflicts(self, ref: str) -> list:
+        from ..services import schedule
+
         return self._run(schedule.list_conflicts, ref, write=False)
 
     def accept_conflict(self, ref: str, payload: dict) -> list:
+        from ..schemas.schedule import AcceptConflictIn
+        from ..services import schedule
+
         return self._run(schedule.accept_conflict, ref, _parse(AcceptConflictIn, payload))
 
     def sql_check(self, ref: str, payload: dict) -> dict:

@@ -7,12 +7,33 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from ..core.errors import ChangegateError
 from .output import emit_json, fail
+from .params import light_values
 from .state import state
 
+
+class _Root(TyperGroup):
+    """The root command: the plain option values of the commands that run are converted without pydantic
+    (``cli/params.py``), whether run as ``changegate`` or by Typer's test runner. The root's own options just
+    before it parses them (not in ``__init__``: Typer appends the shell-completion options after building the
+    group), then the command the line names, with its subcommands."""
+
+    def parse_args(self, ctx, args):
+        light_values(self, recursive=False)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            light_values(command)
+        return name, command, rest
+
+
 app = typer.Typer(
+    cls=_Root,
     name="changegate",
     help="Change & release management: request, assess, approve, schedule, gate and audit changes to production.",
     no_args_is_help=True,

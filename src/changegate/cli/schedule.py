@@ -4,9 +4,8 @@
 # at each start (~1,000 evals, a third of ``--version``'s time).
 
 import re
-from datetime import date, datetime, time
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Annotated, Optional
 
 import typer
@@ -29,7 +28,8 @@ DATE_HELP = " A bare date (2026-12-01) means midnight plant time (the policy's t
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _when(client, value: str | None, option: str, env: str | None = None) -> str | None:
+def _when(client, value: str | None, option: str, env: str | list[str] | None = None) -> str | None:
+    """A bare date as the instant it stands for (the rule is the service's: ``schedule.plant_midnight``)."""
     if not value or not _BARE_DATE.fullmatch(value):
         return value
     rt = getattr(client, "rt", None)
@@ -40,8 +40,9 @@ def _when(client, value: str | None, option: str, env: str | None = None) -> str
         day = date.fromisoformat(value)
     except ValueError:
         usage(f"{option} {value}: not a date (YYYY-MM-DD)")
-    zone = rt.policy.schedule.timezone_for(env) if env else rt.policy.schedule.timezone
-    return datetime.combine(day, time(0), ZoneInfo(zone)).isoformat()
+    from ..services.schedule import plant_midnight  # the local client's: the services are loaded already
+
+    return plant_midnight(rt.policy, day, [env] if isinstance(env, str) else env or []).isoformat()
 
 
 def _print_slot(slot: dict, json_out: bool) -> None:
@@ -144,8 +145,8 @@ def freeze_add(
 ) -> None:
     """Freeze changes between two instants (change managers)."""
     client = state.client()
-    result = _call(lambda: client.add_freeze({"name": name, "start": _when(client, start, "--from", (env or [None])[0]),
-                                              "end": _when(client, end, "--to", (env or [None])[0]), "reason": reason,
+    result = _call(lambda: client.add_freeze({"name": name, "start": _when(client, start, "--from", env),
+                                              "end": _when(client, end, "--to", env), "reason": reason,
                                               "environments": env or [], "items": items or [],
                                               "emergency_override": emergency_override}))
     if json_out:

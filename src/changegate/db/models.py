@@ -6,92 +6,58 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
     ForeignKey,
-    Index,
     Integer,
-    JSON,
     LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(TypeDecorator):
-    """Timezone-aware UTC on both engines (SQLite stores naive text otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; pass an aware UTC datetime")
-        from datetime import timezone
-
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        from datetime import timezone
-
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+# The tables that Core-only readers use (db/reads.py) are defined in tables.py and mapped here: one schema,
+# one metadata. NAMING and UTCDateTime are re-exported for the modules that import them from here.
+from .tables import NAMING, UTCDateTime, change_items, changes, freezes, metadata  # noqa: F401
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+    metadata = metadata
 
 
 class Change(Base):
-    __tablename__ = "changes"
+    __table__ = changes  # columns in tables.py
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    type: Mapped[str] = mapped_column(String(20), index=True)
-    category: Mapped[str] = mapped_column(String(30))
-    release_level: Mapped[str] = mapped_column(String(10))
-    risk: Mapped[str] = mapped_column(String(20))
-    environment: Mapped[str] = mapped_column(String(64), index=True)
-    state: Mapped[str] = mapped_column(String(20), index=True)
-    requester: Mapped[str] = mapped_column(String(64), index=True)
-    template_id: Mapped[str | None] = mapped_column(String(64))
-    version_label: Mapped[str | None] = mapped_column(String(64))  # semantic version it ships
-    impact_analysis: Mapped[str] = mapped_column(Text, default="")
-    implementation_plan: Mapped[str] = mapped_column(Text, default="")
-    verification_plan: Mapped[str] = mapped_column(Text, default="")
-    readiness_analysis: Mapped[str] = mapped_column(Text, default="")
-    risk_analysis: Mapped[str] = mapped_column(Text, default="")
-    emergency_plan: Mapped[str] = mapped_column(Text, default="")
-    rollback_script: Mapped[str] = mapped_column(Text, default="")
-    rollback_interpreter: Mapped[str] = mapped_column(String(64), default="sh")
-    planned_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    estimated_downtime_minutes: Mapped[int | None] = mapped_column(Integer)
-    uat_signoff_by: Mapped[str | None] = mapped_column(String(64))
-    uat_signoff_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    uat_signoff_note: Mapped[str] = mapped_column(Text, default="")
-    implemented_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    retro_approval_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Optimistic concurrency: every UPDATE checks and bumps it, so two writers
-    # that read the same version cannot both succeed.
-    row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    id: Mapped[int]
+    title: Mapped[str]
+    description: Mapped[str]
+    type: Mapped[str]
+    category: Mapped[str]
+    release_level: Mapped[str]
+    risk: Mapped[str]
+    environment: Mapped[str]
+    state: Mapped[str]
+    requester: Mapped[str]
+    template_id: Mapped[str | None]
+    version_label: Mapped[str | None]
+    impact_analysis: Mapped[str]
+    implementation_plan: Mapped[str]
+    verification_plan: Mapped[str]
+    readiness_analysis: Mapped[str]
+    risk_analysis: Mapped[str]
+    emergency_plan: Mapped[str]
+    rollback_script: Mapped[str]
+    rollback_interpreter: Mapped[str]
+    planned_start: Mapped[datetime | None]
+    estimated_downtime_minutes: Mapped[int | None]
+    uat_signoff_by: Mapped[str | None]
+    uat_signoff_at: Mapped[datetime | None]
+    uat_signoff_note: Mapped[str]
+    implemented_at: Mapped[datetime | None]
+    retro_approval_due: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    row_version: Mapped[int]
 
     items: Mapped[list[ChangeItem]] = relationship(
         back_populates="change", cascade="all, delete-orphan", order_by="ChangeItem.position"
@@ -100,21 +66,19 @@ class Change(Base):
     evidence: Mapped[list[Evidence]] = relationship(back_populates="change", order_by="Evidence.id")
     comments: Mapped[list[Comment]] = relationship(back_populates="change", order_by="Comment.id")
 
-    __mapper_args__ = {"version_id_col": row_version}
+    __mapper_args__ = {"version_id_col": changes.c.row_version}
 
 
 class ChangeItem(Base):
     """A configuration item or module a change touches (plain names until the CMDB lands)."""
 
-    __tablename__ = "change_items"
+    __table__ = change_items  # columns in tables.py
 
-    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, default=0)
+    change_id: Mapped[int]
+    name: Mapped[str]
+    position: Mapped[int]
 
     change: Mapped[Change] = relationship(back_populates="items")
-
-    __table_args__ = (Index("ix_change_items_name", "name"),)
 
 
 class Approval(Base):
@@ -220,19 +184,19 @@ class ApiToken(Base):
 class Freeze(Base):
     """An ad-hoc freeze added at run time by a change manager (the policy holds the planned ones)."""
 
-    __tablename__ = "freezes"
+    __table__ = freezes  # columns in tables.py
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    environments: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty = every environment
-    items: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty = every item
-    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    reason: Mapped[str] = mapped_column(Text)
-    emergency_override: Mapped[bool] = mapped_column(default=False)
-    created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    id: Mapped[int]
+    name: Mapped[str]
+    environments: Mapped[list[str]]
+    items: Mapped[list[str]]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str]
+    emergency_override: Mapped[bool]
+    created_by: Mapped[str]
+    created_at: Mapped[datetime]
+    lifted_at: Mapped[datetime | None]
 
 
 class EnvironmentFact(Base):

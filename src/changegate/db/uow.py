@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..core.audit import AuditRecord
 from ..core.errors import ChangegateError, Conflict, Unavailable
 from .engine import WRITE_OPTION, WRITER_WAIT_SECONDS, writer_lock
+from .reads import ScheduleReads
 from .repositories import (
     AuditRepository,
     ChangeRepository,
@@ -90,6 +91,7 @@ class UnitOfWork:
         self.freezes = FreezeRepository(s)
         self.environment_facts = EnvironmentFactRepository(s)
         self.conflict_acceptances = ConflictAcceptanceRepository(s)
+        self.schedule_reads = ScheduleReads(s)  # the Core reads a ReadOnlyUnit offers too (db/reads.py)
         self._afterwards: list[tuple[AuditRecord, datetime]] = []
         return self
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -13,10 +13,18 @@ from ..core.errors import ChangegateError, Unauthenticated, Unavailable
 from ..core.policy.model import Person, Policy
 from ..db.engine import make_engine
 from ..db.migrate import Upgraded, current_revision, head_revision, upgrade
-from ..db.uow import UnitOfWork, utcnow
+from ..db.reads import ReadOnlyUnit
 from ..settings import Settings
 from .context import Context
 from .policy import load_policy
+
+
+if TYPE_CHECKING:
+    from ..db.uow import UnitOfWork
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class NotMigrated(ChangegateError):
@@ -37,8 +45,14 @@ class Runtime:
         default = "database_url" not in settings.model_fields_set
         return cls(settings, make_engine(settings.database_url, create_folder=default), policy, clock)
 
-    def uow(self, *, write: bool = True) -> UnitOfWork:
+    def uow(self, *, write: bool = True) -> "UnitOfWork":
+        from ..db.uow import UnitOfWork  # the ORM: imported by the commands that use it (issue 13)
+
         return UnitOfWork(self.engine, write=write, clock=self.clock)
+
+    def reads(self) -> ReadOnlyUnit:
+        """A read-only transaction without the ORM, for read-only use cases that need only ``db/reads.py``."""
+        return ReadOnlyUnit(self.engine, self.clock)
 
     def upgrade_schema(self) -> Upgraded:
         self.check_reachable()

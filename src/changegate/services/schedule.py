@@ -8,7 +8,9 @@ conflicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..core.schedule import engine as engine
@@ -17,9 +19,7 @@ from ..core.changes.entities import ChangeType, format_ref
 from ..core.authz import authorize
 from ..core.decisions import Decision, Reason
 from ..core.errors import InvalidInput, NotFound, Refused
-from ..core.policy.model import Permission
-from ..db.models import Change, ConflictAcceptance, Freeze
-from ..db.uow import UnitOfWork
+from ..core.policy.model import Permission, Policy
 from ..schemas.schedule import (
     AcceptConflictIn,
     CalendarEntryOut,
@@ -35,7 +35,15 @@ from ..schemas.schedule import (
     WindowOut,
 )
 from .context import Context
-from .lookup import load
+
+if TYPE_CHECKING:
+    from ..db.models import Change, Freeze
+    from ..db.reads import ReadOnlyUnit
+    from ..db.uow import UnitOfWork
+
+# The read-only use cases here (next slot, explain) read through ``uow.schedule_reads`` (db/reads.py, Core
+# only), so they run on a ``ReadOnlyUnit`` as well as on a ``UnitOfWork``; the ORM (models, lookup) is
+# imported by the functions that write or load a change (issue 13: ``schedule next-slot`` starts without it).
 
 HORIZON = timedelta(days=366)
 # The calendar (and the freeze list) with no range given: from now, this far ahead. One rule for the API
@@ -63,6 +71,14 @@ class ChangeConflict:
                 f"{self.end:%Y-%m-%d %H:%M} UTC" + (" (accepted)" if self.accepted else ""))
 
 
+def plant_midnight(policy: Policy, day: date, environments: Sequence[str] = ()) -> datetime:
+    """The instant a bare date stands for: midnight starting ``day`` on the plant's wall clock, in the time zone
+    of the first environment named (a freeze over several environments reads its dates in the first one's),
+    else the policy's."""
+    zone = policy.schedule.timezone_for(environments[0]) if environments else policy.schedule.timezone
+    return datetime.combine(day, time(0), ZoneInfo(zone))
+
+
 def _known_environment(ctx: Context, environment: str) -> None:
     if environment not in ctx.policy.environments:
         raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
@@ -76,7 +92,7 @@ def _context(ctx: Context, environment: str, items, emergency: bool) -> engine.S
 
 
 def _adhoc(rows) -> list[engine.AdhocFreeze]:
-    """Stored freezes (ORM rows or the gate's read records) as the engine's ad-hoc freezes."""
+    """Stored freezes (Core read rows or the gate's read records) as the engine's ad-hoc freezes."""
     return [
         engine.AdhocFreeze(name=f.name, start=f.starts_at, end=f.ends_at, environments=tuple(f.environments),
                            items=tuple(f.items), emergency_override=f.emergency_override, reason=f.reason)
@@ -84,8 +100,8 @@ def _adhoc(rows) -> list[engine.AdhocFreeze]:
     ]
 
 
-def _freezes(uow: UnitOfWork, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
-    return _adhoc(uow.freezes.active_overlapping(start, end))
+def _freezes(uow: UnitOfWork | ReadOnlyUnit, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:
+    return _adhoc(uow.schedule_reads.active_freezes(start, end))
 
 
 def slot_end(start: datetime, duration: timedelta) -> datetime:
@@ -110,14 +126,14 @@ def _slot_out(environment: str, d: engine.ScheduleDecision, timezone: str | None
     )
 
 
-def explain_slot(uow: UnitOfWork, ctx: Context, environment: str, start: datetime, duration: timedelta,
+def explain_slot(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, environment: str, start: datetime, duration: timedelta,
                  items=(), emergency: bool = False) -> engine.ScheduleDecision:
     _known_environment(ctx, environment)
     return engine.explain(ctx.policy.schedule, _context(ctx, environment, items, emergency), start, duration,
                           _freezes(uow, start, start + max(duration, _MIN_HOLD)))
 
 
-def explain(uow: UnitOfWork, ctx: Context, q: ExplainQuery) -> SlotOut:
+def explain(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, q: ExplainQuery) -> SlotOut:
     ctx.require(Permission.CHANGE_READ)
     d = explain_slot(uow, ctx, q.environment, q.at, timedelta(minutes=q.duration), q.items, q.emergency)
     return _slot_out(q.environment, d, ctx.policy.schedule.timezone_for(q.environment))
@@ -175,6 +191,9 @@ def _conflicts(candidate: engine.ScheduledChange, others: list[engine.ScheduledC
 
 
 def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflictIn) -> list[ConflictOut]:
+    from ..db.models import ConflictAcceptance
+    from .lookup import load
+
     change = load(uow, ref, for_update=True)
     other = load(uow, body.other)
     ctx.require(Permission.SCHEDULE_OVERRIDE, entity=f"change:{change.id}")
@@ -197,6 +216,8 @@ def _conflict_out(ref: str, c: ChangeConflict) -> ConflictOut:
 
 
 def list_conflicts(uow: UnitOfWork, ctx: Context, ref: str) -> list[ConflictOut]:
+    from .lookup import load
+
     change = load(uow, ref)
     ctx.require(Permission.CHANGE_READ)
     return [_conflict_out(format_ref(change.id), c) for c in conflicts_of(uow, ctx, change)]
@@ -251,11 +272,14 @@ def slot_problems(uow: UnitOfWork, ctx: Context, change: Change) -> list[str]:
 # --- next slot ----------------------------------------------------------------------------------
 
 
-def next_slot(uow: UnitOfWork, ctx: Context, q: SlotQuery) -> SlotOut:
+def next_slot(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, q: SlotQuery) -> SlotOut:
+    """The earliest allowed slot; with ``q.change``, ``uow`` must be a ``UnitOfWork`` (the change is loaded)."""
     ctx.require(Permission.CHANGE_READ)
     _known_environment(ctx, q.environment)
     items, emergency, own_id = list(q.items), q.emergency, None
     if q.change:
+        from .lookup import load
+
         change = load(uow, q.change)
         items = items or [i.name for i in change.items]
         emergency = emergency or change.type == ChangeType.EMERGENCY.value
@@ -264,9 +288,9 @@ def next_slot(uow: UnitOfWork, ctx: Context, q: SlotQuery) -> SlotOut:
     mine = frozenset(items)
     # Slots other changes already hold on the same items: the answer must not conflict with them.
     busy = [
-        (o.planned_start, o.planned_start + max(_duration(o), _MIN_HOLD))
-        for o in uow.changes.scheduled_between(after, after + HORIZON, environment=q.environment)
-        if o.id != own_id and mine & {i.name for i in o.items}
+        (o.start, o.start + max(o.downtime, _MIN_HOLD))
+        for o in uow.schedule_reads.held_slots(after, after + HORIZON, environment=q.environment)
+        if o.change_id != own_id and mine & o.items
     ]
     d = engine.next_slot(ctx.policy.schedule, _context(ctx, q.environment, items, emergency),
                          timedelta(minutes=q.duration), after, _freezes(uow, after, after + HORIZON), HORIZON, busy)
@@ -285,6 +309,8 @@ def _freeze_out(f: Freeze) -> FreezeOut:
 
 def add_freeze(uow: UnitOfWork, ctx: Context, body: FreezeIn) -> tuple[FreezeOut, list[str]]:
     """Declare an ad-hoc freeze; returns it and the scheduled changes whose slot it now blocks."""
+    from ..db.models import Freeze
+
     ctx.require(Permission.SCHEDULE_OVERRIDE, entity="freeze")
     if body.end <= body.start:
         raise InvalidInput("the freeze ends before it starts", field="end")
