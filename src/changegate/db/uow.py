@@ -23,6 +23,7 @@ from .repositories import (
     AuditRepository,
     ChangeRepository,
     ConflictAcceptanceRepository,
+    CredentialRepository,
     EnvironmentFactRepository,
     EvidenceRepository,
     FreezeRepository,
@@ -75,6 +76,7 @@ class UnitOfWork:
         self.freezes = FreezeRepository(s)
         self.environment_facts = EnvironmentFactRepository(s)
         self.conflict_acceptances = ConflictAcceptanceRepository(s)
+        self.credentials = CredentialRepository(s)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
