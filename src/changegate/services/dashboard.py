@@ -1,0 +1,128 @@
+"""What the web pages show: the dashboard, the approval queue and the whole change page.
+
+Read-only use cases built on the same services as the API (changes, gate, schedule, sqlcheck);
+what a person may do on a change is decided here, so a page offers only allowed actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ..core.changes.approvals import APPROVAL_STATES, check_approval
+from ..core.changes.entities import ChangeType, EmergencyStatus, State
+from ..core.changes.lifecycle import Action
+from ..core.policy.model import Permission
+from ..db.models import Change
+from ..db.uow import UnitOfWork
+from ..schemas.changes import AuditEventOut, ChangeFilter, ChangeOut, ChangeSummaryOut
+from ..schemas.gate import GateOut
+from ..schemas.schedule import CalendarEntryOut
+from . import changes, gate, schedule, sqlcheck
+from .context import Context
+from .lookup import load
+from .views import change_out, change_summary_out, facts_of
+
+_SCAN = 500  # changes read per list on the dashboard; more waiting than that is a process problem
+
+
+def approvable_roles(ctx: Context, change: Change) -> list[str]:
+    """The roles in which the actor may approve or reject this change now (none for their own)."""
+    if not ctx.may(Permission.CHANGE_APPROVE):
+        return []
+    facts = facts_of(change)
+    return [role for role in ctx.actor.roles if check_approval(ctx.policy, facts, ctx.actor, role).allowed]
+
+
+def allowed_actions(ctx: Context, change: ChangeOut) -> list[str]:
+    """Lifecycle actions the state allows and the actor's permissions cover."""
+    return [a for a in change.available_actions
+            if Action(a) in changes.ACTION_PERMISSION and ctx.may(changes.ACTION_PERMISSION[Action(a)])]
+
+
+def _waiting(uow: UnitOfWork, ctx: Context) -> list[Change]:
+    """Changes in a state where approvals are recorded: normal ones assessed, emergencies after submission."""
+    normal, _ = uow.changes.search(ChangeFilter(state=[State.ASSESSED.value], limit=_SCAN))
+    emergency_states = sorted(s.value for s in APPROVAL_STATES[ChangeType.EMERGENCY])
+    urgent, _ = uow.changes.search(ChangeFilter(type=[ChangeType.EMERGENCY.value], state=emergency_states,
+                                                limit=_SCAN))
+    seen: dict[int, Change] = {c.id: c for c in urgent}
+    seen.update({c.id: c for c in normal})
+    return sorted(seen.values(), key=lambda c: c.id)
+
+
+@dataclass
+class Dashboard:
+    waiting_for_me: list[ChangeSummaryOut]
+    mine: list[ChangeSummaryOut]
+    overdue_emergencies: list[ChangeSummaryOut]
+    today: list[CalendarEntryOut]
+    week: list[CalendarEntryOut]
+    restrictions_now: list[CalendarEntryOut]  # blackouts and freezes in force now
+    recent_failures: list[ChangeSummaryOut]
+
+
+def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
+    ctx.require(Permission.CHANGE_READ)
+    waiting = _waiting(uow, ctx)
+    mine, _ = uow.changes.search(ChangeFilter(requester=ctx.actor.id, limit=20))
+    emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
+    failures, _ = uow.changes.search(ChangeFilter(state=[State.FAILED.value, State.ROLLED_BACK.value], limit=10))
+    start = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    cal = schedule.calendar(uow, ctx, start, start + timedelta(days=7))
+    scheduled = [e for e in cal.entries if e.kind == "change"]
+    return Dashboard(
+        waiting_for_me=[change_summary_out(ctx, c) for c in waiting if approvable_roles(ctx, c)],
+        mine=[change_summary_out(ctx, c) for c in mine],
+        overdue_emergencies=[e for e in emergencies if e.emergency_status is EmergencyStatus.OVERDUE],
+        today=[e for e in scheduled if e.start < start + timedelta(days=1)],
+        week=scheduled,
+        restrictions_now=[e for e in cal.entries if e.kind == "blackout" and e.start <= ctx.now < e.end],
+        recent_failures=[change_summary_out(ctx, c) for c in failures],
+    )
+
+
+@dataclass
+class QueueItem:
+    change: ChangeOut
+    roles: list[str]  # the roles the actor may decide in
+    gate: GateOut
+    sql_check: sqlcheck.SqlCheckFact | None
+
+
+def approval_queue(uow: UnitOfWork, ctx: Context) -> list[QueueItem]:
+    """Every change waiting for a decision the actor may take, with what they decide on."""
+    ctx.require(Permission.CHANGE_READ)
+    items = []
+    for change in _waiting(uow, ctx):
+        roles = approvable_roles(ctx, change)
+        if roles:
+            items.append(QueueItem(change_out(ctx, change), roles, _gate(uow, ctx, change),
+                                   sqlcheck.stored_check(uow, change)))
+    return items
+
+
+def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> GateOut:
+    # Shown, not asked by a pipeline: not audited as a gate evaluation.
+    verdict = gate.verdict_for(uow, ctx, change, change.environment, ctx.now)
+    return GateOut.from_verdict(verdict, ctx.now, ctx.policy.schedule.timezone_for(change.environment))
+
+
+@dataclass
+class ChangePage:
+    change: ChangeOut
+    history: list[AuditEventOut]
+    gate: GateOut
+    sql_check: sqlcheck.SqlCheckFact | None
+    approve_roles: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+
+
+def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
+    out = changes.get_change(uow, ctx, ref)  # checks change.read
+    change = load(uow, ref)
+    return ChangePage(
+        change=out, history=changes.history(uow, ctx, ref), gate=_gate(uow, ctx, change),
+        sql_check=sqlcheck.stored_check(uow, change), approve_roles=approvable_roles(ctx, change),
+        actions=allowed_actions(ctx, out),
+    )
