@@ -12,7 +12,7 @@ from browsing import assessed_change, screenshot, sign_in
 def test_it_and_operations_managers_approve_a_minor_change(page, server, runtime, passwords_for, database_url):
     ref = assessed_change(runtime)
     passwords_for("ines.itmgr", "omar.ops")
-    engine = database_url.split(":")[0]
+    engine = database_url.split(":")[0].split("+")[0]
 
     # The IT manager finds it on her dashboard and approves it from the queue.
     sign_in(page, server, "ines.itmgr")
