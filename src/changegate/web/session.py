@@ -7,6 +7,7 @@ It expires SESSION_HOURS after sign-in, and sooner when the person's password is
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ _SALT = "changegate.web.session"
 
 
 def serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=_SALT)
+    return URLSafeTimedSerializer(secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 @dataclass
