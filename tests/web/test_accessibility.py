@@ -28,23 +28,31 @@ def test_main_pages_have_no_serious_accessibility_violation(browser, server, run
                                 media_type="image/png", kind="screenshot", description="The OEE screen",
                                 max_bytes=10_000)
     assessed_change(runtime, title="Second change waiting")
-    passwords_for("ines.itmgr")
+    passwords_for("ines.itmgr", "dana.dev")
     context = browser.new_context(viewport=WIDTHS[width])
     page = context.new_page()
     try:
         page.goto(f"{server}/sign-in")
         assert serious(page) == []
         screenshot(page, f"sign-in-{width}")
-        sign_in(page, server, "ines.itmgr")
-        pages = {"dashboard": "/", "approvals": "/approvals", "changes": "/changes", "change": f"/changes/{ref}",
-                 "not-found": "/changes/CHG-999"}
-        for name, path in pages.items():
-            page.goto(server + path)
-            expect(page.get_by_role("contentinfo")).to_contain_text("Signed in as ines.itmgr")
-            assert serious(page) == [], name
-            screenshot(page, f"{name}-{width}")
+        pages = {"ines.itmgr": {"dashboard": "/", "approvals": "/approvals", "changes": "/changes",
+                                "change": f"/changes/{ref}", "not-found": "/changes/CHG-999"},
+                 "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new"}}
+        for person, paths in pages.items():
+            check_pages(page, server, person, paths, width)
     finally:
         context.close()
+
+
+def check_pages(page, server: str, person: str, paths: dict[str, str], width: str) -> None:
+    if page.get_by_role("button", name="Sign out").count():
+        page.get_by_role("button", name="Sign out").click()
+    sign_in(page, server, person)
+    for name, path in paths.items():
+        page.goto(server + path)
+        expect(page.get_by_role("contentinfo")).to_contain_text(f"Signed in as {person}")
+        assert serious(page) == [], name
+        screenshot(page, f"{name}-{width}")
 
 
 # An 8×8 PNG (a small grey square), made once with zlib: a real image for the evidence preview.

@@ -6,11 +6,13 @@ what a person may do on a change is decided here, so a page offers only allowed 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..core.authz import authorize
 from ..core.changes.approvals import APPROVAL_STATES, check_approval
-from ..core.changes.entities import ChangeType, EmergencyStatus, State
+from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, State
 from ..core.changes.lifecycle import Action
 from ..core.policy.model import Permission
 from ..db.models import Change
@@ -34,10 +36,12 @@ def approvable_roles(ctx: Context, change: Change) -> list[str]:
     return [role for role in ctx.actor.roles if check_approval(ctx.policy, facts, ctx.actor, role).allowed]
 
 
-def allowed_actions(ctx: Context, change: ChangeOut) -> list[str]:
-    """Lifecycle actions the state allows and the actor's permissions cover."""
-    return [a for a in change.available_actions
-            if Action(a) in changes.ACTION_PERMISSION and ctx.may(changes.ACTION_PERMISSION[Action(a)])]
+def allowed_actions(ctx: Context, change: Change, out: ChangeOut) -> list[str]:
+    """Lifecycle actions the state allows and the actor may take on this change (the requester may
+    submit or withdraw their own; the deploy rights of its environment count)."""
+    facts = facts_of(change)
+    return [a for a in out.available_actions if Action(a) in changes.ACTION_PERMISSION
+            and authorize(ctx.policy, ctx.actor, changes.ACTION_PERMISSION[Action(a)], change=facts).allowed]
 
 
 def _waiting(uow: UnitOfWork, ctx: Context) -> list[Change]:
@@ -90,16 +94,21 @@ class QueueItem:
     sql_check: sqlcheck.SqlCheckFact | None
 
 
-def approval_queue(uow: UnitOfWork, ctx: Context) -> list[QueueItem]:
-    """Every change waiting for a decision the actor may take, with what they decide on."""
+QUEUE_SHOWN = 20  # each item costs a gate evaluation: the queue shows the oldest, with the count of the rest
+
+
+@dataclass
+class Queue:
+    items: list[QueueItem]
+    waiting: int  # how many changes wait for the actor in all, shown or not
+
+
+def approval_queue(uow: UnitOfWork, ctx: Context) -> Queue:
+    """The changes waiting for a decision the actor may take (oldest first), with what they decide on."""
     ctx.require(Permission.CHANGE_READ)
-    items = []
-    for change in _waiting(uow, ctx):
-        roles = approvable_roles(ctx, change)
-        if roles:
-            items.append(QueueItem(change_out(ctx, change), roles, _gate(uow, ctx, change),
-                                   sqlcheck.stored_check(uow, change)))
-    return items
+    mine = [(change, roles) for change in _waiting(uow, ctx) if (roles := approvable_roles(ctx, change))]
+    return Queue([QueueItem(change_out(ctx, change), roles, _gate(uow, ctx, change), sqlcheck.stored_check(uow, change))
+                  for change, roles in mine[:QUEUE_SHOWN]], len(mine))
 
 
 def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> GateOut:
@@ -116,13 +125,37 @@ class ChangePage:
     sql_check: sqlcheck.SqlCheckFact | None
     approve_roles: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    previews: dict[int, str] = field(default_factory=dict)  # evidence id -> its text, for small text files
+    may_attach: bool = False
+    evidence_kinds: tuple[str, ...] = changes.EVIDENCE_KINDS
+
+
+PREVIEW_BYTES = 64 * 1024
+_TEXT_TYPES = ("application/json", "application/sql", "application/x-sql")
+_TEXT_SUFFIXES = (".log", ".sql", ".txt", ".json", ".csv", ".md")
+
+
+def _previews(uow: UnitOfWork, change: Change) -> dict[int, str]:
+    """Readable text of small text evidence (logs, SQL, reports), to show on the page."""
+    return {e.id: uow.evidence.content(e.id).decode("utf-8", errors="replace") for e in change.evidence
+            if e.size <= PREVIEW_BYTES and (e.media_type.startswith("text/") or e.media_type in _TEXT_TYPES
+                                            or e.filename.lower().endswith(_TEXT_SUFFIXES))}
 
 
 def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
-    out = changes.get_change(uow, ctx, ref)  # checks change.read
+    """Everything the change page shows, from one read of the change (get_change and history each
+    load it again)."""
     change = load(uow, ref)
+    ctx.require(Permission.CHANGE_READ, change=facts_of(change))
+    out = change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
+    history = [AuditEventOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action, entity=e.entity,
+                             before=json.loads(e.before), after=json.loads(e.after), detail=json.loads(e.detail),
+                             hash=e.hash)
+               for e in uow.audit.for_entity(f"change:{change.id}")]
     return ChangePage(
-        change=out, history=changes.history(uow, ctx, ref), gate=_gate(uow, ctx, change),
-        sql_check=sqlcheck.stored_check(uow, change), approve_roles=approvable_roles(ctx, change),
-        actions=allowed_actions(ctx, out),
+        change=out, history=history, gate=_gate(uow, ctx, change), sql_check=sqlcheck.stored_check(uow, change),
+        approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),
+        previews=_previews(uow, change),
+        may_attach=out.state not in TERMINAL_STATES
+        and authorize(ctx.policy, ctx.actor, Permission.EVIDENCE_ATTACH, change=facts_of(change)).allowed,
     )

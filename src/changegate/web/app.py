@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from . import auth, pages
+from . import auth, forms, pages
 from .render import STATIC
 
 
 def install(app: FastAPI) -> None:
     app.include_router(auth.router)
+    app.include_router(forms.router)  # before pages: /changes/new is not a change reference
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -29,7 +29,6 @@ router = APIRouter(route_class=PageRoute, dependencies=[Depends(csrf_guard)], in
 
 PAGE_SIZE = 25
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")  # never SVG: it can carry script
-_TEXT_PREVIEW_BYTES = 64 * 1024
 Reason = Annotated[str, Form(max_length=2000)]
 
 
@@ -72,23 +71,11 @@ def change_list(
                   environments=list(ctx.policy.environments), people=ctx.policy.people)
 
 
-def _previews(uow, ctx, ref: str, evidence) -> dict[int, str]:
-    """Readable text of small text evidence (logs, SQL, reports), to show on the page."""
-    shown = {}
-    for e in evidence:
-        if e.size <= _TEXT_PREVIEW_BYTES and (e.media_type.startswith("text/") or e.media_type in (
-                "application/json", "application/sql") or e.filename.endswith((".log", ".sql", ".txt"))):
-            _meta, content = changes.evidence_content(uow, ctx, ref, e.id)
-            shown[e.id] = content.decode("utf-8", errors="replace")
-    return shown
-
-
 @router.get("/changes/{ref}")
 def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
         view = dashboard.change_page(uow, ctx, ref)
-        previews = _previews(uow, ctx, ref, view.change.evidence)
-    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=previews,
+    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews,
                   images=_IMAGE_TYPES, tz=ctx.policy.schedule.timezone_for(view.change.environment))
 
 

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from .. import __version__
-from ..core.policy.model import Person
+from ..core.authz import authorize
+from ..core.policy.model import Permission, Person
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -42,8 +43,10 @@ _env.filters["words"] = _words
 def render(request: Request, template: str, *, me: Person | None = None, status_code: int = 200,
            **data) -> HTMLResponse:
     session = getattr(request.state, "web", None)
+    policy = request.app.state.runtime.policy
+    may_create = me is not None and authorize(policy, me, Permission.CHANGE_CREATE).allowed
     html = _env.get_template(template).render(
-        request=request, me=me, version=__version__, csrf=session.csrf if session else "",
+        request=request, me=me, may_create=may_create, version=__version__, csrf=session.csrf if session else "",
         flash=session.take_flash() if session else "", **data,
     )
     return HTMLResponse(html, status_code=status_code)
