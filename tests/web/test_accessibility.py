@@ -28,7 +28,7 @@ def test_main_pages_have_no_serious_accessibility_violation(browser, server, run
                                 media_type="image/png", kind="screenshot", description="The OEE screen",
                                 max_bytes=10_000)
     assessed_change(runtime, title="Second change waiting")
-    passwords_for("ines.itmgr", "dana.dev")
+    passwords_for("ines.itmgr", "dana.dev", "audrey.audit")
     context = browser.new_context(viewport=WIDTHS[width])
     page = context.new_page()
     try:
@@ -37,7 +37,8 @@ def test_main_pages_have_no_serious_accessibility_violation(browser, server, run
         screenshot(page, f"sign-in-{width}")
         pages = {"ines.itmgr": {"dashboard": "/", "approvals": "/approvals", "changes": "/changes",
                                 "change": f"/changes/{ref}", "not-found": "/changes/CHG-999"},
-                 "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new"}}
+                 "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new"},
+                 "audrey.audit": {"audit-verified": "/audit?verify=true"}}
         for person, paths in pages.items():
             check_pages(page, server, person, paths, width)
     finally:

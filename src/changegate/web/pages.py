@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from ..core.audit import parse_anchor
 from ..core.changes.entities import ChangeType, State
 from ..core.errors import InvalidInput
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, TransitionIn
 from ..schemas.common import problems
-from ..services import changes, dashboard
+from ..services import audit, changes, dashboard
 from .auth import _local
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
@@ -133,3 +134,15 @@ def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, 
             out = changes.transition(uow, ctx, ref, body)
     request.state.web.say(f"{out.ref}: {action.replace('_', ' ')} done; it is now {out.state.value}")
     return RedirectResponse(f"/changes/{out.ref}", status_code=303)
+
+
+@router.get("/audit")
+def audit_page(request: Request, ctx: Viewer, rt: RT, verify: bool = False,
+               anchor: Annotated[str, Query(max_length=100)] = "") -> Response:
+    """For auditors: the chain's head to keep elsewhere, and on request the verification of the whole
+    chain (every link and hash, the anchor given, every change record against its events)."""
+    anchors = [parse_anchor(anchor)] if anchor.strip() else []
+    with rt.uow(write=False) as uow:
+        head = audit.head(uow, ctx)  # checks audit.read
+        verdict = audit.verify(uow, ctx, anchors=anchors) if verify else None
+    return render(request, "audit.html", me=ctx.actor, head=head, verdict=verdict, anchor=anchor)

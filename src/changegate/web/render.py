@@ -45,8 +45,9 @@ def render(request: Request, template: str, *, me: Person | None = None, status_
     session = getattr(request.state, "web", None)
     policy = request.app.state.runtime.policy
     may_create = me is not None and authorize(policy, me, Permission.CHANGE_CREATE).allowed
+    may_audit = me is not None and authorize(policy, me, Permission.AUDIT_READ).allowed
     html = _env.get_template(template).render(
-        request=request, me=me, may_create=may_create, version=__version__, csrf=session.csrf if session else "",
+        request=request, me=me, may_create=may_create, may_audit=may_audit, version=__version__, csrf=session.csrf if session else "",
         flash=session.take_flash() if session else "", **data,
     )
     return HTMLResponse(html, status_code=status_code)
