@@ -47,7 +47,9 @@ def web_policy(tmp_path_factory) -> Path:
 @pytest.fixture
 def runtime(database_url, clock, web_policy):
     """The shared ``runtime``, on the default policy plus Ivy (overrides tests/conftest.py's)."""
-    settings = Settings(database_url=database_url, policy=web_policy, max_evidence_bytes=64 * 1024)
+    # A small body limit: the pages' evidence upload must get the evidence limit, as the API's does.
+    settings = Settings(database_url=database_url, policy=web_policy, max_evidence_bytes=64 * 1024,
+                        max_body_bytes=32 * 1024)
     rt = Runtime(settings, make_engine(database_url), load_policy(web_policy), clock)
     yield rt
     rt.close()

@@ -57,3 +57,26 @@ def test_a_developer_files_a_change_with_evidence(page, server, runtime, passwor
     with runtime.uow(write=False) as uow:
         history = [e.action for e in uow.audit.for_entity("change:1")]
     assert history == ["change.created", "evidence.attached", "change.submit"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_evidence_larger_than_a_form_body_is_uploaded_and_too_large_is_refused(page, server, runtime,
+                                                                              passwords_for, tmp_path):
+    from browsing import assessed_change
+
+    ref = assessed_change(runtime)
+    passwords_for("dana.dev")
+    sign_in(page, server, "dana.dev")
+    page.goto(f"{server}/changes/{ref}")
+    big = tmp_path / "long-run.log"
+    big.write_bytes(b"x" * (40 * 1024) + b"\n")  # over the 32 KiB body limit, under the 64 KiB evidence limit
+    page.get_by_label("File").set_input_files(str(big))
+    page.get_by_role("button", name="Attach evidence").click()
+    expect(page.get_by_role("status")).to_contain_text(f"long-run.log attached to {ref} (40961 bytes")
+
+    too_big = tmp_path / "huge.log"
+    too_big.write_bytes(b"x" * (65 * 1024))
+    page.get_by_label("File").set_input_files(str(too_big))
+    page.get_by_role("button", name="Attach evidence").click()
+    expect(page.get_by_role("heading", name="Something in the form needs fixing")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("huge.log")
