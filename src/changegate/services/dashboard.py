@@ -25,6 +25,7 @@ from .context import Context
 from .lookup import load
 from .views import change_out, change_summary_out, facts_of
 
+DASHBOARD_SHOWN = 20  # rows of the "waiting for your approval" list; the queue has them all
 _SCAN = 500  # changes read per list on the dashboard; more waiting than that is a process problem
 
 
@@ -64,6 +65,7 @@ class Dashboard:
     week: list[CalendarEntryOut]
     restrictions_now: list[CalendarEntryOut]  # blackouts and freezes in force now
     recent_failures: list[ChangeSummaryOut]
+    waiting_count: int = 0  # all that wait for the actor; the dashboard lists the newest DASHBOARD_SHOWN
 
 
 def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
@@ -72,17 +74,19 @@ def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
     mine, _ = uow.changes.search(ChangeFilter(requester=ctx.actor.id, limit=20))
     emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
     failures, _ = uow.changes.search(ChangeFilter(state=[State.FAILED.value, State.ROLLED_BACK.value], limit=10))
+    for_me = [c for c in waiting if approvable_roles(ctx, c)]
     start = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
     cal = schedule.calendar(uow, ctx, start, start + timedelta(days=7))
     scheduled = [e for e in cal.entries if e.kind == "change"]
     return Dashboard(
-        waiting_for_me=[change_summary_out(ctx, c) for c in waiting if approvable_roles(ctx, c)],
+        waiting_for_me=[change_summary_out(ctx, c) for c in for_me[-DASHBOARD_SHOWN:][::-1]],
         mine=[change_summary_out(ctx, c) for c in mine],
         overdue_emergencies=[e for e in emergencies if e.emergency_status is EmergencyStatus.OVERDUE],
         today=[e for e in scheduled if e.start < start + timedelta(days=1)],
         week=scheduled,
         restrictions_now=[e for e in cal.entries if e.kind == "blackout" and e.start <= ctx.now < e.end],
         recent_failures=[change_summary_out(ctx, c) for c in failures],
+        waiting_count=len(for_me),
     )
 
 
