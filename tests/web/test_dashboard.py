@@ -34,3 +34,13 @@ def test_the_change_page_offers_what_the_viewer_may_do(runtime):
     assert as_dana.approve_roles == [] and "cancel" in as_dana.actions  # her own change: she may cancel it
     assert as_chris.approve_roles == [] and "cancel" in as_chris.actions
     assert as_ines.previews == {as_ines.change.evidence[0].id: "42 passed, 0 failed\n"}
+
+
+@pytest.mark.parametrize("target, goes_to", [
+    ("/changes?state=assessed", "/changes?state=assessed"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
+    ("https://evil.example/", "/"), ("changes", "/"), ("", "/"),
+])
+def test_sign_in_returns_only_to_a_page_of_this_site(target, goes_to):
+    from changegate.web.auth import _local
+
+    assert _local(target) == goes_to

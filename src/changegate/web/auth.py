@@ -23,7 +23,8 @@ Password = Annotated[str, Form(max_length=passwords.MAX_PASSWORD_LENGTH)]
 def _local(target: str) -> str:
     """Only a path on this site: a sign-in link must not bounce the person elsewhere."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # "//host" and "/\\host" are other sites to a browser.
+    if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
         return "/"
     return target
 
