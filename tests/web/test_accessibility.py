@@ -36,7 +36,8 @@ def test_main_pages_have_no_serious_accessibility_violation(browser, server, run
         assert serious(page) == []
         screenshot(page, f"sign-in-{width}")
         pages = {"ines.itmgr": {"dashboard": "/", "approvals": "/approvals", "changes": "/changes",
-                                "change": f"/changes/{ref}", "not-found": "/changes/CHG-999"},
+                                "change": f"/changes/{ref}", "not-found": "/changes/CHG-999",
+                                "calendar-month": "/calendar?view=month"},
                  "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new"},
                  "audrey.audit": {"audit-verified": "/audit?verify=true"}}
         for person, paths in pages.items():

@@ -36,7 +36,12 @@ def _words(value: object) -> str:
     return str(getattr(value, "value", value) or "").replace("_", " ")
 
 
+def _hm(value: datetime, zone: str) -> str:
+    return f"{value.astimezone(ZoneInfo(zone)):%H:%M}"
+
+
 _env.filters["when"] = _when
+_env.filters["hm"] = _hm
 _env.filters["words"] = _words
 
 
