@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..services.runtime import Runtime
+from ..web import app as web
 from . import admin, changes, errors, schedule
 from .guards import BodyLimit, QueryCheck
 
@@ -30,8 +30,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(schedule.router)
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    web.install(app)  # the pages at / (sign-in, dashboard, changes, approvals) beside /api/v1
     return app

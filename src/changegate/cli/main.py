@@ -256,5 +256,9 @@ app.command("calendar")(_schedule.calendar)
 
 app.add_typer(_sql.sql_app, name="sql")
 
+from . import user as _user
+
+app.add_typer(_user.user_app, name="user")
+
 if __name__ == "__main__":
     app()

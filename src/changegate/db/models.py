@@ -223,3 +223,29 @@ class ConflictAcceptance(Base):
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("change_id", "other_change_id", name="uq_conflict_acceptances_pair"),)
+
+
+class WebCredential(Base):
+    """A person's web sign-in: the argon2 hash of the password, failed attempts and lock-out, and a
+    pending one-time set-password link (only its SHA-256 is kept)."""
+
+    __tablename__ = "web_credentials"
+
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    link_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebSecret(Base):
+    """A secret every server process must share, generated once (the session cookie's signing key)."""
+
+    __tablename__ = "web_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -27,6 +27,7 @@ from .repositories import (
     AuditRepository,
     ChangeRepository,
     ConflictAcceptanceRepository,
+    CredentialRepository,
     EnvironmentFactRepository,
     EvidenceRepository,
     FreezeRepository,
@@ -93,6 +94,7 @@ class UnitOfWork:
         self.conflict_acceptances = ConflictAcceptanceRepository(s)
         self.schedule_reads = ScheduleReads(s)  # the Core reads a ReadOnlyUnit offers too (db/reads.py)
         self._afterwards: list[tuple[AuditRecord, datetime]] = []
+        self.credentials = CredentialRepository(s)
         return self
 
     def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:

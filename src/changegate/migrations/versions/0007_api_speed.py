@@ -1,7 +1,7 @@
 """api_tokens loses last_used_at, a column nothing ever wrote
 
-Revision ID: 0007_api_speed
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03 13:25:00
 
 No command or page ever showed it, and nothing wrote it. Writing it on every request would turn every
@@ -14,8 +14,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007_api_speed'
-down_revision = '0003'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,165 @@
+"""What the web pages show: the dashboard, the approval queue and the whole change page.
+
+Read-only use cases built on the same services as the API (changes, gate, schedule, sqlcheck);
+what a person may do on a change is decided here, so a page offers only allowed actions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ..core.authz import authorize
+from ..core.changes.approvals import APPROVAL_STATES, check_approval
+from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, State
+from ..core.changes.lifecycle import Action
+from ..core.policy.model import Permission
+from ..db.models import Change
+from ..db.uow import UnitOfWork
+from ..schemas.changes import AuditEventOut, ChangeFilter, ChangeOut, ChangeSummaryOut
+from ..schemas.gate import GateOut
+from ..schemas.schedule import CalendarEntryOut
+from . import changes, gate, schedule, sqlcheck
+from .context import Context
+from .lookup import load
+from .views import change_out, change_summary_out, facts_of
+
+DASHBOARD_SHOWN = 20  # rows of the "waiting for your approval" list; the queue has them all
+_SCAN = 500  # changes read per list on the dashboard; more waiting than that is a process problem
+
+
+def approvable_roles(ctx: Context, change: Change) -> list[str]:
+    """The roles in which the actor may approve or reject this change now (none for their own)."""
+    if not ctx.may(Permission.CHANGE_APPROVE):
+        return []
+    facts = facts_of(change)
+    return [role for role in ctx.actor.roles if check_approval(ctx.policy, facts, ctx.actor, role).allowed]
+
+
+def allowed_actions(ctx: Context, change: Change, out: ChangeOut) -> list[str]:
+    """Lifecycle actions the state allows and the actor may take on this change (the requester may
+    submit or withdraw their own; the deploy rights of its environment count)."""
+    facts = facts_of(change)
+    return [a for a in out.available_actions if Action(a) in changes.ACTION_PERMISSION
+            and authorize(ctx.policy, ctx.actor, changes.ACTION_PERMISSION[Action(a)], change=facts).allowed]
+
+
+def _waiting(uow: UnitOfWork, ctx: Context) -> list[Change]:
+    """Changes in a state where approvals are recorded: normal ones assessed, emergencies after submission."""
+    normal, _ = uow.changes.search(ChangeFilter(state=[State.ASSESSED.value], limit=_SCAN))
+    emergency_states = sorted(s.value for s in APPROVAL_STATES[ChangeType.EMERGENCY])
+    urgent, _ = uow.changes.search(ChangeFilter(type=[ChangeType.EMERGENCY.value], state=emergency_states,
+                                                limit=_SCAN))
+    seen: dict[int, Change] = {c.id: c for c in urgent}
+    seen.update({c.id: c for c in normal})
+    return sorted(seen.values(), key=lambda c: c.id)
+
+
+@dataclass
+class Dashboard:
+    waiting_for_me: list[ChangeSummaryOut]
+    mine: list[ChangeSummaryOut]
+    overdue_emergencies: list[ChangeSummaryOut]
+    today: list[CalendarEntryOut]
+    week: list[CalendarEntryOut]
+    restrictions_now: list[CalendarEntryOut]  # blackouts and freezes in force now
+    recent_failures: list[ChangeSummaryOut]
+    waiting_count: int = 0  # all that wait for the actor; the dashboard lists the newest DASHBOARD_SHOWN
+
+
+def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
+    ctx.require(Permission.CHANGE_READ)
+    waiting = _waiting(uow, ctx)
+    mine, _ = uow.changes.search(ChangeFilter(requester=ctx.actor.id, limit=20))
+    emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
+    failures, _ = uow.changes.search(ChangeFilter(state=[State.FAILED.value, State.ROLLED_BACK.value], limit=10))
+    for_me = [c for c in waiting if approvable_roles(ctx, c)]
+    start = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    cal = schedule.calendar(uow, ctx, start, start + timedelta(days=7))
+    scheduled = [e for e in cal.entries if e.kind == "change"]
+    return Dashboard(
+        waiting_for_me=[change_summary_out(ctx, c) for c in for_me[-DASHBOARD_SHOWN:][::-1]],
+        mine=[change_summary_out(ctx, c) for c in mine],
+        overdue_emergencies=[e for e in emergencies if e.emergency_status is EmergencyStatus.OVERDUE],
+        today=[e for e in scheduled if e.start < start + timedelta(days=1)],
+        week=scheduled,
+        restrictions_now=[e for e in cal.entries if e.kind == "blackout" and e.start <= ctx.now < e.end],
+        recent_failures=[change_summary_out(ctx, c) for c in failures],
+        waiting_count=len(for_me),
+    )
+
+
+@dataclass
+class QueueItem:
+    change: ChangeOut
+    roles: list[str]  # the roles the actor may decide in
+    gate: GateOut
+    sql_check: sqlcheck.SqlCheckFact | None
+
+
+QUEUE_SHOWN = 20  # each item costs a gate evaluation: the queue shows the oldest, with the count of the rest
+
+
+@dataclass
+class Queue:
+    items: list[QueueItem]
+    waiting: int  # how many changes wait for the actor in all, shown or not
+
+
+def approval_queue(uow: UnitOfWork, ctx: Context) -> Queue:
+    """The changes waiting for a decision the actor may take (oldest first), with what they decide on."""
+    ctx.require(Permission.CHANGE_READ)
+    mine = [(change, roles) for change in _waiting(uow, ctx) if (roles := approvable_roles(ctx, change))]
+    return Queue([QueueItem(change_out(ctx, change), roles, _gate(uow, ctx, change), sqlcheck.stored_check_of(uow, change.id))
+                  for change, roles in mine[:QUEUE_SHOWN]], len(mine))
+
+
+def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> GateOut:
+    # Shown, not asked by a pipeline: not audited as a gate evaluation.
+    verdict = gate.verdict_for(uow, ctx, change, change.environment, ctx.now)
+    return GateOut.from_verdict(verdict, ctx.now, ctx.policy.schedule.timezone_for(change.environment))
+
+
+@dataclass
+class ChangePage:
+    change: ChangeOut
+    history: list[AuditEventOut]
+    gate: GateOut
+    sql_check: sqlcheck.SqlCheckFact | None
+    approve_roles: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    previews: dict[int, str] = field(default_factory=dict)  # evidence id -> its text, for small text files
+    may_attach: bool = False
+    evidence_kinds: tuple[str, ...] = changes.EVIDENCE_KINDS
+
+
+PREVIEW_BYTES = 64 * 1024
+_TEXT_TYPES = ("application/json", "application/sql", "application/x-sql")
+_TEXT_SUFFIXES = (".log", ".sql", ".txt", ".json", ".csv", ".md")
+
+
+def _previews(uow: UnitOfWork, change: Change) -> dict[int, str]:
+    """Readable text of small text evidence (logs, SQL, reports), to show on the page."""
+    return {e.id: uow.evidence.content(e.id).decode("utf-8", errors="replace") for e in change.evidence
+            if e.size <= PREVIEW_BYTES and (e.media_type.startswith("text/") or e.media_type in _TEXT_TYPES
+                                            or e.filename.lower().endswith(_TEXT_SUFFIXES))}
+
+
+def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
+    """Everything the change page shows, from one read of the change (get_change and history each
+    load it again)."""
+    change = load(uow, ref)
+    ctx.require(Permission.CHANGE_READ, change=facts_of(change))
+    out = change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
+    history = [AuditEventOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action, entity=e.entity,
+                             before=json.loads(e.before), after=json.loads(e.after), detail=json.loads(e.detail),
+                             hash=e.hash)
+               for e in uow.audit.for_entity(f"change:{change.id}")]
+    return ChangePage(
+        change=out, history=history, gate=_gate(uow, ctx, change), sql_check=sqlcheck.stored_check_of(uow, change.id),
+        approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),
+        previews=_previews(uow, change),
+        may_attach=out.state not in TERMINAL_STATES
+        and authorize(ctx.policy, ctx.actor, Permission.EVIDENCE_ATTACH, change=facts_of(change)).allowed,
+    )

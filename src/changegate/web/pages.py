@@ -1,0 +1,148 @@
+"""The pages: dashboard, change list, change page, approval queue, and the actions taken from them.
+
+Each handler opens a unit of work, calls services, and renders a template; a POST redirects
+(303) to a page, so reloading never sends a form twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from pydantic import ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from ..core.audit import parse_anchor
+from ..core.changes.entities import ChangeType, State
+from ..core.errors import InvalidInput
+from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, TransitionIn
+from ..schemas.common import problems
+from ..services import audit, changes, dashboard
+from .auth import _local
+from .deps import RT, Viewer, csrf_guard
+from .errors import PageRoute
+from .render import render
+
+router = APIRouter(route_class=PageRoute, dependencies=[Depends(csrf_guard)], include_in_schema=False)
+
+PAGE_SIZE = 25
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")  # never SVG: it can carry script
+Reason = Annotated[str, Form(max_length=2000)]
+
+
+def _model(cls, **fields):
+    """A boundary model from form fields; a bad field is InvalidInput naming it, shown on a page."""
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        found = problems(exc)
+        raise InvalidInput("; ".join(f"{p.field}: {p.message}" for p in found), field=found[0].field) from None
+
+
+@router.get("/")
+def dashboard_page(request: Request, ctx: Viewer, rt: RT) -> Response:
+    with rt.uow(write=False) as uow:
+        board = dashboard.dashboard(uow, ctx)
+    return render(request, "dashboard.html", me=ctx.actor, board=board, tz=ctx.policy.schedule.timezone)
+
+
+@router.get("/changes")
+def change_list(
+    request: Request, ctx: Viewer, rt: RT,
+    state: Annotated[str, Query(max_length=20)] = "",
+    environment: Annotated[str, Query(max_length=64)] = "",
+    type: Annotated[str, Query(max_length=20)] = "",
+    requester: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    chosen = {"state": state, "environment": environment, "type": type, "requester": requester, "q": q}
+    f = ChangeFilter(state=[state] if state else [], environment=[environment] if environment else [],
+                     type=[type] if type else [], requester=requester or None, text=q or None,
+                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    with rt.uow(write=False) as uow:
+        found = changes.list_changes(uow, ctx, f)
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    link = lambda n: "/changes?" + urlencode({**{k: v for k, v in chosen.items() if v}, "page": n})  # noqa: E731
+    return render(request, "changes.html", me=ctx.actor, found=found, chosen=chosen, page=page, pages=pages,
+                  link=link, states=[s.value for s in State], types=[t.value for t in ChangeType],
+                  environments=list(ctx.policy.environments), people=ctx.policy.people)
+
+
+@router.get("/changes/{ref}")
+def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
+    with rt.uow(write=False) as uow:
+        view = dashboard.change_page(uow, ctx, ref)
+    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews,
+                  images=_IMAGE_TYPES, tz=ctx.policy.schedule.timezone_for(view.change.environment))
+
+
+@router.get("/changes/{ref}/evidence/{evidence_id}")
+def evidence(ref: str, evidence_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ctx: Viewer, rt: RT) -> Response:
+    with rt.uow(write=False) as uow:
+        meta, content = changes.evidence_content(uow, ctx, ref, evidence_id)
+    inline = meta.media_type in _IMAGE_TYPES
+    disposition = "inline" if inline else "attachment"
+    return Response(content, media_type=meta.media_type if inline else "application/octet-stream", headers={
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(meta.filename)}",
+        "X-Content-SHA256": meta.sha256,
+    })
+
+
+@router.get("/approvals")
+def approval_queue(request: Request, ctx: Viewer, rt: RT) -> Response:
+    with rt.uow(write=False) as uow:
+        queue = dashboard.approval_queue(uow, ctx)
+    return render(request, "approvals.html", me=ctx.actor, queue=queue, images=_IMAGE_TYPES)
+
+
+@router.post("/changes/{ref}/approvals")
+def decide(request: Request, ref: str, ctx: Viewer, rt: RT, role: Annotated[str, Form(max_length=64)],
+           decision: Annotated[str, Form(max_length=10)], reason: Reason = "",
+           expected_version: Annotated[int | None, Form()] = None, next: Annotated[str, Form()] = "") -> Response:
+    body = _model(ApprovalIn, role=role, decision=decision, reason=reason, expected_version=expected_version)
+    with rt.uow() as uow:
+        out = changes.decide_approval(uow, ctx, ref, body)
+    request.state.web.say(f"{out.ref} {body.decision.value} as {role.replace('_', ' ')}; it is now {out.state.value}")
+    return RedirectResponse(_local(next or f"/changes/{out.ref}"), status_code=303)
+
+
+def _planned(value: str, zone: str) -> datetime | None:
+    """A datetime-local field, read on the plant's wall clock."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(zone))
+    except ValueError:
+        raise InvalidInput(f"planned start {value!r} is not a date and time", field="planned_start") from None
+
+
+@router.post("/changes/{ref}/transitions")
+def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, Form(max_length=20)],
+        reason: Reason = "", planned_start: Annotated[str, Form(max_length=40)] = "",
+        expected_version: Annotated[int | None, Form()] = None) -> Response:
+    with rt.uow() as uow:
+        if action == "assess":
+            out = changes.assess(uow, ctx, ref, _model(AssessIn, reason=reason, expected_version=expected_version))
+        else:
+            zone = ctx.policy.schedule.timezone
+            body = _model(TransitionIn, action=action, reason=reason, expected_version=expected_version,
+                          planned_start=_planned(planned_start, zone))
+            out = changes.transition(uow, ctx, ref, body)
+    request.state.web.say(f"{out.ref}: {action.replace('_', ' ')} done; it is now {out.state.value}")
+    return RedirectResponse(f"/changes/{out.ref}", status_code=303)
+
+
+@router.get("/audit")
+def audit_page(request: Request, ctx: Viewer, rt: RT, verify: bool = False,
+               anchor: Annotated[str, Query(max_length=100)] = "") -> Response:
+    """For auditors: the chain's head to keep elsewhere, and on request the verification of the whole
+    chain (every link and hash, the anchor given, every change record against its events)."""
+    anchors = [parse_anchor(anchor)] if anchor.strip() else []
+    with rt.uow(write=False) as uow:
+        head = audit.head(uow, ctx)  # checks audit.read
+        verdict = audit.verify(uow, ctx, anchors=anchors) if verify else None
+    return render(request, "audit.html", me=ctx.actor, head=head, verdict=verdict, anchor=anchor)

@@ -1,0 +1,58 @@
+"""Templates and the helpers every page uses: who is signed in, the version, the CSRF token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from .. import __version__
+from ..core.authz import authorize
+from ..core.policy.model import Permission, Person
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+
+
+def _when(value: datetime | None, zone: str | None = None) -> str:
+    """UTC and, where the plant has a time zone, its wall clock: '2026-12-01 08:00 UTC (09:00 Europe/Berlin)'."""
+    if value is None:
+        return "–"
+    text = f"{value:%Y-%m-%d %H:%M} UTC"
+    if zone:
+        text += f" ({value.astimezone(ZoneInfo(zone)):%H:%M} {zone})"
+    return text
+
+
+def _words(value: object) -> str:
+    return str(getattr(value, "value", value) or "").replace("_", " ")
+
+
+def _hm(value: datetime, zone: str) -> str:
+    return f"{value.astimezone(ZoneInfo(zone)):%H:%M}"
+
+
+_env.filters["when"] = _when
+_env.filters["hm"] = _hm
+_env.filters["words"] = _words
+
+
+def render(request: Request, template: str, *, me: Person | None = None, status_code: int = 200,
+           **data) -> HTMLResponse:
+    session = getattr(request.state, "web", None)
+    policy = request.app.state.runtime.policy
+    may_create = me is not None and authorize(policy, me, Permission.CHANGE_CREATE).allowed
+    may_audit = me is not None and authorize(policy, me, Permission.AUDIT_READ).allowed
+    html = _env.get_template(template).render(
+        request=request, me=me, may_create=may_create, may_audit=may_audit, version=__version__, csrf=session.csrf if session else "",
+        flash=session.take_flash() if session else "", **data,
+    )
+    return HTMLResponse(html, status_code=status_code)

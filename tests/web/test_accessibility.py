@@ -1,0 +1,73 @@
+"""axe-core on every main page (no serious or critical violation), at laptop and tablet widths, with a
+screenshot of each (tests/web/screenshots/, git-ignored) to look at."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from browsing import assessed_change, screenshot, sign_in
+from changegate.services import changes
+
+WIDTHS = {"laptop": {"width": 1366, "height": 900}, "tablet": {"width": 820, "height": 1180}}
+
+
+def serious(page) -> list[str]:
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_main_pages_have_no_serious_accessibility_violation(browser, server, runtime, passwords_for, width):
+    ref = assessed_change(runtime)
+    with runtime.uow() as uow:  # an image among the evidence, shown on the change page
+        changes.attach_evidence(uow, runtime.context("dana.dev"), ref, filename="screen.png", content=PNG,
+                                media_type="image/png", kind="screenshot", description="The OEE screen",
+                                max_bytes=10_000)
+    assessed_change(runtime, title="Second change waiting")
+    passwords_for("ines.itmgr", "dana.dev", "audrey.audit")
+    context = browser.new_context(viewport=WIDTHS[width])
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/sign-in")
+        assert serious(page) == []
+        screenshot(page, f"sign-in-{width}")
+        pages = {"ines.itmgr": {"dashboard": "/", "approvals": "/approvals", "changes": "/changes",
+                                "change": f"/changes/{ref}", "not-found": "/changes/CHG-999",
+                                "calendar-month": "/calendar?view=month"},
+                 "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new"},
+                 "audrey.audit": {"audit-verified": "/audit?verify=true"}}
+        for person, paths in pages.items():
+            check_pages(page, server, person, paths, width)
+    finally:
+        context.close()
+
+
+def check_pages(page, server: str, person: str, paths: dict[str, str], width: str) -> None:
+    if page.get_by_role("button", name="Sign out").count():
+        page.get_by_role("button", name="Sign out").click()
+    sign_in(page, server, person)
+    for name, path in paths.items():
+        page.goto(server + path)
+        expect(page.get_by_role("contentinfo")).to_contain_text(f"Signed in as {person}")
+        assert serious(page) == [], name
+        screenshot(page, f"{name}-{width}")
+
+
+# An 8×8 PNG (a small grey square), made once with zlib: a real image for the evidence preview.
+def _png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x80\x80\x80" * 8 for _ in range(8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+PNG = _png()

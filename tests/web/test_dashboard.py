@@ -1,0 +1,46 @@
+"""What the dashboard and the queue list, as use cases (no browser)."""
+
+from __future__ import annotations
+
+import pytest
+
+from browsing import assessed_change
+from changegate.services import dashboard
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_long_waiting_lists_are_capped_and_counted(runtime):
+    refs = [assessed_change(runtime, title=f"Change {i}") for i in range(dashboard.DASHBOARD_SHOWN + 2)]
+    ines = runtime.context("ines.itmgr")
+    with runtime.uow(write=False) as uow:
+        board = dashboard.dashboard(uow, ines)
+        queue = dashboard.approval_queue(uow, ines)
+    assert board.waiting_count == queue.waiting == len(refs)
+    assert [c.ref for c in board.waiting_for_me] == refs[::-1][:dashboard.DASHBOARD_SHOWN]  # the newest
+    assert [i.change.ref for i in queue.items] == refs[:dashboard.QUEUE_SHOWN]  # the oldest first
+    assert all(i.roles == ["it_manager"] for i in queue.items)
+    with runtime.uow(write=False) as uow:  # the requester waits for nobody's approval of her own
+        assert dashboard.dashboard(uow, runtime.context("dana.dev")).waiting_count == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_change_page_offers_what_the_viewer_may_do(runtime):
+    ref = assessed_change(runtime)
+    with runtime.uow(write=False) as uow:
+        as_ines = dashboard.change_page(uow, runtime.context("ines.itmgr"), ref)
+        as_dana = dashboard.change_page(uow, runtime.context("dana.dev"), ref)
+        as_chris = dashboard.change_page(uow, runtime.context("chris.change"), ref)
+    assert as_ines.approve_roles == ["it_manager"] and as_ines.actions == []
+    assert as_dana.approve_roles == [] and "cancel" in as_dana.actions  # her own change: she may cancel it
+    assert as_chris.approve_roles == [] and "cancel" in as_chris.actions
+    assert as_ines.previews == {as_ines.change.evidence[0].id: "42 passed, 0 failed\n"}
+
+
+@pytest.mark.parametrize("target, goes_to", [
+    ("/changes?state=assessed", "/changes?state=assessed"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
+    ("https://evil.example/", "/"), ("changes", "/"), ("", "/"),
+])
+def test_sign_in_returns_only_to_a_page_of_this_site(target, goes_to):
+    from changegate.web.auth import _local
+
+    assert _local(target) == goes_to
