@@ -26,6 +26,8 @@ from .repositories import (
     EnvironmentFactRepository,
     EvidenceRepository,
     FreezeRepository,
+    PlanRepository,
+    RunRepository,
     TokenRepository,
 )
 
@@ -75,6 +77,7 @@ class UnitOfWork:
         self.freezes = FreezeRepository(s)
         self.environment_facts = EnvironmentFactRepository(s)
         self.conflict_acceptances = ConflictAcceptanceRepository(s)
+        self.plans, self.runs = PlanRepository(s), RunRepository(s)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

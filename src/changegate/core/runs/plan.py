@@ -209,6 +209,9 @@ class Timing(_Strict):
 class Rollback(_Strict):
     # Run the change's own rollback plan (its script, with its interpreter) first.
     change_script: bool = True
+    cwd: str | None = None  # where the change's script runs
+    env: dict[str, str] = {}
+    timeout: Seconds | None = None
     steps: tuple[Step, ...] = ()
 
 
@@ -229,7 +232,7 @@ class Plan(_Strict):
     artifact: Artifact | None = None
     default_timeout: Seconds = 600.0
     protect: tuple[Step, ...] = ()
-    steps: tuple[Step, ...] = Field(min_length=1)
+    steps: tuple[Step, ...]
     checks: Checks = Checks()
     timing: Timing = Timing()
     rollback: Rollback = Rollback()
@@ -237,6 +240,8 @@ class Plan(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Plan":
+        if not self.steps:
+            raise ValueError("a plan needs at least one step under steps:")
         for section in ("protect", "steps", "cleanup"):
             _no_duplicates(getattr(self, section), section)
         _no_duplicates(self.rollback.steps, "rollback.steps")
