@@ -64,7 +64,7 @@ def service(tmp_path):
     (root / "live").mkdir(parents=True)
     (root / "backup").mkdir()
     svc = Service(root, "")
-    v1 = svc.release("v1", version="1.0.0", latency=0.2)
+    v1 = svc.release("v1", version="1.0.0")
     for f in v1.iterdir():
         (root / "live" / f.name).write_text(f.read_text())
     port = _free_port()

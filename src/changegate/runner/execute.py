@@ -67,11 +67,13 @@ def _text(raw: bytes | None) -> str:
     return text
 
 
-def http_call(call: HttpCall, timeout: float) -> Outcome:
+def http_call(call: HttpCall, timeout: float, client: httpx.Client | None = None) -> Outcome:
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.request(call.method, call.url, headers=call.headers,
-                                      content=call.body.encode() if call.body is not None else None)
+        if client is None:
+            with httpx.Client(timeout=timeout, follow_redirects=False) as own:
+                response = _request(own, call)
+        else:
+            response = _request(client, call)
     except httpx.HTTPError as exc:
         return Outcome(False, None, "", f"{call.method} {call.url} failed: {exc or type(exc).__name__}")
     body = response.text
@@ -86,6 +88,11 @@ def http_call(call: HttpCall, timeout: float) -> Outcome:
     return Outcome(not problems, response.status_code, _text(body.encode()), message)
 
 
+def _request(client: httpx.Client, call: HttpCall) -> httpx.Response:
+    return client.request(call.method, call.url, headers=call.headers,
+                          content=call.body.encode() if call.body is not None else None)
+
+
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -93,19 +100,31 @@ def sample(check: PerformanceCheck, default_timeout: float) -> Outcome:
     """``check.samples`` values of the metric: seconds per HTTP call, or the last number a command prints.
     Any failed sample fails the whole: a metric that cannot be read is no baseline."""
     values: list[float] = []
-    for i in range(check.samples):
-        started = time.perf_counter()
-        got = run_action(check, default_timeout)
-        elapsed = time.perf_counter() - started
-        if not got.ok:
-            return Outcome(False, got.exit_status, got.output, f"sample {i + 1} of {check.samples}: {got.message}",
-                           {"samples": values})
-        if check.http is not None:
-            values.append(elapsed)
-            continue
-        numbers = _NUMBER.findall(got.output)
-        if not numbers:
-            return Outcome(False, got.exit_status, got.output,
-                           f"sample {i + 1} of {check.samples}: the command printed no number", {"samples": values})
-        values.append(float(numbers[-1]))
+    # One client for every sample: building one (its TLS context) costs more than a loopback request, and
+    # that cost, varying with the machine's load, would be measured as the endpoint's latency.
+    with httpx.Client(timeout=check.timeout or default_timeout, follow_redirects=False) as client:
+        for i in range(check.samples):
+            got, elapsed = _one_sample(check, default_timeout, client)
+            if not got.ok:
+                return Outcome(False, got.exit_status, got.output,
+                               f"sample {i + 1} of {check.samples}: {got.message}", {"samples": values})
+            if check.http is not None:
+                values.append(elapsed)
+                continue
+            numbers = _NUMBER.findall(got.output)
+            if not numbers:
+                return Outcome(False, got.exit_status, got.output,
+                               f"sample {i + 1} of {check.samples}: the command printed no number",
+                               {"samples": values})
+            values.append(float(numbers[-1]))
     return Outcome(True, 0, "", f"{len(values)} samples", {"samples": values})
+
+
+def _one_sample(check: PerformanceCheck, default_timeout: float, client: httpx.Client) -> tuple[Outcome, float]:
+    started = time.perf_counter()
+    if check.http is not None:
+        got = http_call(check.http, check.timeout or default_timeout, client)
+    else:
+        got = run_action(check, default_timeout)
+    return got, time.perf_counter() - started
+
