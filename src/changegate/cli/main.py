@@ -235,5 +235,13 @@ app.command("calendar")(_schedule.calendar)
 
 app.add_typer(_sql.sql_app, name="sql")
 
+from . import deploy as _deploy  # noqa: E402 - deployment runs (docs/runner.md)
+
+app.command("deploy")(_deploy.deploy)
+app.command("rollback")(_deploy.rollback)
+app.command("worker")(_deploy.worker)
+app.add_typer(_deploy.plan_app, name="plan")
+app.add_typer(_deploy.run_app, name="run")
+
 if __name__ == "__main__":
     app()

@@ -91,6 +91,8 @@ class Engine:
             try:
                 ok = self._ensure(f"steps.{i}", step, rerun=step.idempotent)
             except _Interrupted:
+                self.journal.finish(f"steps.{i}", Outcome(False, None, "", "interrupted: the worker running it "
+                                                          "stopped; not idempotent, so not run again"))
                 self.journal.note(f"step {step.name!r} was interrupted by a worker that stopped and is not "
                                   "declared idempotent: rolling back")
                 return self._move_unless_moved(RunState.DEPLOYING, Event.INTERRUPTED,

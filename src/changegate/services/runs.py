@@ -305,3 +305,18 @@ def lease_to(rt: Runtime, run_id: int, worker: str) -> bool:
         return True
 
 
+
+
+def log_text(run: RunOut) -> str:
+    """A run's log as text: each step's times, state, exit status and output, then the run's end."""
+    lines = [f"run {run.id} of {run.change} on {run.environment}: {run.state}"]
+    for s in run.steps:
+        end = s.ended_at.isoformat() if s.ended_at else "…"
+        status = "" if s.exit_status is None else f" exit {s.exit_status}"
+        lines.append(f"[{s.started_at.isoformat()} – {end}] {s.key} {s.name} (attempt {s.attempt}): "
+                     f"{s.state}{status} {s.detail.get('message', '')}".rstrip())
+        lines += [f"    {line}" for line in s.output.splitlines()]
+    lines += [f"note: {n}" for n in run.notes]
+    if run.outcome:
+        lines.append(f"outcome: {run.outcome}")
+    return "\n".join(lines) + "\n"
