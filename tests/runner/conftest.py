@@ -120,3 +120,34 @@ def scheduled_dev_change(rt: Runtime, rollback_script: str, **overrides) -> str:
     with rt.uow() as uow:
         changes.transition(uow, rt.context("chris.change"), ref, TransitionIn(action="schedule"))
     return ref
+
+
+@pytest.fixture
+def rt_server(rt):
+    """changegate's API on the runner tests' runtime (real clock, short lease), on a loopback port."""
+    import threading
+
+    import uvicorn
+
+    from changegate.api.app import create_app
+
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning",
+                                        lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture
+def rt_tokens(rt) -> dict[str, str]:
+    from changegate.services.tokens import create_token
+
+    with rt.uow() as uow:
+        return {p.id: create_token(uow, rt.context("chris.change"), p.id, "test").secret for p in rt.policy.people}

@@ -110,7 +110,8 @@ def _print_dry_run(out: dict, json_out: bool) -> None:
         console.print(f"  {escape(line)}", highlight=False)
 
 
-def _drive_and_report(client: "_Runs", run_id: int, worker: str, ref: str, json_out: bool) -> None:
+def _drive_and_report(client: "_Runs", run_id: int, worker: str, ref: str, json_out: bool,
+                      success: str = "committed") -> None:
     from ..services import runs
 
     rt = client.client.rt
@@ -121,7 +122,7 @@ def _drive_and_report(client: "_Runs", run_id: int, worker: str, ref: str, json_
         fail(exc)
     out = client.call(runs.show_run, None, None, "GET", f"/changes/{ref}/run", ref, write=False)
     _print_run(out, json_out)
-    raise typer.Exit(0 if final == "committed" else 1)
+    raise typer.Exit(0 if final == success else 1)
 
 
 def _print_run(out: dict, json_out: bool) -> None:
@@ -161,7 +162,7 @@ def rollback(
         _print_run(out, json_out)  # a live worker holds the run: it carries the rollback out
         console.print(f"the rollback is carried out by {escape(str(out['lease_owner']))}", highlight=False)
         return
-    _drive_and_report(client, out["id"], worker, ref, json_out)
+    _drive_and_report(client, out["id"], worker, ref, json_out, success="rolled_back")
 
 
 @run_app.command("show")
