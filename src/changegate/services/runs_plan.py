@@ -29,7 +29,8 @@ def parse_plan(text: str, filename: str, policy: Policy) -> Plan:
     try:
         plan = Plan.model_validate(doc.data)
     except ValidationError as exc:
-        raise _invalid(filename, [f"{doc.locate(p.loc)}: {p.message}" for p in validation_problems(exc)]) from exc
+        found = sorted(validation_problems(exc), key=lambda p: doc.line_of(p.loc) or 0)  # in the file's order
+        raise _invalid(filename, [f"{doc.locate(p.loc)}: {p.message}" for p in found]) from exc
     holders = {role: [p.id for p in policy.holders(role)] for role in policy.roles}
     problems = [f"{doc.locate(path)}: {message}" for path, message in check_against_policy(plan, holders)]
     if problems:

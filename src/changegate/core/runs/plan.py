@@ -179,11 +179,18 @@ class PerformanceCheck(Action):
 
     name: str
     worse: Worse = Worse.HIGHER
-    samples: int = Field(default=5, ge=5, le=1000)  # fewer cannot tell noise from a regression
+    samples: int = 5  # fewer cannot tell noise from a regression
     threshold: Fraction | None = None  # None: the policy's deploy.threshold
     # Changes smaller than this (in the metric's unit) are noise whatever their percentage, e.g. 0.005 s.
     min_change: float = Field(default=0.0, ge=0)
     _name = field_validator("name")(lambda cls, v: _check_name(v))
+
+    @field_validator("samples")
+    @classmethod
+    def _enough(cls, v: int) -> int:
+        if not 5 <= v <= 1000:
+            raise ValueError(f"{v} samples: take 5 to 1000 (fewer cannot tell noise from a regression)")
+        return v
 
     @model_validator(mode="after")
     def _one_kind(self) -> "PerformanceCheck":
