@@ -4,7 +4,7 @@ and its log. A deployment asked for here is queued; a worker (``changegate worke
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import StreamingResponse
 
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.runs import ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut
@@ -59,9 +59,13 @@ def show_run(ref: str, ctx: Caller, rt: RT) -> Response:
     return model_response(out)
 
 
-@router.get("/{ref}/run/log", response_class=PlainTextResponse)
-def run_log(ref: str, ctx: Caller, rt: RT) -> PlainTextResponse:
-    """The newest run's steps as text: start, end, state, exit status and output of each."""
+@router.get("/{ref}/run/log", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "the run's log"}})
+def run_log(ref: str, ctx: Caller, rt: RT, follow: bool = False) -> Response:
+    """The newest run's steps as text: start, end, state, exit status and output of each. ``follow``: streamed,
+    a line as each step starts and ends, until the run ends or pauses for a person."""
     with rt.uow(write=False) as uow:
         out = runs.show_run(uow, ctx, ref)
-    return PlainTextResponse(runs.log_text(out))
+    if follow:
+        return StreamingResponse(runs.follow_log(rt, ctx, ref), media_type="text/plain; charset=utf-8")
+    return Response(runs.log_text(out), media_type="text/plain; charset=utf-8")

@@ -320,3 +320,21 @@ def log_text(run: RunOut) -> str:
     if run.outcome:
         lines.append(f"outcome: {run.outcome}")
     return "\n".join(lines) + "\n"
+
+
+def follow_log(rt: Runtime, ctx: Context, ref: str, *, poll: float = IDLE_POLL_SECONDS):
+    """Lines of the newest run as its steps start and end, until it ends or pauses (the streamed log)."""
+    seen: set[tuple] = set()
+    while True:
+        with rt.uow(write=False) as uow:
+            run = show_run(uow, ctx, ref)
+        for s in run.steps:
+            mark = (s.key, s.attempt, s.state)
+            if mark not in seen:
+                seen.add(mark)
+                yield f"{(s.ended_at or s.started_at).isoformat()} {s.key} {s.name}: {s.state} " \
+                      f"{s.detail.get('message', '')}".rstrip() + "\n"
+        if run.state in {st.value for st in FINAL} or run.state == RunState.PAUSED.value:
+            yield f"run {run.id} {run.state}" + (f": {run.outcome}" if run.outcome else "") + "\n"
+            return
+        time.sleep(poll)
