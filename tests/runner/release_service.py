@@ -4,7 +4,7 @@
 changes what it answers at once:
   DIR/version  what GET /version answers
   DIR/health   "ok" makes GET /health answer 200 "ok"; anything else 500 with that text
-  DIR/latency  seconds every answer waits first (e.g. 0.2)
+  DIR/latency  seconds every answer waits first (e.g. 0.2); GET /metrics shows it to Prometheus
 """
 
 import sys
@@ -24,8 +24,11 @@ def read(name: str, default: str) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - the http.server interface
-        time.sleep(float(read("latency", "0")))
-        if self.path == "/version":
+        if self.path != "/metrics":
+            time.sleep(float(read("latency", "0")))
+        if self.path == "/metrics":  # for Prometheus: the latency the release is set to
+            self._answer(200, f"release_latency_seconds {float(read('latency', '0'))}\n")
+        elif self.path == "/version":
             self._answer(200, read("version", "none"))
         elif self.path == "/health":
             health = read("health", "missing")

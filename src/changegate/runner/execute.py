@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ..core.runs.plan import Action, HttpCall, PerformanceCheck
+from ..core.runs.plan import Action, HttpCall, PerformanceCheck, PrometheusQuery
 
 MAX_OUTPUT = 64 * 1024  # characters of output kept per step: the head and the tail
 
@@ -104,12 +104,17 @@ def sample(check: PerformanceCheck, default_timeout: float) -> Outcome:
     # that cost, varying with the machine's load, would be measured as the endpoint's latency.
     with httpx.Client(timeout=check.timeout or default_timeout, follow_redirects=False) as client:
         for i in range(check.samples):
+            if i and check.interval:
+                time.sleep(check.interval)
             got, elapsed = _one_sample(check, default_timeout, client)
             if not got.ok:
                 return Outcome(False, got.exit_status, got.output,
                                f"sample {i + 1} of {check.samples}: {got.message}", {"samples": values})
             if check.http is not None:
                 values.append(elapsed)
+                continue
+            if check.prometheus is not None:
+                values.append(got.detail["value"])
                 continue
             numbers = _NUMBER.findall(got.output)
             if not numbers:
@@ -122,9 +127,35 @@ def sample(check: PerformanceCheck, default_timeout: float) -> Outcome:
 
 def _one_sample(check: PerformanceCheck, default_timeout: float, client: httpx.Client) -> tuple[Outcome, float]:
     started = time.perf_counter()
-    if check.http is not None:
+    if check.prometheus is not None:
+        got = prometheus_value(check.prometheus, client)
+    elif check.http is not None:
         got = http_call(check.http, check.timeout or default_timeout, client)
     else:
         got = run_action(check, default_timeout)
     return got, time.perf_counter() - started
 
+
+
+def prometheus_value(q: PrometheusQuery, client: httpx.Client) -> Outcome:
+    """The one number an instant query returns (GET /api/v1/query)."""
+    where = f"Prometheus at {q.url}"
+    try:
+        response = client.get(q.url.rstrip("/") + "/api/v1/query", params={"query": q.query})
+    except httpx.HTTPError as exc:
+        return Outcome(False, None, "", f"{where} does not answer: {exc or type(exc).__name__}")
+    try:
+        body = response.json()
+    except ValueError:
+        return Outcome(False, response.status_code, _text(response.content), f"{where} answered no JSON")
+    if body.get("status") != "success":
+        return Outcome(False, response.status_code, "", f"{where} refused the query: {body.get('error', body)}")
+    data = body.get("data", {})
+    result = data.get("result")
+    if data.get("resultType") == "scalar":
+        return Outcome(True, response.status_code, "", "", {"value": float(result[1])})
+    if data.get("resultType") != "vector" or len(result) != 1:
+        count = len(result) if isinstance(result, list) else 0
+        return Outcome(False, response.status_code, "", f"the query {q.query!r} returned {count} series; a "
+                       "performance check needs exactly one number (aggregate it, e.g. with sum())")
+    return Outcome(True, response.status_code, "", "", {"value": float(result[0]["value"][1])})

@@ -29,6 +29,12 @@ def _check_name(v: str) -> str:
     return v
 
 
+def _check_url(v: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", v):
+        raise ValueError(f"{v!r} is not an http:// or https:// URL")
+    return v
+
+
 class HttpCall(_Strict):
     """An HTTP request; as a step or a smoke check it must answer ``expect_status`` (and match the body)."""
 
@@ -40,12 +46,7 @@ class HttpCall(_Strict):
     body_contains: str | None = None  # a plain substring the response body must hold
     body_matches: str | None = None  # a regular expression searched in the body
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"{v!r} is not an http:// or https:// URL")
-        return v
+    _url = field_validator("url")(lambda cls, v: _check_url(v))
 
     @field_validator("body_matches")
     @classmethod
@@ -173,11 +174,30 @@ class Worse(StrEnum):
     LOWER = "lower"  # throughput: down is worse
 
 
+class PrometheusQuery(_Strict):
+    """An instant PromQL query that returns one number (one series, or a scalar)."""
+
+    url: str  # the Prometheus server, e.g. http://prometheus:9090
+    query: str
+
+    _url = field_validator("url")(lambda cls, v: _check_url(v))
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the query is empty")
+        return v
+
+
 class PerformanceCheck(Action):
     """A metric sampled ``samples`` times before the deployment (the baseline) and again at the check:
-    the time an HTTP call takes (seconds), or the number a command prints. See ``decide.py``."""
+    the time an HTTP call takes (seconds), the number a command prints, or a Prometheus query's value.
+    See ``decide.py``."""
 
     name: str
+    prometheus: PrometheusQuery | None = None
+    interval: Seconds = 0.0  # pause between samples (a metric that moves slowly, a Prometheus scrape)
     worse: Worse = Worse.HIGHER
     samples: int = 5  # fewer cannot tell noise from a regression
     threshold: Fraction | None = None  # None: the policy's deploy.threshold
@@ -194,8 +214,19 @@ class PerformanceCheck(Action):
 
     @model_validator(mode="after")
     def _one_kind(self) -> "PerformanceCheck":
-        _exactly_one(self, ("run", "shell", "http"))
+        kinds = self._kinds() + (["prometheus"] if self.prometheus is not None else [])
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of run, shell, http, prometheus (found {', '.join(kinds) or 'none'})")
         return self
+
+    @property
+    def kind(self) -> str:
+        return "prometheus" if self.prometheus is not None else super().kind
+
+    def describe(self) -> str:
+        if self.prometheus is not None:
+            return f"Prometheus {self.prometheus.url} query {self.prometheus.query!r}"
+        return super().describe()
 
 
 class Checks(_Strict):
