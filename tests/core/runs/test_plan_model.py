@@ -89,3 +89,13 @@ def test_the_policy_deploy_section_has_defaults_and_names_its_mistakes():
     assert caught.value.problems[0] == ("p.yaml:4: deploy.check_after: 15 is not a duration with a unit "
                                         "(write e.g. 30s, 15m, 1h30m, 250ms)")
     assert caught.value.problems[1].startswith("p.yaml:5: deploy.on_failure:")
+
+
+def test_the_plan_in_docs_runner_md_is_a_valid_plan():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[3] / "docs" / "runner.md").read_text()
+    example = doc.split("```yaml\n")[1].split("```")[0].replace("<64 hex digits>", "ab" * 32)
+    plan = parse_plan(example, "runner.md", POLICY)
+    assert [s.name for s in plan.steps] == ["stop the line", "install", "reload"]
+    assert plan.checks.performance[2].prometheus.query == "sum(rate(mes_labels_total[1m]))"
