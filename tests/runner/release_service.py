@@ -4,6 +4,7 @@
 changes what it answers at once:
   DIR/version  what GET /version answers
   DIR/health   "ok" makes GET /health answer 200 "ok"; anything else 500 with that text
+  DIR/feature  "on" switches the release's new feature on: /health then answers DIR/feature_health
   DIR/latency  seconds every answer waits first (e.g. 0.2); GET /metrics shows it to Prometheus
 """
 
@@ -31,7 +32,9 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/version":
             self._answer(200, read("version", "none"))
         elif self.path == "/health":
-            health = read("health", "missing")
+            # A feature switched on (DIR/feature) answers with its own health (DIR/feature_health).
+            feature_on = read("feature", "off") == "on"
+            health = read("feature_health", "ok") if feature_on else read("health", "missing")
             self._answer(200 if health == "ok" else 500, health)
         else:
             self._answer(404, "no such page")
