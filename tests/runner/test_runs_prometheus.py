@@ -58,8 +58,20 @@ scrape_configs:
     proc.wait(10)
 
 
+def _scraped(prometheus: str, value: float) -> None:
+    """Until Prometheus has scraped the release's latency as ``value``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": "release_latency_seconds"}).json()
+        if result["data"]["result"] and float(result["data"]["result"][0]["value"][1]) == value:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"Prometheus never saw {value}")
+
+
 def test_a_regression_seen_by_prometheus_rolls_back(rt, service, prometheus):
     (service.live / "latency").write_text("0.25")
+    _scraped(prometheus, 0.25)
     service.release("v2", version="2.0.0", latency=0.325)
     ref = scheduled_dev_change(rt, ROLLBACK)
     run, _ = deploy(rt, ref, _prometheus_plan(service, prometheus).replace("check_after: 1s", "check_after: 4s"))

@@ -39,6 +39,7 @@ class DbJournal:
         self.on_event = on_event or (lambda line: None)
         self.finish_change = finish_change
         self.lost = threading.Event()
+        self._records: dict[str, StepRecord] | None = None
 
     # --- the lease --------------------------------------------------------------------------------
 
@@ -69,13 +70,25 @@ class DbJournal:
     # --- the protocol -----------------------------------------------------------------------------
 
     def state(self) -> RunState:
-        with self.rt.uow() as uow:
-            return RunState(self._locked(uow).state)
+        """A read: the engine asks between steps whether a person moved the run (a rollback)."""
+        with self.rt.uow(write=False) as uow:
+            run = uow.runs.get(self.run_id)
+            if run.lease_owner != self.worker:
+                self.lost.set()
+                raise LeaseLost(f"run {self.run_id} is no longer leased to {self.worker}")
+            return RunState(run.state)
 
     def record(self, key: str) -> StepRecord | None:
-        with self.rt.uow(write=False) as uow:
-            step = uow.runs.step(self.run_id, key)
-            return None if step is None else StepRecord(step.key, step.state, step.attempt, dict(step.detail or {}))
+        """From the records read once at the start (only the lease holder writes steps), except a manual
+        step waiting for a person, whose confirmation comes from outside: that one is read afresh."""
+        if self._records is None:
+            with self.rt.uow(write=False) as uow:
+                self._records = {s.key: _record(s) for s in uow.runs.steps(self.run_id)}
+        cached = self._records.get(key)
+        if cached is not None and cached.state == "waiting":
+            with self.rt.uow(write=False) as uow:
+                self._records[key] = cached = _record(uow.runs.step(self.run_id, key))
+        return cached
 
     def checks_due_at(self) -> datetime:
         with self.rt.uow(write=False) as uow:
@@ -103,6 +116,7 @@ class DbJournal:
             _phase_start(run, key, now)
             audit_run(uow, run, "run.step_waiting" if waiting else "run.step_started", now,
                       {"step": key, "name": name, "attempt": step.attempt, "worker": self.worker})
+            self._remember(step)
         self.on_event(f"{'waiting' if waiting else 'started'} {key} {name}: {description}")
 
     def finish(self, key: str, outcome: Outcome) -> None:
@@ -116,7 +130,12 @@ class DbJournal:
             audit_run(uow, run, f"run.step_{step.state}", now,
                       {"step": key, "attempt": step.attempt, "exit_status": outcome.exit_status,
                        "message": outcome.message, "worker": self.worker})
+            self._remember(step)
         self.on_event(f"{'ok' if outcome.ok else 'FAILED'} {key}: {outcome.message}")
+
+    def _remember(self, step: RunStep) -> None:
+        if self._records is not None:
+            self._records[step.key] = _record(step)
 
     def move(self, event: Event, message: str = "") -> RunState:
         now = self.rt.clock()
@@ -138,6 +157,10 @@ class DbJournal:
                 self.finish_change(uow, run)
         self.on_event(f"run {before.value} -> {target.value}" + (f": {message}" if message else ""))
         return target
+
+
+def _record(step: RunStep) -> StepRecord:
+    return StepRecord(step.key, step.state, step.attempt, dict(step.detail or {}))
 
 
 def _phase_start(run: DeploymentRun, key: str, now: datetime) -> None:

@@ -46,3 +46,11 @@ def test_fewer_than_five_samples_cannot_decide():
 def test_the_same_samples_on_both_sides_never_fail_unless_undecidable(samples):
     verdict = decide(samples, list(samples), worse=Worse.HIGHER, threshold=0.2)
     assert verdict.passed or verdict.message.startswith("undecidable")
+
+
+def test_a_zero_baseline_regresses_on_any_rise_and_its_record_is_valid_json():
+    import json
+
+    verdict = decide([0.0] * 5, [0.3] * 5, worse=Worse.HIGHER, threshold=0.2)
+    assert not verdict.passed and "(from zero, worse is up)" in verdict.message
+    assert json.loads(json.dumps(verdict.to_dict(), allow_nan=False))["change"] is None

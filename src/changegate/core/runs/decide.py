@@ -16,6 +16,7 @@ How it decides (docs/runner.md, "How a performance check decides"):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import median, quantiles
 
@@ -33,7 +34,9 @@ class Verdict:
     message: str
 
     def to_dict(self) -> dict:
-        return {"passed": self.passed, "before": self.before, "after": self.after, "change": self.change,
+        """JSON-safe: a change from a zero baseline is infinite, which JSON (and PostgreSQL's json) cannot hold."""
+        change = self.change if math.isfinite(self.change) else None
+        return {"passed": self.passed, "before": self.before, "after": self.after, "change": change,
                 "message": self.message}
 
 
@@ -59,7 +62,7 @@ def decide(before: list[float], after: list[float], *, worse: Worse, threshold: 
     if worse is Worse.LOWER:
         change = -change
     direction = "up" if worse is Worse.HIGHER else "down"
-    pct = f"{change * 100:+.1f}%"
+    pct = f"{change * 100:+.1f}%" if math.isfinite(change) else "from zero"
     noise = spread(before)
     if noise > threshold:
         return Verdict(False, b, a, change, f"undecidable: the baseline scatters {noise * 100:.0f}% (interquartile "
