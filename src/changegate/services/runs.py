@@ -102,15 +102,38 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
     if uow.runs.unfinished_for_change(change.id, [s.value for s in RunState if s not in FINAL]) is not None:
         raise Refused(f"{format_ref(change.id)} has a run under way already (changegate run show {format_ref(change.id)})")
     changes.transition(uow, ctx, ref, TransitionIn(action="start", override_reason=body.override_reason))
+    _check_promotion(uow, ctx, change, plan)  # after the gate, which speaks first; a refusal undoes the start
     now = ctx.now
     run = uow.runs.add(DeploymentRun(
         change_id=change.id, environment=change.environment, state=RunState.QUEUED.value,
         plan_filename=plan_row.filename, plan_text=plan_row.text, plan_sha256=plan_row.sha256, actor=ctx.actor.id,
+        artifact_sha256=plan.artifact.sha256 if plan.artifact else None,
         lease_owner=worker, lease_expires=now + timedelta(seconds=ctx.policy.deploy.lease) if worker else None,
         created_at=now, estimated_downtime_minutes=change.estimated_downtime_minutes, outcome="", notes=[]))
     audit_run(uow, run, "run.created", now, {"environment": run.environment, "plan_sha256": run.plan_sha256,
                                              "worker": worker})
     return run_out(run, change_id=change.id)
+
+
+def _check_promotion(uow: UnitOfWork, ctx: Context, change: Change, plan) -> None:
+    """Seed 004: PROD takes only a build that already committed on the promotion environment (by checksum)."""
+    deploy = ctx.policy.deploy
+    env = ctx.policy.environments.get(change.environment)
+    if not (deploy.promotion and env is not None and env.production and change.environment != deploy.promote_from):
+        return
+    if plan.artifact is None:
+        problem = Reason("no_artifact", "the plan names no artifact (artifact: {name, sha256}), so its build cannot "
+                         f"be traced to a successful run on {deploy.promote_from}")
+    elif uow.runs.committed_with_artifact(deploy.promote_from, plan.artifact.sha256, RunState.COMMITTED.value) is None:
+        problem = Reason("not_promoted", f"build {plan.artifact.name} (sha256 {plan.artifact.sha256[:12]}…) has no "
+                         f"successful run on {deploy.promote_from}")
+    else:
+        return
+    err = Refused(f"cannot deploy {format_ref(change.id)} to {change.environment}: {problem.message}",
+                  reasons=(problem,))
+    err.audit = AuditRecord(actor=ctx.actor.id, action="deploy.refused", entity=f"change:{change.id}",
+                            detail={"reasons": [problem.to_dict()]})
+    raise err
 
 
 def _current_or_given(uow: UnitOfWork, change: Change, body: DeployIn):
@@ -141,6 +164,12 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
         return Engine(plan, settings, journal, now=rt.clock).drive()
     except LeaseLost:
         return RunState(_state_of(rt, run_id))
+    except Exception as exc:  # the run stays leased until its lease expires; say why, then let it surface
+        try:
+            journal.note(f"worker {worker} stopped on an error: {type(exc).__name__}: {exc}"[:2000])
+        except Exception:  # noqa: BLE001 - the database itself may be what failed
+            pass
+        raise
     finally:
         beat.stop.set()
 

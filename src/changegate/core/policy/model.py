@@ -169,6 +169,10 @@ class DeployPolicy(_Strict):
     rollback_limit: Seconds = 15 * 60.0  # seed 000: back to known-good within 15 minutes
     on_failure: Literal["rollback", "pause"] = "rollback"
     lease: Seconds = 30.0  # how long a worker's claim on a run lasts without renewal
+    # Seed 004, promotion: a production deployment ships a build (the plan's artifact) that already
+    # committed on this environment, identified by its checksum.
+    promotion: bool = True
+    promote_from: str = "uat"
 
 
 class Policy(_Strict):

@@ -41,6 +41,13 @@ class RunRepository(Repository[DeploymentRun]):
             .limit(1)
         ).scalar_one_or_none()
 
+    def committed_with_artifact(self, environment: str, sha256: str, committed: str) -> DeploymentRun | None:
+        return self.s.execute(
+            select(DeploymentRun).where(DeploymentRun.environment == environment,
+                                        DeploymentRun.artifact_sha256 == sha256, DeploymentRun.state == committed)
+            .order_by(DeploymentRun.id.desc()).limit(1)
+        ).scalar_one_or_none()
+
     def claim_next(self, states: Iterable[str], worker: str, now: datetime, expires: datetime) -> DeploymentRun | None:
         """Take the oldest run a worker should drive whose lease is free or expired, and lease it to
         ``worker``. PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two workers never take the same run and

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column('plan_filename', sa.String(length=255), nullable=False),
         sa.Column('plan_text', sa.Text(), nullable=False),
         sa.Column('plan_sha256', sa.String(length=64), nullable=False),
+        sa.Column('artifact_sha256', sa.String(length=64), nullable=True),
         sa.Column('actor', sa.String(length=64), nullable=False),
         sa.Column('lease_owner', sa.String(length=100), nullable=True),
         sa.Column('lease_expires', sa.DateTime(timezone=True), nullable=True),
@@ -61,6 +62,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_deployment_runs_change_id'), 'deployment_runs', ['change_id'], unique=False)
     op.create_index(op.f('ix_deployment_runs_state'), 'deployment_runs', ['state'], unique=False)
+    op.create_index(op.f('ix_deployment_runs_artifact_sha256'), 'deployment_runs', ['artifact_sha256'],
+                    unique=False)
     op.create_table(
         'run_steps',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -87,6 +90,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_run_steps_run_id'), table_name='run_steps')
     op.drop_table('run_steps')
+    op.drop_index(op.f('ix_deployment_runs_artifact_sha256'), table_name='deployment_runs')
     op.drop_index(op.f('ix_deployment_runs_state'), table_name='deployment_runs')
     op.drop_index(op.f('ix_deployment_runs_change_id'), table_name='deployment_runs')
     op.drop_table('deployment_runs')
