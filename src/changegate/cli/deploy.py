@@ -76,6 +76,7 @@ def deploy(
     plan: Annotated[Optional[Path], typer.Option("--plan", help="Attach this plan first (else the change's plan).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print exactly what would run, in order; run nothing.")] = False,
     override_reason: Annotated[str, typer.Option("--override-reason", help="Emergency: why a blocked gate is overridden.")] = "",
+    rehearse_rollback: Annotated[bool, typer.Option("--rehearse-rollback", help="Deploy on a non-production --env, roll back at once, check, and record it as the change's rollback_test evidence.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Deploy a change: the gate first, then protect, steps, wait, checks, and commit or roll back.
@@ -83,7 +84,8 @@ def deploy(
     from ..services import runs
     from ..schemas.runs import DeployIn
 
-    payload: dict = {"environment": env, "override_reason": override_reason, "dry_run": dry_run}
+    payload: dict = {"environment": env, "override_reason": override_reason, "dry_run": dry_run,
+                     "rehearse_rollback": rehearse_rollback}
     if plan is not None:
         payload["plan"] = {"filename": plan.name, "text": read_text(plan, "plan file")}
     client = _Runs()
@@ -97,7 +99,8 @@ def deploy(
         console.print(f"run {out['id']} queued: a worker carries it out (changegate run show {out['change']})",
                       highlight=False)
         return
-    _drive_and_report(client, out["id"], worker, ref, json_out)
+    _drive_and_report(client, out["id"], worker, ref, json_out,
+                      success="rolled_back" if rehearse_rollback else "committed")
 
 
 def _print_dry_run(out: dict, json_out: bool) -> None:

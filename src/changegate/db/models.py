@@ -293,6 +293,7 @@ class DeploymentRun(Base):
     plan_text: Mapped[str] = mapped_column(Text)
     plan_sha256: Mapped[str] = mapped_column(String(64))
     artifact_sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # the build it ships (promotion)
+    rehearsal: Mapped[bool] = mapped_column(default=False)  # a rollback rehearsal: its result is gate evidence
     actor: Mapped[str] = mapped_column(String(64))  # who asked for it; the change's actions are taken in their name
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -31,6 +31,8 @@ class Settings:
     on_failure: OnFailure
     rollback_script: str = ""
     rollback_interpreter: str = "sh"
+    # A rollback rehearsal: deploy, roll back at once, then the smoke checks must pass on the rolled-back system.
+    rehearsal: bool = False
 
 
 class _Interrupted(Exception):
@@ -101,6 +103,8 @@ class Engine:
                 return self._move_unless_moved(RunState.DEPLOYING, Event.STEP_FAILED, f"step {step.name!r} failed")
             if self.journal.state() is not RunState.DEPLOYING:  # a person asked for a rollback meanwhile
                 return self.journal.state()
+        if self.settings.rehearsal:
+            return self.journal.move(Event.REHEARSED, "deployed for the rehearsal: rolling back")
         return self.journal.move(Event.DEPLOYED)
 
     def _wait(self) -> RunState:
@@ -115,15 +119,7 @@ class Engine:
             self.sleep(min(left, POLL_SECONDS * 5))
 
     def _check(self) -> RunState:
-        failures = []
-        for check in self.plan.checks.smoke:
-            key = f"checks.smoke.{check.name}"
-            if not self._done(key):
-                self.journal.begin(key, check.name, f"smoke: {check.describe()}")
-                got = run_action(check, self.plan.default_timeout)
-                self.journal.finish(key, got)
-                if not got.ok:
-                    failures.append(f"smoke check {check.name!r}: {got.message}")
+        failures = self._smoke("checks.smoke")
         for check in self.plan.checks.performance:
             failed = self._performance(check)
             if failed:
@@ -135,6 +131,18 @@ class Engine:
         if self.settings.on_failure is OnFailure.PAUSE:
             return self.journal.move(Event.CHECK_FAILED_PAUSE, message)
         return self.journal.move(Event.CHECK_FAILED, message)
+
+    def _smoke(self, prefix: str) -> list[str]:
+        failures = []
+        for check in self.plan.checks.smoke:
+            key = f"{prefix}.{check.name}"
+            if not self._done(key):
+                self.journal.begin(key, check.name, f"smoke: {check.describe()}")
+                got = run_action(check, self.plan.default_timeout)
+                self.journal.finish(key, got)
+                if not got.ok:
+                    failures.append(f"smoke check {check.name!r}: {got.message}")
+        return failures
 
     def _performance(self, check) -> str | None:
         key = f"checks.performance.{check.name}"
@@ -158,6 +166,11 @@ class Engine:
                 return self.journal.move(Event.ROLLBACK_FAILED, f"rollback step {step.name!r} failed: the system "
                                          "is NOT back on its known-good state")
         self._cleanup()
+        if self.settings.rehearsal:
+            failed = self._smoke("rehearsal.checks.smoke")
+            if failed:
+                return self.journal.move(Event.ROLLBACK_FAILED, "the rollback ran, but afterwards "
+                                         + "; ".join(failed))
         return self.journal.move(Event.ROLLED_BACK)
 
     def _rollback_steps(self) -> list[tuple[str, Step]]:
@@ -226,6 +239,13 @@ def describe(plan: Plan, settings: Settings) -> list[str]:
     lines = [f"protect {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.protect)]
     lines += [f"baseline {c.name}: {c.samples} samples of {c.describe()}" for c in plan.checks.performance]
     lines += [f"step {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.steps)]
+    if settings.rehearsal:
+        lines.append("then: roll back at once (a rollback rehearsal)")
+        lines += [f"rollback {s.name}: {s.describe()}" for _, s in Engine(plan, settings, None)._rollback_steps()]  # type: ignore[arg-type]
+        lines += [f"cleanup {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.cleanup)]
+        lines += [f"smoke check after the rollback {c.name}: {c.describe()}" for c in plan.checks.smoke]
+        lines.append("then: rolled back and every smoke check passes: recorded as rollback_test evidence")
+        return lines
     lines.append(f"wait {settings.check_after:g} s (checks at T+{settings.check_after:g} s)")
     lines += [f"smoke check {c.name}: {c.describe()}" for c in plan.checks.smoke]
     lines += [f"performance check {c.name}: {c.samples} samples of {c.describe()}, fails when the median is more "

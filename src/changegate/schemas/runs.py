@@ -33,6 +33,8 @@ class DeployIn(Strict):
     override_reason: Reason() = Field(default="", description="emergency changes: why a blocked gate is overridden")
     plan: PlanIn | None = Field(default=None, description="attach this plan first (else the change's plan runs)")
     dry_run: bool = False
+    rehearse_rollback: bool = Field(default=False, description="deploy, roll back at once, check, and record the "
+                                    "result as the change's rollback_test evidence (a non-production environment)")
 
 
 class RollbackIn(Strict):
@@ -65,6 +67,7 @@ class RunOut(Out):
     change: str
     environment: str
     state: str
+    rehearsal: bool = False
     actor: str
     plan_filename: str
     plan_sha256: str

@@ -88,31 +88,50 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
     """Ask the gate (through the change's start, as ``change start`` does), start the change and queue its
     run; leased to ``worker`` when that process drives it itself. A dry run changes nothing."""
     change = load(uow, ref, for_update=True)
-    ctx.require(Permission.CHANGE_IMPLEMENT, change=facts_of(change))
-    if body.environment != change.environment:
+    rehearsal = body.rehearse_rollback
+    if rehearsal:
+        _check_rehearsal(ctx, change, body.environment)  # deploy rights where it rehearses
+    else:
+        ctx.require(Permission.CHANGE_IMPLEMENT, change=facts_of(change))
+    if not rehearsal and body.environment != change.environment:
         raise InvalidInput(f"{format_ref(change.id)} is a change to {change.environment}, not {body.environment}",
                            field="environment")
     stored = _attach(uow, ctx, change, body.plan) if body.plan is not None and not body.dry_run else None
     plan_row = stored or _current_or_given(uow, change, body)
     plan = parse_plan(plan_row.text, plan_row.filename, ctx.policy)
-    settings = settings_for(plan, ctx.policy, change.rollback_script, change.rollback_interpreter)
+    settings = settings_for(plan, ctx.policy, change.rollback_script, change.rollback_interpreter,
+                            rehearsal=rehearsal)
     if body.dry_run:
-        return DryRunOut(change=format_ref(change.id), environment=change.environment, plan_sha256=plan_row.sha256,
+        return DryRunOut(change=format_ref(change.id), environment=body.environment, plan_sha256=plan_row.sha256,
                          lines=describe(plan, settings))
     if uow.runs.unfinished_for_change(change.id, [s.value for s in RunState if s not in FINAL]) is not None:
         raise Refused(f"{format_ref(change.id)} has a run under way already (changegate run show {format_ref(change.id)})")
-    changes.transition(uow, ctx, ref, TransitionIn(action="start", override_reason=body.override_reason))
-    _check_promotion(uow, ctx, change, plan)  # after the gate, which speaks first; a refusal undoes the start
+    if not rehearsal:  # a rehearsal does not implement the change: it proves its rollback beforehand
+        changes.transition(uow, ctx, ref, TransitionIn(action="start", override_reason=body.override_reason))
+        _check_promotion(uow, ctx, change, plan)  # after the gate, which speaks first; a refusal undoes the start
     now = ctx.now
     run = uow.runs.add(DeploymentRun(
-        change_id=change.id, environment=change.environment, state=RunState.QUEUED.value,
+        change_id=change.id, environment=body.environment, state=RunState.QUEUED.value, rehearsal=rehearsal,
         plan_filename=plan_row.filename, plan_text=plan_row.text, plan_sha256=plan_row.sha256, actor=ctx.actor.id,
         artifact_sha256=plan.artifact.sha256 if plan.artifact else None,
         lease_owner=worker, lease_expires=now + timedelta(seconds=ctx.policy.deploy.lease) if worker else None,
         created_at=now, estimated_downtime_minutes=change.estimated_downtime_minutes, outcome="", notes=[]))
     audit_run(uow, run, "run.created", now, {"environment": run.environment, "plan_sha256": run.plan_sha256,
-                                             "worker": worker})
+                                             "worker": worker, "rehearsal": rehearsal})
     return run_out(run, change_id=change.id)
+
+
+def _check_rehearsal(ctx: Context, change: Change, environment: str) -> None:
+    """A rollback rehearsal runs on a non-production environment where the caller may deploy, before the change
+    is implemented."""
+    env = ctx.policy.environments.get(environment)
+    if env is None:
+        raise InvalidInput(f"unknown environment {environment!r}", field="environment")
+    if env.production:
+        raise InvalidInput(f"a rollback rehearsal runs before production, not on {environment}", field="environment")
+    ctx.require(Permission.CHANGE_IMPLEMENT, environment=environment, entity=f"change:{change.id}")
+    if State(change.state) in TERMINAL_STATES or State(change.state) is State.IMPLEMENTING:
+        raise Refused(f"cannot rehearse the rollback of {format_ref(change.id)}: it is {change.state}")
 
 
 def _check_promotion(uow: UnitOfWork, ctx: Context, change: Change, plan) -> None:
@@ -156,7 +175,8 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
         run = uow.runs.get(run_id)
         change = uow.changes.get(run.change_id, full=False)
         plan = parse_plan(run.plan_text, run.plan_filename, rt.policy)
-        settings = settings_for(plan, rt.policy, change.rollback_script, change.rollback_interpreter)
+        settings = settings_for(plan, rt.policy, change.rollback_script, change.rollback_interpreter,
+                                rehearsal=run.rehearsal)
     journal = DbJournal(rt, run_id, worker, on_event=on_event, check_after=settings.check_after,
                         finish_change=lambda uow, run: _finish_change(rt, uow, run))
     beat = journal.heartbeat()
@@ -181,13 +201,31 @@ def _state_of(rt: Runtime, run_id: int) -> str:
 
 def _finish_change(rt: Runtime, uow: UnitOfWork, run: DeploymentRun) -> None:
     """The change follows its run: completed, rolled back, or failed (a failed rollback is never 'rolled back')."""
-    action = CHANGE_ACTION[RunState(run.state)]
     ctx = Context(policy=rt.policy, actor=rt.person(run.actor), now=rt.clock())
+    if run.rehearsal:
+        _record_rehearsal(rt, uow, ctx, run)
+        return
+    action = CHANGE_ACTION[RunState(run.state)]
     reason = "" if action == "complete" else (run.outcome or f"deployment run {run.id} ended {run.state}")
     try:
         changes.transition(uow, ctx, str(run.change_id), TransitionIn(action=action, reason=reason[:10_000]))
     except ChangegateError as exc:  # moved by a person meanwhile: the run's end is still recorded
         run.notes = [*run.notes, f"the change was not moved to follow the run: {exc.message}"]
+
+
+def _record_rehearsal(rt: Runtime, uow: UnitOfWork, ctx: Context, run: DeploymentRun) -> None:
+    """A rehearsal that rolled back cleanly is the change's rollback_test evidence (the gate's rollback rule);
+    one that did not is only recorded on the run."""
+    if run.state != RunState.ROLLED_BACK.value:
+        return
+    log = log_text(run_out(run, steps=uow.runs.steps(run.id))).encode()
+    try:
+        changes.attach_evidence(uow, ctx, str(run.change_id), filename=f"rollback-rehearsal-run-{run.id}.log",
+                                content=log, media_type="text/plain", kind="rollback_test",
+                                description=f"rollback rehearsed on {run.environment} by run {run.id}",
+                                max_bytes=max(rt.settings.max_evidence_bytes, len(log)))
+    except ChangegateError as exc:
+        run.notes = [*run.notes, f"the rehearsal could not be recorded as evidence: {exc.message}"]
 
 
 def claim(rt: Runtime, worker: str) -> int | None:
@@ -304,6 +342,7 @@ def run_out(run: DeploymentRun, *, change_id: int | None = None, steps=()) -> Ru
 
     return RunOut(
         id=run.id, change=format_ref(change_id or run.change_id), environment=run.environment, state=run.state,
+        rehearsal=bool(run.rehearsal),
         actor=run.actor, plan_filename=run.plan_filename, plan_sha256=run.plan_sha256, lease_owner=run.lease_owner,
         lease_expires=run.lease_expires, created_at=run.created_at, ended_at=run.ended_at,
         checks_due_at=run.checks_due_at, outcome=run.outcome, notes=list(run.notes or []),

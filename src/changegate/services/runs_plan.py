@@ -38,11 +38,12 @@ def parse_plan(text: str, filename: str, policy: Policy) -> Plan:
     return plan
 
 
-def settings_for(plan: Plan, policy: Policy, rollback_script: str, rollback_interpreter: str) -> Settings:
+def settings_for(plan: Plan, policy: Policy, rollback_script: str, rollback_interpreter: str, *,
+                 rehearsal: bool = False) -> Settings:
     """The plan's own timing, or the policy's deploy defaults."""
     deploy = policy.deploy
     return Settings(
         check_after=plan.timing.check_after if plan.timing.check_after is not None else deploy.check_after,
         threshold=deploy.threshold,
         on_failure=plan.timing.on_failure or OnFailure(deploy.on_failure),
-        rollback_script=rollback_script, rollback_interpreter=rollback_interpreter or "sh")
+        rollback_script=rollback_script, rollback_interpreter=rollback_interpreter or "sh", rehearsal=rehearsal)

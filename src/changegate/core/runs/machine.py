@@ -27,6 +27,7 @@ class Event(StrEnum):
     PROTECTED = "protected"
     PROTECT_FAILED = "protect_failed"  # nothing was changed: the run fails, nothing to roll back
     DEPLOYED = "deployed"
+    REHEARSED = "rehearsed"  # a rollback rehearsal: deployed, now roll back at once
     STEP_FAILED = "step_failed"
     INTERRUPTED = "interrupted"  # a worker died in a step that is not idempotent
     DUE = "due"
@@ -44,6 +45,7 @@ _ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
     (S.PROTECTING, E.PROTECTED, S.DEPLOYING),
     (S.PROTECTING, E.PROTECT_FAILED, S.FAILED),
     (S.DEPLOYING, E.DEPLOYED, S.WAITING),
+    (S.DEPLOYING, E.REHEARSED, S.ROLLING_BACK),
     (S.DEPLOYING, E.STEP_FAILED, S.ROLLING_BACK),
     (S.DEPLOYING, E.INTERRUPTED, S.ROLLING_BACK),
     (S.WAITING, E.DUE, S.CHECKING),

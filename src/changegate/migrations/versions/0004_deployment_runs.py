@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column('plan_text', sa.Text(), nullable=False),
         sa.Column('plan_sha256', sa.String(length=64), nullable=False),
         sa.Column('artifact_sha256', sa.String(length=64), nullable=True),
+        sa.Column('rehearsal', sa.Boolean(), nullable=False),
         sa.Column('actor', sa.String(length=64), nullable=False),
         sa.Column('lease_owner', sa.String(length=100), nullable=True),
         sa.Column('lease_expires', sa.DateTime(timezone=True), nullable=True),
