@@ -53,3 +53,21 @@ def test_a_feature_toggle_is_switched_off_as_the_rollback(rt, service, feature_h
     assert service.get("/version").text == "2.0.0"  # dark launch: the code stays either way
     assert (service.live / "feature").read_text().strip() == ("on" if outcome == "committed" else "off")
     assert service.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("health, outcome", [("ok", "committed"), ("broken", "rolled_back")])
+def test_canary_waves_stop_at_the_first_line_when_it_fails(rt, service, health, outcome):
+    service.release("next", version="2.0.0", health=health)
+    ref = scheduled_dev_change(rt, "cp backup/* live/")
+    run, _ = deploy(rt, ref, example("canary.yaml", service).replace("check_after: 1m", "check_after: 0s"))
+    assert run.state == outcome, run.outcome
+    keys = [s.key for s in run.steps]
+    rest = service.root / "rest"
+    if outcome == "committed":
+        assert keys[:4] == ["protect.0", "waves.0.steps.0", "waves.0.checks.line 1 healthy", "waves.1.steps.0"]
+        assert (rest / "version").read_text() == "2.0.0" and service.get("/version").text == "2.0.0"
+    else:
+        assert "waves.1.steps.0" not in keys and not rest.exists()  # the rest never saw the release
+        assert run.outcome.startswith("wave 'line 1' failed its checks")
+        assert service.get("/version").text == "1.0.0"
+    assert change_state(rt, ref) == ("completed" if outcome == "committed" else "rolled_back")

@@ -89,12 +89,47 @@ class Engine:
         return self.journal.move(Event.PROTECTED)
 
     def _deploy(self) -> RunState:
-        for i, step in enumerate(self.plan.steps):
+        for prefix, steps, wave in self._parts():
+            state = self._deploy_part(prefix, steps)
+            if state is not None:
+                return state
+            if wave is not None:
+                failed = self._wave_checks(prefix.removesuffix(".steps"), wave)
+                if failed:
+                    return self._move_unless_moved(RunState.DEPLOYING, Event.STEP_FAILED, failed)
+        if self.settings.rehearsal:
+            return self.journal.move(Event.REHEARSED, "deployed for the rehearsal: rolling back")
+        return self.journal.move(Event.DEPLOYED)
+
+    def _parts(self) -> list[tuple[str, tuple[Step, ...], object]]:
+        if self.plan.waves:
+            return [(f"waves.{w}.steps", wave.steps, wave) for w, wave in enumerate(self.plan.waves)]
+        return [("steps", self.plan.steps, None)]
+
+    def _wave_checks(self, prefix: str, wave) -> str | None:
+        """The wave's smoke checks after its wait; the failure as a sentence, or None."""
+        if all(self._done(f"{prefix}.checks.{c.name}") for c in wave.checks):
+            return None
+        self.sleep(wave.check_after)
+        failures = []
+        for check in wave.checks:
+            key = f"{prefix}.checks.{check.name}"
+            if not self._done(key):
+                self.journal.begin(key, check.name, f"wave {wave.name} smoke: {check.describe()}")
+                got = run_action(check, self.plan.default_timeout)
+                self.journal.finish(key, got)
+                if not got.ok:
+                    failures.append(f"smoke check {check.name!r}: {got.message}")
+        return f"wave {wave.name!r} failed its checks: {'; '.join(failures)}" if failures else None
+
+    def _deploy_part(self, prefix: str, steps: tuple[Step, ...]) -> RunState | None:
+        for i, step in enumerate(steps):
+            key = f"{prefix}.{i}"
             try:
-                ok = self._ensure(f"steps.{i}", step, rerun=step.idempotent)
+                ok = self._ensure(key, step, rerun=step.idempotent)
             except _Interrupted:
-                self.journal.finish(f"steps.{i}", Outcome(False, None, "", "interrupted: the worker running it "
-                                                          "stopped; not idempotent, so not run again"))
+                self.journal.finish(key, Outcome(False, None, "", "interrupted: the worker running it "
+                                                 "stopped; not idempotent, so not run again"))
                 self.journal.note(f"step {step.name!r} was interrupted by a worker that stopped and is not "
                                   "declared idempotent: rolling back")
                 return self._move_unless_moved(RunState.DEPLOYING, Event.INTERRUPTED,
@@ -103,9 +138,7 @@ class Engine:
                 return self._move_unless_moved(RunState.DEPLOYING, Event.STEP_FAILED, f"step {step.name!r} failed")
             if self.journal.state() is not RunState.DEPLOYING:  # a person asked for a rollback meanwhile
                 return self.journal.state()
-        if self.settings.rehearsal:
-            return self.journal.move(Event.REHEARSED, "deployed for the rehearsal: rolling back")
-        return self.journal.move(Event.DEPLOYED)
+        return None
 
     def _wait(self) -> RunState:
         due = self.journal.checks_due_at()
@@ -239,6 +272,11 @@ def describe(plan: Plan, settings: Settings) -> list[str]:
     lines = [f"protect {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.protect)]
     lines += [f"baseline {c.name}: {c.samples} samples of {c.describe()}" for c in plan.checks.performance]
     lines += [f"step {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.steps)]
+    for wave in plan.waves:
+        lines += [f"wave {wave.name} step {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(wave.steps)]
+        if wave.checks:
+            lines.append(f"wave {wave.name}: wait {wave.check_after:g} s")
+        lines += [f"wave {wave.name} smoke check {c.name}: {c.describe()}" for c in wave.checks]
     if settings.rehearsal:
         lines.append("then: roll back at once (a rollback rehearsal)")
         lines += [f"rollback {s.name}: {s.describe()}" for _, s in Engine(plan, settings, None)._rollback_steps()]  # type: ignore[arg-type]

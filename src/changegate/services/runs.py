@@ -318,8 +318,8 @@ def confirm_step(uow: UnitOfWork, ctx: Context, ref: str, body: ConfirmIn) -> Ru
 def _manual_role(plan, key: str) -> str:
     section, _, index = key.rpartition(".")
     steps = {"protect": plan.protect, "steps": plan.steps, "rollback.steps": plan.rollback.steps,
-             "cleanup": plan.cleanup}[section]
-    return steps[int(index)].role
+             "cleanup": plan.cleanup, **{f"waves.{w}.steps": wave.steps for w, wave in enumerate(plan.waves)}}
+    return steps[section][int(index)].role
 
 
 # --- reading ---------------------------------------------------------------------------------------

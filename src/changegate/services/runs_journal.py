@@ -164,7 +164,7 @@ def _record(step: RunStep) -> StepRecord:
 
 
 def _phase_start(run: DeploymentRun, key: str, now: datetime) -> None:
-    if key.startswith("steps.") and run.deploy_started_at is None:
+    if key.startswith(("steps.", "waves.")) and run.deploy_started_at is None:
         run.deploy_started_at = now
     if key.startswith("rollback.") and run.rollback_started_at is None:
         run.rollback_started_at = now  # the rollback starts with its first command

@@ -58,7 +58,7 @@ def test_malformed_yaml_and_duplicates_are_named_too():
     assert problems("steps:\n  - name: a\n    name: b\n    run: [x]\n") == [
         "plan.yaml:3: steps.0.name: duplicate key (first at line 2)"]
     assert problems("steps: [\n") [0].startswith("plan.yaml:2:1: malformed YAML")
-    assert problems("steps: []\n") == ["plan.yaml:1: (document): a plan needs at least one step under steps:"]
+    assert problems("steps: []\n") == ["plan.yaml:1: (document): a plan has its steps under steps: or under waves:, one of the two"]
 
 
 def test_timing_comes_from_the_policy_unless_the_plan_says_otherwise():

@@ -265,12 +265,32 @@ class Artifact(_Strict):
         return v
 
 
+class Wave(_Strict):
+    """A part of the rollout (one line first, then the rest): its steps, then its smoke checks, which must pass
+    before the next wave starts; a failure rolls back everything deployed so far."""
+
+    name: str
+    steps: tuple[Step, ...]
+    check_after: Seconds = 0.0  # wait this long after the wave's steps before its checks
+    checks: tuple[SmokeCheck, ...] = ()
+    _name = field_validator("name")(lambda cls, v: _check_name(v))
+
+    @model_validator(mode="after")
+    def _some_steps(self) -> "Wave":
+        if not self.steps:
+            raise ValueError("a wave needs at least one step")
+        _no_duplicates(self.steps, "steps")
+        _no_duplicates(self.checks, "checks")
+        return self
+
+
 class Plan(_Strict):
     version: Literal[1] = 1
     artifact: Artifact | None = None
     default_timeout: Seconds = 600.0
     protect: tuple[Step, ...] = ()
-    steps: tuple[Step, ...]
+    steps: tuple[Step, ...] = ()
+    waves: tuple[Wave, ...] = ()  # instead of steps: the rollout in parts, checked between them
     checks: Checks = Checks()
     timing: Timing = Timing()
     rollback: Rollback = Rollback()
@@ -278,8 +298,9 @@ class Plan(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Plan":
-        if not self.steps:
-            raise ValueError("a plan needs at least one step under steps:")
+        if bool(self.steps) == bool(self.waves):
+            raise ValueError("a plan has its steps under steps: or under waves:, one of the two")
+        _no_duplicates(self.waves, "waves")
         for section in ("protect", "steps", "cleanup"):
             _no_duplicates(getattr(self, section), section)
         _no_duplicates(self.rollback.steps, "rollback.steps")
@@ -300,7 +321,7 @@ def check_against_policy(plan: Plan, roles: dict[str, list[str]]) -> list[tuple[
     problems: list[tuple[tuple[str | int, ...], str]] = []
     sections: list[tuple[tuple[str | int, ...], tuple[Step, ...]]] = [
         (("protect",), plan.protect), (("steps",), plan.steps), (("rollback", "steps"), plan.rollback.steps),
-        (("cleanup",), plan.cleanup)]
+        (("cleanup",), plan.cleanup), *((("waves", w, "steps"), wave.steps) for w, wave in enumerate(plan.waves))]
     for path, steps in sections:
         for i, step in enumerate(steps):
             if step.role is None:
