@@ -10,52 +10,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 
 from changegate.db.engine import make_engine
-from changegate.schemas.changes import AssessIn, ChangeCreate, TransitionIn
-from changegate.services import changes
 from changegate.services.policy import load_policy
 from changegate.services.runtime import Runtime
 from changegate.settings import DEFAULT_POLICY, Settings
 
-SERVICE = Path(__file__).with_name("release_service.py")
-# The default policy with a short lease (kill -9 tests wait for it to expire) and checks soon after deploying.
-TEST_DEPLOY = "\ndeploy:\n  lease: 3s\n  check_after: 1s\n"
-
-
-@dataclass
-class Service:
-    root: Path
-    url: str
-
-    @property
-    def live(self) -> Path:
-        return self.root / "live"
-
-    def release(self, name: str, *, version: str, health: str = "ok", latency: float = 0.0) -> Path:
-        folder = self.root / "releases" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "version").write_text(version)
-        (folder / "health").write_text(health)
-        (folder / "latency").write_text(str(latency))
-        return folder
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from runner_support import SERVICE, TEST_DEPLOY, Service, _free_port  # noqa: F401
 
 
 @pytest.fixture
@@ -98,28 +63,6 @@ def rt(database_url, policy_file):
     runtime = Runtime(settings, make_engine(database_url), load_policy(policy_file))
     yield runtime
     runtime.close()
-
-
-def scheduled_dev_change(rt: Runtime, rollback_script: str, **overrides) -> str:
-    """A change to dev (no approval needed, no schedule enforced) scheduled and ready to deploy."""
-    body = ChangeCreate(**{
-        "title": "Ship the new release", "category": "application", "release_level": "patch",
-        "environment": "dev", "items": ["mes-labels"], "impact_analysis": "line 3",
-        "implementation_plan": "deploy", "verification_plan": "smoke", "rollback_plan": {"script": rollback_script},
-        "planned_start": datetime.now(timezone.utc) + timedelta(minutes=5), "estimated_downtime": 5,
-        "version": "2.0.0", **overrides})
-    with rt.uow() as uow:
-        ref = changes.create_change(uow, rt.context("rene.release"), body).ref
-    with rt.uow() as uow:
-        changes.attach_evidence(uow, rt.context("rene.release"), ref, filename="uat.log", content=b"ok",
-                                media_type="text/plain", max_bytes=1000)
-    with rt.uow() as uow:
-        changes.transition(uow, rt.context("rene.release"), ref, TransitionIn(action="submit"))
-    with rt.uow() as uow:
-        changes.assess(uow, rt.context("chris.change"), ref, AssessIn())
-    with rt.uow() as uow:
-        changes.transition(uow, rt.context("chris.change"), ref, TransitionIn(action="schedule"))
-    return ref
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import httpx
 
 from changegate.services import runs
 
-from conftest import scheduled_dev_change
+from runner_support import scheduled_dev_change
 from test_runs_deploy import ROLLBACK, plan_for
 
 

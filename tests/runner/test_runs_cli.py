@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from changegate.cli.main import app
 from changegate.services import runs
 
-from conftest import scheduled_dev_change
+from runner_support import scheduled_dev_change
 from test_runs_deploy import ROLLBACK, change_state, plan_for
 
 

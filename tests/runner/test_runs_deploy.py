@@ -11,7 +11,7 @@ from changegate.schemas.changes import TransitionIn
 from changegate.schemas.runs import DeployIn, PlanIn
 from changegate.services import changes, runs
 
-from conftest import scheduled_dev_change
+from runner_support import scheduled_dev_change
 
 ROLLBACK = "cp backup/* live/"
 

@@ -12,7 +12,7 @@ from changegate.core.errors import Forbidden
 from changegate.schemas.runs import ConfirmIn, DeployIn, PlanIn, RollbackIn
 from changegate.services import changes, runs
 
-from conftest import scheduled_dev_change
+from runner_support import scheduled_dev_change
 from test_runs_deploy import ROLLBACK, change_state
 
 

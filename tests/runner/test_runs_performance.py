@@ -7,7 +7,7 @@ import pytest
 
 from test_runs_deploy import ROLLBACK, deploy, plan_for, change_state
 
-from conftest import scheduled_dev_change
+from runner_support import scheduled_dev_change
 
 
 def perf_plan(service, release: str) -> str:

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from conftest import _free_port, scheduled_dev_change
+from runner_support import _free_port, scheduled_dev_change
 from test_runs_deploy import ROLLBACK, deploy, plan_for, change_state
 
 

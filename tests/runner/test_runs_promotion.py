@@ -17,7 +17,7 @@ from changegate.services.policy import load_policy
 from changegate.services.runtime import Runtime
 from changegate.settings import DEFAULT_POLICY, Settings
 
-from conftest import TEST_DEPLOY
+from runner_support import TEST_DEPLOY
 
 SHA = "ab" * 32
 

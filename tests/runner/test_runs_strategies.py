@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import scheduled_dev_change
+from runner_support import scheduled_dev_change
 from test_runs_deploy import change_state, deploy
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "plans"

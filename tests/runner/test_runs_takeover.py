@@ -14,7 +14,7 @@ import pytest
 
 from changegate.services import runs
 
-from conftest import scheduled_dev_change
+from runner_support import scheduled_dev_change
 from test_runs_deploy import ROLLBACK, change_state
 
 
