@@ -353,15 +353,6 @@ def run_out(run: DeploymentRun, *, change_id: int | None = None, steps=()) -> Ru
         steps=[StepOut.model_validate(s) for s in steps])
 
 
-def needs_driver(uow: UnitOfWork, ref: str, now) -> int | None:
-    """The change's open run when no live worker holds it (so the caller may drive it), else None."""
-    change = load(uow, ref)
-    run = uow.runs.unfinished_for_change(change.id, [s.value for s in ACTIVE])
-    if run is None or (run.lease_owner is not None and run.lease_expires and run.lease_expires > now):
-        return None
-    return run.id
-
-
 def lease_to(rt: Runtime, run_id: int, worker: str) -> bool:
     """Lease a resting run to ``worker`` (the CLI driving a person's rollback itself)."""
     now = rt.clock()
