@@ -98,3 +98,37 @@ rollback: {{cwd: {service.root}}}
         history = changes.history(uow, rt.context("audrey.audit"), ref)
     requested = next(e for e in history if e.action == "run.rollback_requested")
     assert requested.actor == "sam.sysadmin" and requested.detail["reason"] == "line 3 stopped"
+
+
+def test_a_persons_rollback_during_the_checks_wins_over_their_outcome(rt, service, policy_file, database_url):
+    """The smoke check itself asks for the rollback (as a person would while it runs): the check then passes,
+    and the run still rolls back."""
+    import json
+    import os
+    import shlex
+    import sys
+
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    env = {"CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(policy_file),
+           "CHANGEGATE_USER": "sam.sysadmin", "PATH": os.environ["PATH"]}
+    ask = shlex.join([sys.executable, "-m", "changegate.cli.main", "rollback", ref, "--reason", "line 3 jams"])
+    text = f"""
+protect: [{{name: snapshot, shell: "cp live/* backup/", cwd: {service.root}}}]
+steps: [{{name: install v2, shell: "cp releases/v2/* live/", cwd: {service.root}}}]
+checks:
+  smoke:
+    - name: a person decides
+      shell: {json.dumps(ask)}
+      env: {json.dumps(env)}
+timing: {{check_after: 0s}}
+rollback: {{cwd: {service.root}}}
+"""
+    thread, result = _start(rt, ref, text)
+    thread.join(120)
+    assert result["state"] == "rolled_back"
+    with rt.uow(write=False) as uow:
+        run = runs.show_run(uow, rt.context("audrey.audit"), ref)
+    assert next(s for s in run.steps if s.key == "checks.smoke.a person decides").state == "succeeded"
+    assert run.outcome == "rolled back on sam.sysadmin's decision: line 3 jams"
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"

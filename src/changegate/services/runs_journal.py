@@ -142,6 +142,9 @@ class DbJournal:
         with self.rt.uow() as uow:
             run = self._locked(uow)
             before = RunState(run.state)
+            if before is RunState.ROLLING_BACK and event is not Event.ROLLED_BACK \
+                    and event is not Event.ROLLBACK_FAILED:
+                return before  # a person's rollback came first (during a step or a check): it stands
             target = next_state(before, event)
             run.state = target.value
             _figures(run, event, target, now, self.rt.policy.deploy.rollback_limit)
