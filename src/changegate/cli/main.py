@@ -260,5 +260,13 @@ from . import user as _user
 
 app.add_typer(_user.user_app, name="user")
 
+from . import deploy as _deploy  # noqa: E402 - deployment runs (docs/runner.md)
+
+app.command("deploy")(_deploy.deploy)
+app.command("rollback")(_deploy.rollback)
+app.command("worker")(_deploy.worker)
+app.add_typer(_deploy.plan_app, name="plan")
+app.add_typer(_deploy.run_app, name="run")
+
 if __name__ == "__main__":
     app()

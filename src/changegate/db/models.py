@@ -6,6 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    JSON,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -249,3 +251,78 @@ class WebSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- deployment runs (runner; docs/runner.md) ----------------------------------------------------------
+
+
+class DeploymentPlan(Base):
+    """A deployment plan attached to a change; the newest one is the change's plan."""
+
+    __tablename__ = "deployment_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    attached_by: Mapped[str] = mapped_column(String(64))
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeploymentRun(Base):
+    """One deployment of a change: its state, the plan it runs, the worker's lease and what was measured."""
+
+    __tablename__ = "deployment_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    environment: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    plan_filename: Mapped[str] = mapped_column(String(255))
+    plan_text: Mapped[str] = mapped_column(Text)
+    plan_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # the build it ships (promotion)
+    rehearsal: Mapped[bool] = mapped_column(default=False)  # a rollback rehearsal: its result is gate evidence
+    actor: Mapped[str] = mapped_column(String(64))  # who asked for it; the change's actions are taken in their name
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deploy_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deploy_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checks_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    check_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rollback_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rollback_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rollback_over_limit: Mapped[bool | None] = mapped_column()
+    downtime_seconds: Mapped[float | None] = mapped_column(Float)
+    estimated_downtime_minutes: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)  # what takeovers and people did
+
+    steps: Mapped[list[RunStep]] = relationship(back_populates="run", order_by="RunStep.id")
+
+
+class RunStep(Base):
+    """One step of a run (protect, baseline, deploy step, check, rollback, cleanup), written as it happens."""
+
+    __tablename__ = "run_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("deployment_runs.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(120))  # "steps.2", "checks.smoke.health": the plan's path
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))  # running, waiting, succeeded, failed, interrupted
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    exit_status: Mapped[int | None] = mapped_column(Integer)
+    output: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)  # samples, a check's verdict, who confirmed
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    run: Mapped[DeploymentRun] = relationship(back_populates="steps")
+
+    __table_args__ = (UniqueConstraint("run_id", "key", name="uq_run_steps_run_key"),)

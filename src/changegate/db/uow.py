@@ -31,6 +31,8 @@ from .repositories import (
     EnvironmentFactRepository,
     EvidenceRepository,
     FreezeRepository,
+    PlanRepository,
+    RunRepository,
     TokenRepository,
 )
 
@@ -95,6 +97,7 @@ class UnitOfWork:
         self.schedule_reads = ScheduleReads(s)  # the Core reads a ReadOnlyUnit offers too (db/reads.py)
         self._afterwards: list[tuple[AuditRecord, datetime]] = []
         self.credentials = CredentialRepository(s)
+        self.plans, self.runs = PlanRepository(s), RunRepository(s)
         return self
 
     def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:

@@ -18,6 +18,7 @@ from ..changes.entities import Category, ChangeType, ReleaseLevel, Risk
 from .durations import DurationMinutes
 from ..gate.policy import TEMPLATE_SATISFIABLE, GatePolicy, Rule
 from ..schedule.policy import SchedulePolicy
+from ..runs.values import Fraction, Seconds
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -160,6 +161,20 @@ class StandardTemplate(_Strict):
         return self.estimated_downtime
 
 
+class DeployPolicy(_Strict):
+    """Defaults for deployment runs (docs/runner.md); a plan may set its own check_after and on_failure."""
+
+    check_after: Seconds = 15 * 60.0  # seed 000: the smoke test at T+15
+    threshold: Fraction = 0.20  # seed 000: performance more than 20% worse rolls back
+    rollback_limit: Seconds = 15 * 60.0  # seed 000: back to known-good within 15 minutes
+    on_failure: Literal["rollback", "pause"] = "rollback"
+    lease: Seconds = 30.0  # how long a worker's claim on a run lasts without renewal
+    # Seed 004, promotion: a production deployment ships a build (the plan's artifact) that already
+    # committed on this environment, identified by its checksum.
+    promotion: bool = True
+    promote_from: str = "uat"
+
+
 class Policy(_Strict):
     version: Literal[1] = 1
     organization: str = ""
@@ -171,6 +186,7 @@ class Policy(_Strict):
     standard_changes: tuple[StandardTemplate, ...] = ()
     schedule: SchedulePolicy = SchedulePolicy()
     gate: GatePolicy = GatePolicy()
+    deploy: DeployPolicy = DeployPolicy()
 
     def person(self, person_id: str) -> Person | None:
         return self._people_by_id().get(person_id)

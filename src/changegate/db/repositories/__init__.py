@@ -4,8 +4,10 @@ from .audit import AuditRepository
 from .changes import ChangeRepository, EvidenceRepository
 from .credentials import CredentialRepository
 from .environments import EnvironmentFactRepository
+from .runs import PlanRepository, RunRepository
 from .schedule import ConflictAcceptanceRepository, FreezeRepository
 from .tokens import TokenRepository
 
 __all__ = ["AuditRepository", "ChangeRepository", "ConflictAcceptanceRepository", "CredentialRepository", "EnvironmentFactRepository",
-           "EvidenceRepository", "FreezeRepository", "TokenRepository"]
+           "EvidenceRepository", "FreezeRepository", "TokenRepository",
+           "PlanRepository", "RunRepository"]

@@ -1,0 +1,78 @@
+"""A deployment run's states as a table (house rule: state machines are tables).
+
+``TRANSITIONS`` maps (state, event) to the next state; ``next_state`` is the only function that decides
+one. The change follows its run: ``CHANGE_ACTION`` says which lifecycle action a run's end takes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    PROTECTING = "protecting"  # protect steps, then the baseline samples; nothing is changed yet
+    DEPLOYING = "deploying"
+    WAITING = "waiting"  # until T+N
+    CHECKING = "checking"
+    PAUSED = "paused"  # a check failed and the plan says pause: a person decides (changegate rollback)
+    ROLLING_BACK = "rolling_back"
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+
+class Event(StrEnum):
+    START = "start"
+    PROTECTED = "protected"
+    PROTECT_FAILED = "protect_failed"  # nothing was changed: the run fails, nothing to roll back
+    DEPLOYED = "deployed"
+    REHEARSED = "rehearsed"  # a rollback rehearsal: deployed, now roll back at once
+    STEP_FAILED = "step_failed"
+    INTERRUPTED = "interrupted"  # a worker died in a step that is not idempotent
+    DUE = "due"
+    PASSED = "passed"
+    CHECK_FAILED = "check_failed"
+    CHECK_FAILED_PAUSE = "check_failed_pause"
+    ROLLBACK_REQUESTED = "rollback_requested"  # a person's decision: skips analysis
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_FAILED = "rollback_failed"
+
+
+S, E = RunState, Event
+_ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
+    (S.QUEUED, E.START, S.PROTECTING),
+    (S.PROTECTING, E.PROTECTED, S.DEPLOYING),
+    (S.PROTECTING, E.PROTECT_FAILED, S.FAILED),
+    (S.DEPLOYING, E.DEPLOYED, S.WAITING),
+    (S.DEPLOYING, E.REHEARSED, S.ROLLING_BACK),
+    (S.DEPLOYING, E.STEP_FAILED, S.ROLLING_BACK),
+    (S.DEPLOYING, E.INTERRUPTED, S.ROLLING_BACK),
+    (S.WAITING, E.DUE, S.CHECKING),
+    (S.CHECKING, E.PASSED, S.COMMITTED),
+    (S.CHECKING, E.CHECK_FAILED, S.ROLLING_BACK),
+    (S.CHECKING, E.CHECK_FAILED_PAUSE, S.PAUSED),
+    (S.CHECKING, E.INTERRUPTED, S.ROLLING_BACK),
+    *((s, E.ROLLBACK_REQUESTED, S.ROLLING_BACK) for s in (S.DEPLOYING, S.WAITING, S.CHECKING, S.PAUSED)),
+    (S.ROLLING_BACK, E.ROLLED_BACK, S.ROLLED_BACK),
+    (S.ROLLING_BACK, E.ROLLBACK_FAILED, S.FAILED),
+)
+
+TRANSITIONS: dict[tuple[RunState, Event], RunState] = {(s, e): t for s, e, t in _ROWS}
+FINAL = frozenset({S.COMMITTED, S.ROLLED_BACK, S.FAILED})
+# States a worker drives; PAUSED waits for a person, the final states for nobody.
+ACTIVE = frozenset({S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING, S.ROLLING_BACK})
+# The change's lifecycle action when its run ends (services/runs.py applies it).
+CHANGE_ACTION: dict[RunState, str] = {S.COMMITTED: "complete", S.ROLLED_BACK: "roll_back", S.FAILED: "fail"}
+
+
+class IllegalRunMove(ValueError):
+    pass
+
+
+def next_state(state: RunState, event: Event) -> RunState:
+    target = TRANSITIONS.get((state, event))
+    if target is None:
+        legal = ", ".join(e.value for (s, e) in TRANSITIONS if s == state) or "none"
+        raise IllegalRunMove(f"a run that is {state.value} cannot take {event.value} (possible: {legal})")
+    return target

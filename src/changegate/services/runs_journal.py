@@ -1,0 +1,201 @@
+"""The runner's Journal over the database: each call one short transaction, with its audit event.
+
+Every call locks the run row and checks that this worker still holds the lease (renewing it on the way);
+``LeaseLost`` otherwise. A heartbeat thread renews the lease while a long step runs, so only a worker
+that stopped (killed, machine lost) lets its lease expire.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Callable
+
+from ..core.audit import AuditRecord
+from ..core.runs.machine import CHANGE_ACTION, FINAL, Event, RunState, next_state
+from ..db.models import DeploymentRun, RunStep
+from ..db.uow import UnitOfWork
+from ..runner.execute import Outcome
+from ..runner.journal import LeaseLost, StepRecord
+from .runtime import Runtime
+
+OnEvent = Callable[[str], None]
+
+
+def audit_run(uow: UnitOfWork, run: DeploymentRun, action: str, now: datetime, detail: dict,
+              actor: str | None = None) -> None:
+    """A run's events go in its change's history; they carry no snapshot: the change row is untouched."""
+    uow.audit.append(AuditRecord(actor=actor or run.actor, action=action, entity=f"change:{run.change_id}",
+                                 detail={"run": run.id, **detail}), now)
+
+
+class DbJournal:
+    def __init__(self, rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = None,
+                 finish_change: Callable[[UnitOfWork, DeploymentRun], None] | None = None,
+                 check_after: float = 0.0):
+        self.rt, self.run_id, self.worker = rt, run_id, worker
+        self.check_after = timedelta(seconds=check_after)
+        self.lease = timedelta(seconds=rt.policy.deploy.lease)
+        self.on_event = on_event or (lambda line: None)
+        self.finish_change = finish_change
+        self.lost = threading.Event()
+        self._records: dict[str, StepRecord] | None = None
+
+    # --- the lease --------------------------------------------------------------------------------
+
+    def _locked(self, uow: UnitOfWork) -> DeploymentRun:
+        run = uow.runs.lock(self.run_id)
+        if run is None or run.lease_owner != self.worker:
+            self.lost.set()
+            raise LeaseLost(f"run {self.run_id} is no longer leased to {self.worker}")
+        run.lease_expires = self.rt.clock() + self.lease
+        return run
+
+    def heartbeat(self) -> threading.Thread:
+        """Renew the lease every third of its length until the run rests or the lease is lost."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.lease.total_seconds() / 3):
+                with self.rt.uow() as uow:
+                    if not uow.runs.renew(self.run_id, self.worker, self.rt.clock() + self.lease):
+                        self.lost.set()
+                        return
+
+        thread = threading.Thread(target=beat, name=f"lease-{self.run_id}", daemon=True)
+        thread.stop = stop  # type: ignore[attr-defined]
+        thread.start()
+        return thread
+
+    # --- the protocol -----------------------------------------------------------------------------
+
+    def state(self) -> RunState:
+        """A read: the engine asks between steps whether a person moved the run (a rollback)."""
+        with self.rt.uow(write=False) as uow:
+            run = uow.runs.get(self.run_id)
+            if run.lease_owner != self.worker:
+                self.lost.set()
+                raise LeaseLost(f"run {self.run_id} is no longer leased to {self.worker}")
+            return RunState(run.state)
+
+    def record(self, key: str) -> StepRecord | None:
+        """From the records read once at the start (only the lease holder writes steps), except a manual
+        step waiting for a person, whose confirmation comes from outside: that one is read afresh."""
+        if self._records is None:
+            with self.rt.uow(write=False) as uow:
+                self._records = {s.key: _record(s) for s in uow.runs.steps(self.run_id)}
+        cached = self._records.get(key)
+        if cached is not None and cached.state == "waiting":
+            with self.rt.uow(write=False) as uow:
+                self._records[key] = cached = _record(uow.runs.step(self.run_id, key))
+        return cached
+
+    def checks_due_at(self) -> datetime:
+        with self.rt.uow(write=False) as uow:
+            return uow.runs.get(self.run_id).checks_due_at
+
+    def note(self, message: str) -> None:
+        with self.rt.uow() as uow:
+            run = self._locked(uow)
+            run.notes = [*run.notes, message]
+            audit_run(uow, run, "run.note", self.rt.clock(), {"note": message, "worker": self.worker})
+        self.on_event(f"note: {message}")
+
+    def begin(self, key: str, name: str, description: str, *, waiting: bool = False) -> None:
+        now = self.rt.clock()
+        with self.rt.uow() as uow:
+            run = self._locked(uow)
+            step = uow.runs.step(self.run_id, key)
+            if step is None:
+                step = uow.runs.add_step(RunStep(run_id=run.id, key=key, name=name, description=description,
+                                                 state="running", attempt=0, output="", detail={},
+                                                 worker=self.worker, started_at=now))
+            step.attempt += 1
+            step.state = "waiting" if waiting else "running"
+            step.worker, step.started_at, step.ended_at, step.exit_status = self.worker, now, None, None
+            _phase_start(run, key, now)
+            audit_run(uow, run, "run.step_waiting" if waiting else "run.step_started", now,
+                      {"step": key, "name": name, "attempt": step.attempt, "worker": self.worker})
+            self._remember(step)
+        self.on_event(f"{'waiting' if waiting else 'started'} {key} {name}: {description}")
+
+    def finish(self, key: str, outcome: Outcome) -> None:
+        now = self.rt.clock()
+        with self.rt.uow() as uow:
+            run = self._locked(uow)
+            step = uow.runs.step(self.run_id, key)
+            step.state = "succeeded" if outcome.ok else "failed"
+            step.exit_status, step.output, step.ended_at = outcome.exit_status, outcome.output, now
+            step.detail = {**(step.detail or {}), **outcome.detail, "message": outcome.message}
+            audit_run(uow, run, f"run.step_{step.state}", now,
+                      {"step": key, "attempt": step.attempt, "exit_status": outcome.exit_status,
+                       "message": outcome.message, "worker": self.worker})
+            self._remember(step)
+        self.on_event(f"{'ok' if outcome.ok else 'FAILED'} {key}: {outcome.message}")
+
+    def _remember(self, step: RunStep) -> None:
+        if self._records is not None:
+            self._records[step.key] = _record(step)
+
+    def move(self, event: Event, message: str = "") -> RunState:
+        now = self.rt.clock()
+        with self.rt.uow() as uow:
+            run = self._locked(uow)
+            before = RunState(run.state)
+            if before is RunState.ROLLING_BACK and event is not Event.ROLLED_BACK \
+                    and event is not Event.ROLLBACK_FAILED:
+                return before  # a person's rollback came first (during a step or a check): it stands
+            target = next_state(before, event)
+            run.state = target.value
+            _figures(run, event, target, now, self.rt.policy.deploy.rollback_limit)
+            if event is Event.DEPLOYED:
+                run.checks_due_at = now + self.check_after
+            if message:
+                run.outcome = message
+            if target in FINAL or target is RunState.PAUSED:
+                run.lease_owner, run.lease_expires = None, None  # rests: nobody drives it until a person acts
+            audit_run(uow, run, f"run.{target.value}", now,
+                      {"from": before.value, "event": event.value, "message": message, "worker": self.worker})
+            if target in CHANGE_ACTION and self.finish_change is not None:
+                self.finish_change(uow, run)
+        self.on_event(f"run {before.value} -> {target.value}" + (f": {message}" if message else ""))
+        return target
+
+
+def _record(step: RunStep) -> StepRecord:
+    return StepRecord(step.key, step.state, step.attempt, dict(step.detail or {}))
+
+
+def _phase_start(run: DeploymentRun, key: str, now: datetime) -> None:
+    if key.startswith(("steps.", "waves.")) and run.deploy_started_at is None:
+        run.deploy_started_at = now
+    if key.startswith("rollback.") and run.rollback_started_at is None:
+        run.rollback_started_at = now  # the rollback starts with its first command
+
+
+def _figures(run: DeploymentRun, event: Event, target: RunState, now: datetime, limit_seconds: float) -> None:
+    """What the run measures, fixed by the event that settles each figure."""
+    if event is Event.DEPLOYED:
+        run.deploy_ended_at = now
+    if event in (Event.CHECK_FAILED, Event.CHECK_FAILED_PAUSE):
+        run.check_failed_at = now
+    if target is RunState.ROLLING_BACK and run.deploy_ended_at is None and run.deploy_started_at is not None:
+        run.deploy_ended_at = now
+    if event in (Event.ROLLED_BACK, Event.ROLLBACK_FAILED):
+        run.rollback_ended_at = now
+        started = run.rollback_started_at or now
+        run.rollback_over_limit = (now - started).total_seconds() > limit_seconds
+    if target in FINAL:
+        run.ended_at = now
+        run.downtime_seconds = downtime(run)
+
+
+def downtime(run: DeploymentRun) -> float | None:
+    """The deployment window (first deploy step to last) plus the rollback, in seconds: the time the system
+    was being changed. An upper bound of the outage; None when nothing was changed."""
+    if run.deploy_started_at is None:
+        return None
+    seconds = ((run.deploy_ended_at or run.ended_at) - run.deploy_started_at).total_seconds()
+    if run.rollback_started_at is not None and run.rollback_ended_at is not None:
+        seconds += (run.rollback_ended_at - run.rollback_started_at).total_seconds()
+    return seconds

@@ -1,0 +1,49 @@
+"""Reading a deployment plan file: every problem as ``file:line: field: sentence``, like the policy file."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from ..core.decisions import Reason
+from ..core.errors import InvalidInput
+from ..core.policy.model import Policy
+from ..core.runs.plan import OnFailure, Plan, check_against_policy
+from ..runner.engine import Settings
+from ..schemas.common import problems as validation_problems
+
+
+def _invalid(filename: str, problems: list[str]) -> InvalidInput:
+    return InvalidInput(f"{filename}: invalid deployment plan",
+                        reasons=tuple(Reason("invalid_plan", p) for p in problems), field="plan")
+
+
+def parse_plan(text: str, filename: str, policy: Policy) -> Plan:
+    from ..core.policy.yamlsource import YamlSourceError, parse_yaml
+
+    try:
+        doc = parse_yaml(text, filename)
+    except YamlSourceError as exc:
+        raise _invalid(filename, list(exc.problems)) from exc
+    if not isinstance(doc.data, dict):
+        raise _invalid(filename, [f"{filename}:1: (document): a plan is a mapping (steps:, checks:, …)"])
+    try:
+        plan = Plan.model_validate(doc.data)
+    except ValidationError as exc:
+        found = sorted(validation_problems(exc), key=lambda p: doc.line_of(p.loc) or 0)  # in the file's order
+        raise _invalid(filename, [f"{doc.locate(p.loc)}: {p.message}" for p in found]) from exc
+    holders = {role: [p.id for p in policy.holders(role)] for role in policy.roles}
+    problems = [f"{doc.locate(path)}: {message}" for path, message in check_against_policy(plan, holders)]
+    if problems:
+        raise _invalid(filename, problems)
+    return plan
+
+
+def settings_for(plan: Plan, policy: Policy, rollback_script: str, rollback_interpreter: str, *,
+                 rehearsal: bool = False) -> Settings:
+    """The plan's own timing, or the policy's deploy defaults."""
+    deploy = policy.deploy
+    return Settings(
+        check_after=plan.timing.check_after if plan.timing.check_after is not None else deploy.check_after,
+        threshold=deploy.threshold,
+        on_failure=plan.timing.on_failure or OnFailure(deploy.on_failure),
+        rollback_script=rollback_script, rollback_interpreter=rollback_interpreter or "sh", rehearsal=rehearsal)

@@ -1,0 +1,97 @@
+"""The CLI of deployment runs, locally (the CLI drives the run itself) and through --url (the server queues
+the run, a worker drives it): plan errors with their line, the dry run, deploy, run show and log."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from changegate.cli.main import app
+from changegate.services import runs
+
+from runner_support import scheduled_dev_change
+from test_runs_deploy import ROLLBACK, change_state, plan_for
+
+
+@pytest.fixture
+def cli(rt, policy_file, database_url, monkeypatch):
+    monkeypatch.setenv("CHANGEGATE_DATABASE_URL", database_url)
+    monkeypatch.setenv("CHANGEGATE_POLICY", str(policy_file))
+    for var in ("CHANGEGATE_URL", "CHANGEGATE_TOKEN", "CHANGEGATE_USER"):
+        monkeypatch.delenv(var, raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
+
+
+def test_a_plan_with_mistakes_is_refused_with_file_line_and_field(cli, rt, service, tmp_path):
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("steps:\n  - name: install\n    shell: 'cp a b'\n    timeout: 30\n"
+                    "  - name: stop db\n    manual: stop it\n    role: dba\nchecks:\n  smoke: []\n  perf: []\n")
+    code, out, err = cli("--as", "rene.release", "plan", "attach", ref, str(plan))
+    assert code == 2, out
+    assert "error: plan.yaml: invalid deployment plan" in err
+    assert "plan.yaml:4: steps.0.timeout: 30 is not a duration with a unit (write e.g. 30s, 15m, 1h30m, 250ms)" in err
+    assert "plan.yaml:10: checks.perf: unknown field" in err
+    plan.write_text("steps:\n  - name: stop db\n    manual: stop it\n    role: dba\n")
+    code, _, err = cli("--as", "rene.release", "plan", "attach", ref, str(plan))
+    assert code == 2 and "plan.yaml:4: steps.0.role: unknown role 'dba'" in err
+
+
+def test_dry_run_prints_exactly_what_would_run_and_runs_nothing(cli, rt, service, tmp_path):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2"))
+    code, out, err = cli("--as", "rene.release", "deploy", ref, "--env", "dev", "--plan", str(plan), "--dry-run")
+    assert code == 0, err
+    root = service.root
+    assert [line.strip() for line in out.splitlines()[1:]] == [
+        f"protect 1. snapshot: sh -c 'cp live/* backup/' (in {root})",
+        f"step 1. install v2: run sh -c 'cp releases/v2/* live/' (in {root})",
+        "wait 1 s (checks at T+1 s)",
+        f"smoke check health: GET {service.url}/health expect 200 body containing 'ok'",
+        "then: commit when every check passed; on a failed check: rollback".replace("passed", "passes"),
+        f"rollback change rollback plan: run sh -c 'cp backup/* live/' (in {root})",
+    ]
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "scheduled"
+
+
+def test_deploy_locally_shows_progress_and_the_run(cli, rt, service, tmp_path):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2"))
+    assert cli("--as", "rene.release", "plan", "attach", ref, str(plan))[0] == 0
+    code, out, err = cli("--as", "rene.release", "deploy", ref, "--env", "dev")
+    assert code == 0, out + err
+    assert "started steps.0 install v2" in out and "run checking -> committed: every check passed" in out
+    assert f"run 1 of {ref} on dev: committed" in out
+    code, out, _ = cli("--as", "audrey.audit", "run", "log", ref)
+    assert code == 0 and f"run 1 of {ref} on dev: committed" in out and "steps.0 install v2 (attempt 1): " \
+        "succeeded exit 0 exit status 0" in out
+    code, out, err = cli("--as", "rene.release", "rollback", ref, "--reason", "changed my mind")
+    assert code == 2 and f"{ref} has no deployment run under way" in err
+
+
+def test_deploy_through_the_api_is_queued_and_a_worker_carries_it_out(cli, rt, rt_server, rt_tokens, service,
+                                                                     tmp_path):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2"))
+    remote = ("--url", rt_server, "--token", rt_tokens["rene.release"])
+    code, out, err = cli(*remote, "deploy", ref, "--env", "dev", "--plan", str(plan))
+    assert code == 0, out + err
+    assert f"run 1 of {ref} on dev: queued" in out and "a worker carries it out" in out
+    assert runs.work(rt, runs.worker_id(), max_runs=1) == 1
+    code, out, _ = cli(*remote, "run", "show", ref)
+    assert code == 0 and f"run 1 of {ref} on dev: committed" in out
+    code, out, _ = cli(*remote, "run", "log", ref)
+    assert code == 0 and "checks.smoke.health health (attempt 1): succeeded exit 200 answered 200" in out
+    assert service.get("/version").text == "2.0.0" and change_state(rt, ref) == "completed"

@@ -1,0 +1,90 @@
+"""A performance check from a Prometheus query, against a real Prometheus server (Debian package
+``prometheus``, started here on loopback) scraping the release service; and a Prometheus that does not
+answer stops the run before anything changes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from runner_support import _free_port, scheduled_dev_change
+from test_runs_deploy import ROLLBACK, deploy, plan_for, change_state
+
+
+def _prometheus_plan(service, url: str) -> str:
+    return plan_for(service, "v2", checks=f"""checks:
+  performance:
+    - name: latency metric
+      prometheus: {{url: "{url}", query: "release_latency_seconds"}}
+      samples: 5
+""")
+
+
+@pytest.fixture
+def prometheus(tmp_path, service):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        if os.environ.get("CHANGEGATE_REQUIRE_ALL") == "1":
+            pytest.fail("prometheus is required (CHANGEGATE_REQUIRE_ALL=1) but not installed")
+        pytest.skip("prometheus is not installed")
+    port = _free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(f"""global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: release
+    static_configs: [{{targets: ["{service.url.removeprefix('http://')}"]}}]
+""")
+    proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:  # ready, and the release service scraped once
+        try:
+            answer = httpx.get(f"{url}/api/v1/query", params={"query": "release_latency_seconds"}).json()
+            if answer["data"]["result"]:
+                break
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "prometheus did not start"
+        time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def _scraped(prometheus: str, value: float) -> None:
+    """Until Prometheus has scraped the release's latency as ``value``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": "release_latency_seconds"}).json()
+        if result["data"]["result"] and float(result["data"]["result"][0]["value"][1]) == value:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"Prometheus never saw {value}")
+
+
+def test_a_regression_seen_by_prometheus_rolls_back(rt, service, prometheus):
+    (service.live / "latency").write_text("0.25")
+    _scraped(prometheus, 0.25)
+    service.release("v2", version="2.0.0", latency=0.325)
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    run, _ = deploy(rt, ref, _prometheus_plan(service, prometheus).replace("check_after: 1s", "check_after: 4s"))
+    assert run.state == "rolled_back", run.outcome
+    check = next(s for s in run.steps if s.key == "checks.performance.latency metric")
+    assert check.detail["verdict"]["before"] == 0.25 and check.detail["verdict"]["after"] == 0.325
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"
+
+
+def test_a_prometheus_that_does_not_answer_stops_the_run_before_any_change(rt, service):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    run, _ = deploy(rt, ref, _prometheus_plan(service, f"http://127.0.0.1:{_free_port()}"))
+    assert run.state == "failed" and "could not be sampled" in run.outcome and "does not answer" in run.outcome
+    assert "nothing was changed" in run.outcome
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "failed"
