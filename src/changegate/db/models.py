@@ -260,3 +260,41 @@ class ConflictAcceptance(Base):
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("change_id", "other_change_id", name="uq_conflict_acceptances_pair"),)
+
+
+class CmdbItem(Base):
+    """A configuration item (issue 15): its type is one of the policy's ``cmdb.item_types``."""
+
+    __tablename__ = "cmdb_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(200), default="")  # the owning team
+    environment: Mapped[str] = mapped_column(String(64), default="")
+    criticality: Mapped[str] = mapped_column(String(16), default="medium")
+    description: Mapped[str] = mapped_column(Text, default="")
+    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class CmdbRelation(Base):
+    """``source`` ``type`` ``target``, e.g. mes-core depends_on db-mes-prod."""
+
+    __tablename__ = "cmdb_relations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("cmdb_items.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("cmdb_items.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "type", name="uq_cmdb_relations_triple"),)
+
+
+class CmdbState(Base):
+    """One row: the generation every CMDB write bumps in its own transaction. Each process keeps its
+    graph index with the generation it was built at and rebuilds when the stored one moved."""
+
+    __tablename__ = "cmdb_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

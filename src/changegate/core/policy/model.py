@@ -18,6 +18,7 @@ from ..changes.entities import Category, ChangeType, ReleaseLevel, Risk
 from .durations import DurationMinutes
 from ..gate.policy import TEMPLATE_SATISFIABLE, GatePolicy, Rule
 from ..schedule.policy import SchedulePolicy
+from ..cmdb.policy import CmdbPolicy
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -37,6 +38,7 @@ class Permission(StrEnum):
     ENVIRONMENT_MANAGE = "environment.manage"  # record facts such as the UAT refresh date
     AUDIT_READ = "audit.read"
     TOKEN_MANAGE = "token.manage"
+    CMDB_MANAGE = "cmdb.manage"  # create, edit, delete and import configuration items and relations
 
 
 class _Strict(BaseModel):
@@ -171,6 +173,7 @@ class Policy(_Strict):
     standard_changes: tuple[StandardTemplate, ...] = ()
     schedule: SchedulePolicy = SchedulePolicy()
     gate: GatePolicy = GatePolicy()
+    cmdb: CmdbPolicy = CmdbPolicy()
 
     def person(self, person_id: str) -> Person | None:
         return self._people_by_id().get(person_id)
@@ -238,4 +241,5 @@ def cross_check(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
         for j, env in enumerate(template.environments):
             if env not in envs:
                 problems.append((("standard_changes", i, "environments", j), f"unknown environment {env!r}"))
+    problems.extend(policy.cmdb.problems())
     return problems
