@@ -22,6 +22,7 @@ from .engine import WRITE_OPTION, WRITER_WAIT_SECONDS, writer_lock
 from .repositories import (
     AuditRepository,
     ChangeRepository,
+    CmdbRepository,
     ConflictAcceptanceRepository,
     EnvironmentFactRepository,
     EvidenceRepository,
@@ -75,6 +76,7 @@ class UnitOfWork:
         self.freezes = FreezeRepository(s)
         self.environment_facts = EnvironmentFactRepository(s)
         self.conflict_acceptances = ConflictAcceptanceRepository(s)
+        self.cmdb = CmdbRepository(s)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -1,0 +1,102 @@
+"""CMDB use cases on SQLite and PostgreSQL: CRUD audited, impact explained, the index never stale."""
+
+from __future__ import annotations
+
+import pytest
+
+from changegate.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from changegate.db.engine import make_engine
+from changegate.schemas.cmdb import ImpactQuery, ItemIn, ItemUpdate, RelationIn
+from changegate.services import cmdb
+from changegate.services.runtime import Runtime
+
+
+def impact(rt, *items, **kw):
+    with rt.uow(write=False) as uow:
+        uow.read_snapshot()
+        return cmdb.impact(uow, rt.context("dana.dev"), ImpactQuery(items=list(items), **kw))
+
+
+def events(rt, action_prefix="cmdb."):
+    with rt.uow(write=False) as uow:
+        seq, _ = uow.audit.head()
+        return [e for e in (uow.audit.get(i) for i in range(1, seq + 1)) if e.action.startswith(action_prefix)]
+
+
+def test_impact_of_the_database_reaches_the_line_with_its_path(plant):
+    out = impact(plant, "db-mes-prod")
+    by_name = {i.name: i for i in out.impacted}
+    assert by_name["line-3"].explanation == "line-3 ← mes-screen-packing ← mes-core ← db-mes-prod"
+    assert by_name["line-3"].distance == 3 and by_name["line-3"].relations == ["part_of", "depends_on", "depends_on"]
+    assert set(by_name) == {"mes-core", "mes-screen-packing", "mes-service", "line-3", "site-north"}
+    assert out.services == ["mes-service"] and out.production_lines == ["line-3"]
+    assert out.highest_criticality == "critical" and out.total == 5 and not out.truncated
+    assert "host-7" not in by_name and "printer-3a" not in by_name  # below, and beside: not impacted
+
+
+def test_impact_filters_by_relation_type_and_depth_and_limits_the_list(plant):
+    assert [i.name for i in impact(plant, "db-mes-prod", depth=1).impacted] == ["mes-core"]
+    only = impact(plant, "printer-3a", types=["part_of"])
+    assert [(i.name, i.distance) for i in only.impacted] == [("line-3", 1), ("site-north", 2)]
+    short = impact(plant, "db-mes-prod", limit=2)
+    assert short.total == 5 and len(short.impacted) == 2 and short.truncated
+    assert impact(plant, "host-7").highest_criticality == "critical"  # db-mes-prod runs on it
+    with pytest.raises(NotFound, match="did you mean db-mes-prod"):
+        impact(plant, "db-mes-prd")
+    with pytest.raises(InvalidInput, match="unknown relation type 'feeds'"):
+        impact(plant, "host-7", types=["feeds"])
+
+
+def test_every_write_is_audited_with_its_state(plant):
+    ctx = plant.context("chris.change")
+    with plant.uow() as uow:
+        cmdb.create_item(uow, ctx, ItemIn(name="line-4", type="production_line", criticality="high"))
+        cmdb.create_relation(uow, ctx, RelationIn(source="line-4", target="site-north", type="part_of"))
+        cmdb.update_item(uow, ctx, "line-4", ItemUpdate(owner="plant-ops"))
+        cmdb.delete_relation(uow, ctx, RelationIn(source="line-4", target="site-north", type="part_of"))
+        cmdb.delete_item(uow, ctx, "line-4")
+    actions = [(e.action, e.entity) for e in events(plant)][1:]
+    assert [a for a, _ in actions] == ["cmdb.item.created", "cmdb.relation.created", "cmdb.item.edited",
+                                      "cmdb.relation.deleted", "cmdb.item.deleted"]
+    edited = events(plant, "cmdb.item.edited")[0]
+    assert '"owner":""' in edited.before and '"owner":"plant-ops"' in edited.after
+
+
+def test_writes_are_checked_and_refused_when_not_allowed(plant):
+    ctx = plant.context("chris.change")
+    with pytest.raises(InvalidInput, match="unknown item type 'robot'"):
+        with plant.uow() as uow:
+            cmdb.create_item(uow, ctx, ItemIn(name="r2", type="robot"))
+    with pytest.raises(Conflict, match="exists already"):
+        with plant.uow() as uow:
+            cmdb.create_item(uow, ctx, ItemIn(name="line-3", type="production_line"))
+    with pytest.raises(Forbidden):
+        with plant.uow() as uow:
+            cmdb.create_item(uow, plant.context("dana.dev"), ItemIn(name="x", type="host"))
+    assert [e.action for e in events(plant, "cmdb.manage")] == ["cmdb.manage.refused"]
+    with plant.uow(write=False) as uow:
+        page = cmdb.search_items(uow, ctx, "mes", [], 10, 0)
+        assert [i.name for i in page.items] == ["db-mes-prod", "mes-core", "mes-screen-packing", "mes-service"]
+        assert cmdb.search_items(uow, ctx, None, ["label_printer"], 10, 0).total == 1
+        rel = cmdb.list_relations(uow, ctx, "line-3", [], 10, 0)
+        assert rel.total == 3
+
+
+def test_an_index_is_never_stale_after_a_write_through_another_runtime(plant, clock):
+    """Two runtimes on one database, as two API processes: each has its own index; a write through one
+    is seen by the other's next impact query, through the generation counter."""
+    other = Runtime(plant.settings, make_engine(plant.settings.database_url), plant.policy, clock)
+    try:
+        assert impact(other, "host-7").total == 6  # the other process builds its index
+        assert impact(plant, "host-7").total == 6
+        with other.uow() as uow:
+            cmdb.create_item(uow, other.context("chris.change"), ItemIn(name="mes-reports", type="application"))
+            cmdb.create_relation(uow, other.context("chris.change"),
+                                 RelationIn(source="mes-reports", target="db-mes-prod", type="depends_on"))
+        seen = impact(plant, "host-7")
+        assert seen.total == 7 and "mes-reports" in {i.name for i in seen.impacted}
+        with plant.uow() as uow:
+            cmdb.delete_item(uow, plant.context("chris.change"), "mes-core")
+        assert {i.name for i in impact(other, "db-mes-prod").impacted} == {"mes-reports"}
+    finally:
+        other.close()
