@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..services.runtime import Runtime
-from . import admin, changes, errors, schedule
+from . import admin, changes, cmdb, errors, schedule
 from .guards import BodyLimit, QueryCheck
 
 
@@ -29,6 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(changes.router)
     app.include_router(admin.router)
     app.include_router(schedule.router)
+    app.include_router(cmdb.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -16,9 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..schemas.common import char_name
 
-# Evidence uploads and SQL checks carry files: they keep the (larger) evidence limit, plus room for the
-# multipart envelope and the JSON quoting around the scripts.
-_UPLOAD_PATH = re.compile(r"^/api/v1/changes/[^/]+/(evidence|sql-check)$")
+# Evidence uploads, SQL checks and CMDB imports carry files: they keep the (larger) evidence limit, plus
+# room for the multipart envelope and the JSON quoting around the scripts.
+_UPLOAD_PATH = re.compile(r"^/api/v1/(changes/[^/]+/(evidence|sql-check)|cmdb/import)$")
 _ENVELOPE = 64 * 1024
 
 # What no query parameter may hold: NUL (PostgreSQL's text cannot store it) and the other controls.

@@ -235,5 +235,10 @@ app.command("calendar")(_schedule.calendar)
 
 app.add_typer(_sql.sql_app, name="sql")
 
+from . import cmdb as _cmdb
+
+app.add_typer(_cmdb.cmdb_app, name="cmdb")
+_change.change_app.command("impact")(_cmdb.change_impact)
+
 if __name__ == "__main__":
     app()

@@ -94,6 +94,7 @@ class ImpactedOut(Out):
 
 class ImpactOut(Out):
     touched: list[str]
+    unknown: list[str] = Field(default_factory=list, description="a change's items that are not in the CMDB")
     impacted: list[ImpactedOut]
     total: int = Field(description="how many items are impacted (the touched ones not counted)")
     truncated: bool

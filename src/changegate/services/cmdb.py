@@ -34,6 +34,8 @@ from ..schemas.cmdb import (
     RelationPage,
 )
 from .context import Context
+from .lookup import load
+from .views import facts_of
 
 _RANKED = list(Criticality)
 
@@ -244,6 +246,22 @@ def build_index(uow: UnitOfWork, policy: Policy, generation: int) -> GraphIndex:
 def impact(uow: UnitOfWork, ctx: Context, query: ImpactQuery) -> ImpactOut:
     ctx.require(Permission.CHANGE_READ)
     return impact_of(uow, ctx.policy, query)
+
+
+def change_impact(uow: UnitOfWork, ctx: Context, ref: str, types: list[str], depth: int | None,
+                  limit: int) -> ImpactOut:
+    """The impact of a change's items; items the CMDB does not hold are listed as unknown, not refused."""
+    change = load(uow, ref)
+    ctx.require(Permission.CHANGE_READ, change=facts_of(change))
+    names = list(dict.fromkeys(i.name for i in change.items))
+    known = uow.cmdb.ids_by_names(names)
+    touched = [n for n in names if n in known]
+    unknown = [n for n in names if n not in known]
+    if not touched:
+        return ImpactOut(touched=[], unknown=unknown, impacted=[], total=0, truncated=False, services=[],
+                         production_lines=[], highest_criticality=None, types=types, depth=depth)
+    out = impact_of(uow, ctx.policy, ImpactQuery(items=touched, types=types, depth=depth, limit=limit))
+    return out.model_copy(update={"unknown": unknown})
 
 
 def impact_of(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> ImpactOut:
