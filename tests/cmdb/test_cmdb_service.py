@@ -100,3 +100,17 @@ def test_an_index_is_never_stale_after_a_write_through_another_runtime(plant, cl
         assert {i.name for i in impact(other, "db-mes-prod").impacted} == {"mes-reports"}
     finally:
         other.close()
+
+
+def test_the_demo_plant_has_a_cmdb_holding_every_item_of_its_changes(runtime):
+    from changegate.services.demo import load_demo
+
+    loaded = load_demo(runtime)
+    with runtime.uow(write=False) as uow:
+        named = {i.name for ref in loaded["changes"] for i in uow.changes.get(int(ref[4:])).items}
+        assert named and set(uow.cmdb.ids_by_names(named)) == named
+        uow.read_snapshot()
+        out = cmdb.change_impact(uow, runtime.context("dana.dev"), loaded["changes"][0], [], None, 50)
+    assert out.unknown == [] and out.production_lines == ["line-2", "line-3"] and out.services == ["mes-service"]
+    by_name = {i.name: i.explanation for i in out.impacted}
+    assert by_name["printer-3a"] == "printer-3a ← label-printing ← mes-labels"
