@@ -62,7 +62,7 @@ def import_files(uow: UnitOfWork, ctx: Context, files: list[tuple[str, bytes]], 
     ids.update(uow.cmdb.ids_by_names({n for r in checked.relations for n in (r.source, r.target)} - set(ids)))
     triples = list(dict.fromkeys((ids[r.source], ids[r.target], r.type) for r in checked.relations))
     existing = uow.cmdb.existing_triples(t[0] for t in triples)
-    new_relations = [{"source_id": s, "target_id": t, "type": k} for s, t, k in triples if (s, t, k) not in existing]
+    new_relations = [t for t in triples if t not in existing]
     uow.cmdb.insert_relations(new_relations)
     counts = dict(items_created=len(created), items_updated=len(updated),
                   items_unchanged=len(checked.items) - len(created) - len(updated),

@@ -33,7 +33,7 @@ class Problem:
             f"{self.file}:{self.line}: {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemRow:
     """One item as a file gives it: ``fields`` holds only what the file states."""
 
@@ -43,7 +43,7 @@ class ItemRow:
     line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RelationRow:
     source: str
     target: str
