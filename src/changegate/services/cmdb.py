@@ -282,7 +282,7 @@ def impact_of(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> ImpactOut:
     involved = {int(index.ids[q]) for steps in paths.values() for q, _ in steps}
     summary = _summary(index, reach, policy)
     info = uow.cmdb.names_by_ids(involved | summary["ids"])
-    impacted = [_impacted(index, info, steps, int(reach.distance[p])) for p, steps in paths.items()]
+    impacted = [_impacted(index, info, steps, reach.distance_of(p)) for p, steps in paths.items()]
     lines = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.line_types)
     services = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.service_types)
     return ImpactOut(touched=names, impacted=impacted, total=int(reach.reached.size),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from changegate.core.cmdb.graph import GraphIndex
 from changegate.core.cmdb.policy import DEFAULT_RELATION_TYPES
@@ -44,6 +45,14 @@ def brute_force(n, relations, touched, allowed, max_depth):
     return dist, out
 
 
+@pytest.fixture
+def monkeypatch_small(monkeypatch):
+    """Where the search moves from dicts to arrays: the property holds on either side and across."""
+    from changegate.core.cmdb import graph
+
+    return lambda value: monkeypatch.setattr(graph, "SMALL", value)
+
+
 graphs = st.integers(1, 25).flatmap(lambda n: st.tuples(
     st.just(n),
     st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(0, len(RELATIONS) - 1)),
@@ -54,16 +63,20 @@ graphs = st.integers(1, 25).flatmap(lambda n: st.tuples(
 ))
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(graphs)
-def test_impact_matches_brute_force_and_each_path_explains_its_item(case):
+@pytest.mark.parametrize("small", [2_048, 0, 3], ids=["dicts", "arrays", "dicts-then-arrays"])
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # SMALL is set once per test
+@given(case=graphs)
+def test_impact_matches_brute_force_and_each_path_explains_its_item(small, case, monkeypatch_small):
+    monkeypatch_small(small)
     n, relations, touched, allowed, max_depth = case
     reach = index(n, relations).impact(touched, relation_types=allowed, max_depth=max_depth)
     expected, out = brute_force(n, relations, set(touched), allowed, max_depth)
-    got = {int(p): int(reach.distance[p]) for p in range(n) if reach.distance[p] >= 0}
+    got = {p: reach.distance_of(p) for p in range(n) if reach.distance_of(p) >= 0}
     assert got == expected
     assert sorted(reach.reached.tolist()) == sorted(p for p in expected if p not in touched)
-    assert list(reach.distance[reach.reached]) == sorted(reach.distance[reach.reached])  # nearest first
+    distances = [reach.distance_of(p) for p in reach.reached.tolist()]
+    assert distances == sorted(distances)  # nearest first
     for p in reach.reached.tolist():
         path = reach.path(p)
         assert len(path) == expected[p] + 1 and path[-1] == (path[-1][0], -1) and path[-1][0] in touched
@@ -74,7 +87,7 @@ def test_impact_matches_brute_force_and_each_path_explains_its_item(case):
 def test_a_cycle_terminates_and_each_item_appears_once():
     reach = index(3, [(0, 1, 0), (1, 2, 0), (2, 0, 0)]).impact([0])
     assert sorted(reach.reached.tolist()) == [1, 2]
-    assert reach.distance.tolist() == [0, 2, 1]  # 1 depends on 2 … impact runs against depends_on
+    assert [reach.distance_of(p) for p in range(3)] == [0, 2, 1]  # impact runs against depends_on
 
 
 def test_directions_of_the_default_relation_types():

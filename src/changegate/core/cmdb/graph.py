@@ -11,7 +11,7 @@ expanded twice, so cycles terminate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -49,8 +49,14 @@ class Reach:
     edges: Edges
     touched: np.ndarray
     reached: np.ndarray  # excludes the touched items, ordered by distance
-    distance: np.ndarray  # per position; -1: not reached
-    via: np.ndarray  # per position: the edge that first reached it, -1 for touched or unreached
+    distance: Any  # position → distance: a dict (small searches) or an array over every position (-1: unreached)
+    via: Any  # position → the edge that first reached it (-1 for the touched), dict or array as ``distance``
+
+    def distance_of(self, position: int) -> int:
+        """-1 if not reached."""
+        if isinstance(self.distance, dict):
+            return self.distance.get(position, -1)
+        return int(self.distance[position])
 
     def path(self, position: int) -> list[tuple[int, int]]:
         """[(position, relation code of the edge that reached it)…] from ``position`` back to a touched
@@ -147,19 +153,47 @@ def _impact_edges(src: np.ndarray, dst: np.ndarray, rel: np.ndarray, relation_na
     return origin, target, relation
 
 
-def bfs(indptr: np.ndarray, indices: np.ndarray, sources: np.ndarray,
-        max_depth: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Level-synchronous breadth-first search from ``sources``.
+SMALL = 2_048  # positions reached before the search moves from Python dicts to arrays over every position
 
-    Returns (distance per position, -1 if unreached; the edge that reached each position, -1 for the
-    sources and the unreached; the reached positions but the sources, in order of distance).
-    Each level is a handful of numpy passes over the edges leaving the frontier: no Python per edge."""
+
+def bfs(indptr: np.ndarray, indices: np.ndarray, sources: np.ndarray,
+        max_depth: int | None = None) -> tuple[Any, Any, np.ndarray]:
+    """Breadth-first search from ``sources``, level by level.
+
+    Returns (distance of each reached position, the edge that first reached it (-1 for the sources), the
+    reached positions but the sources in order of distance). A small search stays in Python dicts, so a
+    typical change's impact costs nothing in the size of the graph; past ``SMALL`` positions it moves to
+    arrays over every position, and each level becomes a handful of numpy passes over the edges leaving
+    the frontier (no Python per edge). The first two results are then arrays, -1 where unreached."""
+    distance: Any = {int(p): 0 for p in sources}
+    via: Any = dict.fromkeys(distance, -1)
+    frontier, levels, depth = list(distance), [], 0
+    while frontier and (max_depth is None or depth < max_depth) and len(distance) <= SMALL:
+        depth += 1
+        level = []
+        for p in frontier:
+            start = int(indptr[p])
+            for k, q in enumerate(indices[start:int(indptr[p + 1])].tolist(), start):
+                if q not in distance:
+                    distance[q], via[q] = depth, k
+                    level.append(q)
+        frontier = level
+        if level:
+            levels.append(np.asarray(level, dtype=np.int64))
+    if not frontier or (max_depth is not None and depth >= max_depth):
+        return distance, via, np.concatenate(levels) if levels else _EMPTY
+    return _bfs_arrays(indptr, indices, distance, via, np.asarray(frontier, dtype=np.int64), levels, depth, max_depth)
+
+
+def _bfs_arrays(indptr: np.ndarray, indices: np.ndarray, found: dict, found_via: dict, frontier: np.ndarray,
+                levels: list, depth: int, max_depth: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(indptr) - 1
     distance = np.full(n, -1, dtype=np.int32)
     via = np.full(n, -1, dtype=np.int64)
+    known = np.fromiter(found, dtype=np.int64, count=len(found))
+    distance[known] = np.fromiter(found.values(), dtype=np.int32, count=len(found))
+    via[known] = np.fromiter(found_via.values(), dtype=np.int64, count=len(found))
     slot = np.empty(n, dtype=np.int64)  # scratch for keeping one occurrence of each new position
-    distance[sources] = 0
-    frontier, levels, depth = sources, [], 0
     while frontier.size and (max_depth is None or depth < max_depth):
         starts = indptr[frontier]
         counts = indptr[frontier + 1] - starts
