@@ -28,17 +28,19 @@ class Edges:
     indptr: np.ndarray
     indices: np.ndarray
     relation: np.ndarray
+    origin: np.ndarray  # the position edge ``k`` leaves from: explaining a path is one lookup per step
 
     def row_of(self, edge: int) -> int:
         """The position an edge leaves from."""
-        return int(np.searchsorted(self.indptr, edge, side="right") - 1)
+        return int(self.origin[edge])
 
 
 def _csr(n: int, origin: np.ndarray, target: np.ndarray, relation: np.ndarray) -> Edges:
     order = np.argsort(origin, kind="stable")
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(origin, minlength=n), out=indptr[1:])
-    return Edges(indptr, target[order].astype(np.int64, copy=False), relation[order].astype(np.int16, copy=False))
+    return Edges(indptr, target[order].astype(np.int64, copy=False), relation[order].astype(np.int16, copy=False),
+                 origin[order].astype(np.int32, copy=False))
 
 
 @dataclass(frozen=True, eq=False)
