@@ -114,3 +114,37 @@ def test_the_demo_plant_has_a_cmdb_holding_every_item_of_its_changes(runtime):
     assert out.unknown == [] and out.production_lines == ["line-2", "line-3"] and out.services == ["mes-service"]
     by_name = {i.name: i.explanation for i in out.impacted}
     assert by_name["printer-3a"] == "printer-3a ← label-printing ← mes-labels"
+
+
+def _change(**fields):
+    from changegate.schemas.changes import ChangeCreate
+
+    return ChangeCreate(title="Fix labels", environment="prod", category="application", release_level="patch",
+                        **fields)
+
+
+def test_a_change_names_real_items_once_the_cmdb_is_in_use(plant, runtime):
+    from changegate.schemas.changes import ChangeUpdate
+    from changegate.services import changes
+
+    ctx = plant.context("dana.dev")
+    with plant.uow() as uow:
+        ref = changes.create_change(uow, ctx, _change(items=["mes-core", "line-3"])).ref
+    with pytest.raises(InvalidInput) as caught:
+        with plant.uow() as uow:
+            changes.create_change(uow, ctx, _change(items=["mes-cor", "line-3", "zzz"]))
+    assert caught.value.message == "not in the CMDB: 'mes-cor' (did you mean mes-core?); 'zzz'"
+    assert caught.value.field == "items"
+    with pytest.raises(InvalidInput, match="'line-33' \\(did you mean line-3"):
+        with plant.uow() as uow:
+            changes.update_change(uow, ctx, ref, ChangeUpdate(items=["line-33"]))
+    with plant.uow() as uow:
+        assert changes.update_change(uow, ctx, ref, ChangeUpdate(items=["host-7"])).items == ["host-7"]
+
+
+def test_without_a_cmdb_items_are_free_names(runtime):
+    from changegate.services import changes
+
+    with runtime.uow() as uow:
+        assert changes.create_change(uow, runtime.context("dana.dev"), _change(items=["anything"])).items == \
+            ["anything"]

@@ -33,6 +33,7 @@ from ..schemas.cmdb import (
     RelationOut,
     RelationPage,
 )
+from .cmdb_names import suggest
 from .context import Context
 from .lookup import load
 from .views import facts_of
@@ -68,14 +69,6 @@ def _item(uow: UnitOfWork, name: str) -> CmdbItem:
     if item is None:
         raise NotFound(f"no configuration item {name!r}{suggest(uow, name)}")
     return item
-
-
-def suggest(uow: UnitOfWork, name: str) -> str:
-    """'; did you mean …?' with the closest stored names (difflib), or ''."""
-    import difflib
-
-    close = difflib.get_close_matches(name, uow.cmdb.all_names(), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 # --- items ---------------------------------------------------------------------------------------------

@@ -82,6 +82,15 @@ class CmdbRepository(Repository[CmdbItem]):
     def all_names(self) -> list[str]:
         return list(self.s.execute(select(CmdbItem.name)).scalars())
 
+    def names_starting(self, prefix: str, limit: int) -> list[str]:
+        """Names that start with ``prefix`` (a range of the unique index, not a scan)."""
+        return list(self.s.execute(select(CmdbItem.name).where(CmdbItem.name >= prefix,
+                                                               CmdbItem.name < prefix + "\U0010ffff")
+                                   .order_by(CmdbItem.name).limit(limit)).scalars())
+
+    def has_items(self) -> bool:
+        return self.s.execute(select(CmdbItem.id).limit(1)).first() is not None
+
     def count(self) -> int:
         return self.s.execute(select(func.count()).select_from(CmdbItem)).scalar_one()
 
