@@ -231,7 +231,7 @@ line-3,mes-labels,depends_on
 
 
 def test_cmdb_import_export_and_impact(invoke, tmp_path):
-    """cmdb_import, cmdb_export, cmdb_impact, change_impact."""
+    """cmdb_import, cmdb_export, cmdb_impact, change_impact, curate_impact."""
     items, relations = tmp_path / "items.csv", tmp_path / "relations.csv"
     items.write_text(CMDB_ITEMS)
     relations.write_text(CMDB_RELATIONS)
@@ -257,6 +257,13 @@ def test_cmdb_import_export_and_impact(invoke, tmp_path):
     out = ok(invoke("dana.dev", "change", "impact", ref))
     assert out.splitlines()[0] == f"impact of {ref}: 1 item(s), highest criticality critical"
     assert "line-3 ← mes-labels" in out
+    out = ok(invoke("dana.dev", "change", "curate", ref, "line-3", "--exclude", "--reason", "line 3 is down that week"))
+    assert out.splitlines()[0] == f"{ref}: line-3 excluded from the impact"
+    assert "  excluded line-3 by dana.dev: line 3 is down that week" in out
+    shown = json.loads(ok(invoke("cab.carla", "change", "impact", ref, "--json")))
+    assert (shown["total"], shown["curated_total"]) == (1, 0) and shown["impacted"][0]["curation"] == "excluded"
+    code, _, err = invoke("dana.dev", "change", "curate", ref, "db-mes-prod", "--confirm", "--reason", "x")
+    assert code == 2 and "'db-mes-prod' is not in the computed impact" in err
     exported = tmp_path / "out.json"
     ok(invoke("audrey.audit", "cmdb", "export", str(exported)))
     document = json.loads(exported.read_text())

@@ -7,7 +7,7 @@ import pytest
 from changegate.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from changegate.db.engine import make_engine
 from changegate.schemas.cmdb import ImpactQuery, ItemIn, ItemUpdate, RelationIn
-from changegate.services import cmdb
+from changegate.services import cmdb, cmdb_changes
 from changegate.services.runtime import Runtime
 
 
@@ -110,7 +110,7 @@ def test_the_demo_plant_has_a_cmdb_holding_every_item_of_its_changes(runtime):
         named = {i.name for ref in loaded["changes"] for i in uow.changes.get(int(ref[4:])).items}
         assert named and set(uow.cmdb.ids_by_names(named)) == named
         uow.read_snapshot()
-        out = cmdb.change_impact(uow, runtime.context("dana.dev"), loaded["changes"][0], [], None, 50)
+        out = cmdb_changes.change_impact(uow, runtime.context("dana.dev"), loaded["changes"][0], [], None, 50)
     assert out.unknown == [] and out.production_lines == ["line-2", "line-3"] and out.services == ["mes-service"]
     by_name = {i.name: i.explanation for i in out.impacted}
     assert by_name["printer-3a"] == "printer-3a ← label-printing ← mes-labels"
@@ -148,3 +148,48 @@ def test_without_a_cmdb_items_are_free_names(runtime):
     with runtime.uow() as uow:
         assert changes.create_change(uow, runtime.context("dana.dev"), _change(items=["anything"])).items == \
             ["anything"]
+
+
+def test_curation_keeps_computed_and_curated_impact_and_is_audited(plant):
+    from changegate.core.errors import Refused
+    from changegate.schemas.cmdb import CurationIn
+    from changegate.services import changes
+
+    with plant.uow() as uow:
+        ref = changes.create_change(uow, plant.context("dana.dev"), _change(items=["db-mes-prod"])).ref
+    with plant.uow() as uow:
+        out = cmdb_changes.curate_impact(uow, plant.context("dana.dev"), ref, CurationIn(
+            item="site-north", decision="excluded", reason="the site keeps running on the old screens"))
+    assert out.total == 5 and out.curated_total == 4  # computed and curated, side by side
+    assert {i.name: i.curation for i in out.impacted}["site-north"] == "excluded"
+    assert [(c.item, c.decision, c.by, c.computed) for c in out.curations] == [
+        ("site-north", "excluded", "dana.dev", True)]
+    with plant.uow() as uow:
+        cmdb_changes.curate_impact(uow, plant.context("chris.change"), ref, CurationIn(
+            item="line-3", decision="confirmed", reason="packing stops for 30 min"))
+    with pytest.raises(InvalidInput, match="'host-7' is not in the computed impact"):
+        with plant.uow() as uow:
+            cmdb_changes.curate_impact(uow, plant.context("dana.dev"), ref, CurationIn(
+                item="host-7", decision="confirmed", reason="below, not impacted"))
+    with pytest.raises(Forbidden):
+        with plant.uow() as uow:
+            cmdb_changes.curate_impact(uow, plant.context("kim.keyuser"), ref, CurationIn(
+                item="line-3", decision="excluded", reason="not mine"))
+    with plant.uow(write=False) as uow:
+        trail = [(e.action, e.actor) for e in uow.audit.for_entity(f"change:{ref[4:]}")]
+    assert ("change.impact_curated", "dana.dev") in trail and ("change.impact_curated", "chris.change") in trail
+    with plant.uow() as uow:  # the CMDB moves: the decision stays, marked as no longer computed
+        cmdb.delete_relation(uow, plant.context("chris.change"),
+                             RelationIn(source="line-3", target="site-north", type="part_of"))
+    with plant.uow(write=False) as uow:
+        uow.read_snapshot()
+        out = cmdb_changes.change_impact(uow, plant.context("cab.carla"), ref, [], None, 50)
+    assert [(c.item, c.computed) for c in out.curations] == [("line-3", True), ("site-north", False)]
+    assert out.curated_total == out.total == 4
+    with plant.uow() as uow:
+        changes.transition(uow, plant.context("dana.dev"), ref, __import__(
+            "changegate.schemas.changes", fromlist=["TransitionIn"]).TransitionIn(action="cancel", reason="later"))
+    with pytest.raises(Refused, match="can no longer be curated"):
+        with plant.uow() as uow:
+            cmdb_changes.curate_impact(uow, plant.context("dana.dev"), ref, CurationIn(
+                item="line-3", decision="excluded", reason="too late"))

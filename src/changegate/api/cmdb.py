@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 
 from ..schemas.cmdb import (
+    CurationIn,
     ImpactOut,
     ImpactQuery,
     ImportOut,
@@ -19,7 +20,7 @@ from ..schemas.cmdb import (
     RelationPage,
 )
 from ..schemas.common import ERROR_RESPONSES, MAX_ID
-from ..services import cmdb, cmdb_files
+from ..services import cmdb, cmdb_changes, cmdb_files
 from .deps import RT, Caller, model_response
 
 router = APIRouter(prefix="/api/v1", tags=["cmdb"], responses=ERROR_RESPONSES)
@@ -101,7 +102,15 @@ def change_impact(ref: Annotated[str, Path(max_length=20)], ctx: Caller, rt: RT,
                   limit: Annotated[int, Query(ge=0, le=10_000)] = 200) -> Response:
     with rt.uow(write=False) as uow:
         uow.read_snapshot()
-        return model_response(cmdb.change_impact(uow, ctx, ref, type, depth, limit))
+        return model_response(cmdb_changes.change_impact(uow, ctx, ref, type, depth, limit))
+
+
+@router.post("/changes/{ref}/impact/curation", response_model=ImpactOut)
+def curate_impact(ref: Annotated[str, Path(max_length=20)], body: CurationIn, ctx: Caller, rt: RT) -> Response:
+    """Confirm or exclude one item of the change's computed impact, with a reason (audited)."""
+    with rt.uow() as uow:
+        out = cmdb_changes.curate_impact(uow, ctx, ref, body)
+    return model_response(out)
 
 
 @router.post("/cmdb/import", response_model=ImportOut)

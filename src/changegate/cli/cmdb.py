@@ -171,6 +171,22 @@ def change_impact(ref: str, type_: TypeOpt = None, depth: DepthOpt = None, limit
     print_impact(out, ref, json_out)
 
 
+def curate(ref: str, item: str,
+           exclude: Annotated[bool, typer.Option("--exclude/--confirm", help="Exclude the item from the impact, "
+                                                                               "or confirm it.")] = False,
+           reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in the audit trail).")] = "",
+           json_out: JsonOpt = False) -> None:
+    """Confirm or exclude one item of a change's computed impact (registered as ``change curate``)."""
+    client = state.client()
+    out = _call(lambda: client.curate_impact(ref, {"item": item, "decision": "excluded" if exclude else "confirmed",
+                                                    "reason": reason}))
+    if json_out:
+        emit_json(out)
+        return
+    print(f"{ref}: {item} {'excluded from' if exclude else 'confirmed in'} the impact")
+    print_impact(out, ref, False)
+
+
 def print_impact(out: dict, what: str, json_out: bool) -> None:
     if json_out:
         emit_json(out)
@@ -183,8 +199,14 @@ def print_impact(out: dict, what: str, json_out: bool) -> None:
         print(f"services: {', '.join(out['services'])}")
     if out["production_lines"]:
         print(f"production lines: {', '.join(out['production_lines'])}")
+    if out.get("curated_total") is not None and out.get("curations"):
+        print(f"curated: {out['curated_total']} item(s) after exclusions")
     for i in out["impacted"]:
-        print(f"  {i['distance']}  {i['name']} ({i['type']}, {i['criticality']})  {i['explanation']}")
+        mark = f"  [{i['curation']}]" if i.get("curation") else ""
+        print(f"  {i['distance']}  {i['name']} ({i['type']}, {i['criticality']})  {i['explanation']}{mark}")
+    for c in out.get("curations") or ():
+        gone = "" if c["computed"] else " (no longer in the computed impact)"
+        print(f"  {c['decision']} {c['item']} by {c['by']}: {c['reason']}{gone}")
     if out["truncated"]:
         print(f"  … {out['total'] - len(out['impacted'])} more (--limit)")
 

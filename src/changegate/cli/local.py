@@ -236,13 +236,19 @@ class LocalClient:
             uow.read_snapshot()
             return _json(cmdb.impact(uow, ctx, query))
 
+    def curate_impact(self, ref: str, payload: dict) -> dict:
+        from ..schemas.cmdb import CurationIn
+        from ..services import cmdb_changes
+
+        return self._run(cmdb_changes.curate_impact, ref, _parse(CurationIn, payload))
+
     def change_impact(self, ref: str, params: dict) -> dict:
-        from ..services import cmdb
+        from ..services import cmdb_changes
 
         ctx = self.rt.context(self.person)
         with self.rt.uow(write=False) as uow:
             uow.read_snapshot()
-            return _json(cmdb.change_impact(uow, ctx, ref, list(params.get("type") or []), params.get("depth"),
+            return _json(cmdb_changes.change_impact(uow, ctx, ref, list(params.get("type") or []), params.get("depth"),
                                             params.get("limit", 200)))
 
     def cmdb_import(self, files: list, fmt: str | None, apply_valid: bool, progress) -> dict:

@@ -239,6 +239,7 @@ from . import cmdb as _cmdb
 
 app.add_typer(_cmdb.cmdb_app, name="cmdb")
 _change.change_app.command("impact")(_cmdb.change_impact)
+_change.change_app.command("curate")(_cmdb.curate)
 
 if __name__ == "__main__":
     app()

@@ -203,6 +203,9 @@ class RemoteClient:
     def change_impact(self, ref, params):
         return self._call("GET", f"/changes/{ref}/impact", params=self._params(params))
 
+    def curate_impact(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/impact/curation", json=payload)
+
     def cmdb_import(self, files, fmt, apply_valid, progress):
         """Uploads the files; the server parses and applies them (``progress`` is the local client's)."""
         from ..core.cmdb.errors import ImportRejected

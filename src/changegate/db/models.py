@@ -298,3 +298,20 @@ class CmdbState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CmdbCuration(Base):
+    """A person's decision on one item of a change's computed impact: confirmed or excluded, and why.
+    The newest decision per item is kept here; every one is in the audit chain."""
+
+    __tablename__ = "cmdb_curations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    item: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(16))  # confirmed | excluded
+    reason: Mapped[str] = mapped_column(Text)
+    curated_by: Mapped[str] = mapped_column(String(64))
+    curated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("change_id", "item", name="uq_cmdb_curations_change_item"),)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
 from ..core.cmdb.policy import Criticality
-from .common import Line, Out, Strict, Text
+from .common import AwareDatetime, Line, Out, Reason, Strict, Text
 
 ItemName = Line(200)
 TypeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -90,6 +90,22 @@ class ImpactedOut(Out):
     path: list[str] = Field(description="from this item back to a touched item")
     relations: list[str] = Field(description="the relation type of each step of the path")
     explanation: str = Field(description="e.g. 'line-3 ← mes-screen-packing ← mes-core ← db-mes-prod'")
+    curation: Literal["confirmed", "excluded"] | None = Field(default=None, description="a change's curation")
+
+
+class CurationIn(Strict):
+    item: ItemName
+    decision: Literal["confirmed", "excluded"]
+    reason: Reason(required=True)
+
+
+class CurationOut(Out):
+    item: str
+    decision: str
+    reason: str
+    by: str
+    at: AwareDatetime
+    computed: bool = Field(description="whether the item is in the computed impact now")
 
 
 class ImpactOut(Out):
@@ -103,6 +119,9 @@ class ImpactOut(Out):
     highest_criticality: str | None
     types: list[str]
     depth: int | None
+    curations: list[CurationOut] = Field(default_factory=list, description="a change's: the requester's "
+                                                                             "decisions on its impact")
+    curated_total: int | None = Field(default=None, description="a change's: impacted items less the excluded")
 
 
 class ImportOut(Out):

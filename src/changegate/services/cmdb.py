@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..core.audit import AuditRecord
-from ..core.cmdb.graph import GraphIndex
+from ..core.cmdb.graph import GraphIndex, Reach
 from ..core.cmdb.policy import CRITICALITY_RANK, Criticality
 from ..core.cmdb.rows import item_problems
 from ..core.errors import Conflict, InvalidInput, NotFound
@@ -35,8 +35,6 @@ from ..schemas.cmdb import (
 )
 from .cmdb_names import suggest
 from .context import Context
-from .lookup import load
-from .views import facts_of
 
 _RANKED = list(Criticality)
 
@@ -241,23 +239,12 @@ def impact(uow: UnitOfWork, ctx: Context, query: ImpactQuery) -> ImpactOut:
     return impact_of(uow, ctx.policy, query)
 
 
-def change_impact(uow: UnitOfWork, ctx: Context, ref: str, types: list[str], depth: int | None,
-                  limit: int) -> ImpactOut:
-    """The impact of a change's items; items the CMDB does not hold are listed as unknown, not refused."""
-    change = load(uow, ref)
-    ctx.require(Permission.CHANGE_READ, change=facts_of(change))
-    names = list(dict.fromkeys(i.name for i in change.items))
-    known = uow.cmdb.ids_by_names(names)
-    touched = [n for n in names if n in known]
-    unknown = [n for n in names if n not in known]
-    if not touched:
-        return ImpactOut(touched=[], unknown=unknown, impacted=[], total=0, truncated=False, services=[],
-                         production_lines=[], highest_criticality=None, types=types, depth=depth)
-    out = impact_of(uow, ctx.policy, ImpactQuery(items=touched, types=types, depth=depth, limit=limit))
-    return out.model_copy(update={"unknown": unknown})
-
-
 def impact_of(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> ImpactOut:
+    return impact_with_reach(uow, policy, query)[0]
+
+
+def impact_with_reach(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> tuple[ImpactOut, GraphIndex, Reach]:
+    """The impact, with the index and the whole search (what a caller needs to ask about unlisted items)."""
     unknown = [t for t in query.types if t not in policy.cmdb.relation_types]
     if unknown:
         raise InvalidInput(f"unknown relation type {unknown[0]!r} (types: {', '.join(policy.cmdb.relation_types)})",
@@ -278,9 +265,10 @@ def impact_of(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> ImpactOut:
     impacted = [_impacted(index, info, steps, reach.distance_of(p)) for p, steps in paths.items()]
     lines = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.line_types)
     services = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.service_types)
-    return ImpactOut(touched=names, impacted=impacted, total=int(reach.reached.size),
-                     truncated=bool(reach.reached.size > len(shown)), services=services, production_lines=lines,
-                     highest_criticality=summary["highest"], types=list(query.types), depth=query.depth)
+    out = ImpactOut(touched=names, impacted=impacted, total=int(reach.reached.size),
+                    truncated=bool(reach.reached.size > len(shown)), services=services, production_lines=lines,
+                    highest_criticality=summary["highest"], types=list(query.types), depth=query.depth)
+    return out, index, reach
 
 
 _SUMMARY_LIMIT = 1_000  # services and lines named in a summary

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from ..models import CmdbItem, CmdbRelation, CmdbState
+from ..models import CmdbCuration, CmdbItem, CmdbRelation, CmdbState
 from .base import Repository
 
 _CHUNK = 5_000  # names or ids per IN (…): well under both engines' parameter limits
@@ -185,6 +185,16 @@ class CmdbRepository(Repository[CmdbItem]):
                 cursor.executemany(sql, chunk)
         finally:
             cursor.close()
+
+    # --- curation of a change's impact -------------------------------------------------------------
+
+    def curations(self, change_id: int) -> list[CmdbCuration]:
+        return list(self.s.execute(select(CmdbCuration).where(CmdbCuration.change_id == change_id)
+                                   .order_by(CmdbCuration.item)).scalars())
+
+    def curation(self, change_id: int, item: str) -> CmdbCuration | None:
+        return self.s.execute(select(CmdbCuration).where(CmdbCuration.change_id == change_id,
+                                                         CmdbCuration.item == item)).scalar_one_or_none()
 
     # --- reading everything: the graph index and export --------------------------------------------
 

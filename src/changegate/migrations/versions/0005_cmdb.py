@@ -47,9 +47,26 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cmdb_state'))
     )
     op.bulk_insert(state, [{"id": 1, "generation": 0}])
+    op.create_table('cmdb_curations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('change_id', sa.Integer(), nullable=False),
+    sa.Column('item', sa.String(length=200), nullable=False),
+    sa.Column('decision', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('curated_by', sa.String(length=64), nullable=False),
+    sa.Column('curated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['change_id'], ['changes.id'], name=op.f('fk_cmdb_curations_change_id_changes'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cmdb_curations')),
+    sa.UniqueConstraint('change_id', 'item', name='uq_cmdb_curations_change_item')
+    )
+    with op.batch_alter_table('cmdb_curations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cmdb_curations_change_id'), ['change_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('cmdb_curations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cmdb_curations_change_id'))
+    op.drop_table('cmdb_curations')
     op.drop_table('cmdb_state')
     with op.batch_alter_table('cmdb_relations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cmdb_relations_target_id'))
