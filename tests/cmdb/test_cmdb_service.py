@@ -193,3 +193,29 @@ def test_curation_keeps_computed_and_curated_impact_and_is_audited(plant):
         with plant.uow() as uow:
             cmdb_changes.curate_impact(uow, plant.context("dana.dev"), ref, CurationIn(
                 item="line-3", decision="excluded", reason="too late"))
+
+
+def test_the_highest_criticality_reached_sets_a_risk_floor_and_says_why(plant):
+    from changegate.services import changes
+
+    assert impact(plant, "mes-core").highest_because == "line-3 ← mes-screen-packing ← mes-core"
+    with plant.uow() as uow:
+        low = changes.create_change(uow, plant.context("dana.dev"), _change(items=["printer-3a"])).ref
+        fine = changes.create_change(uow, plant.context("dana.dev"), _change(items=["mes-core"],
+                                                                             risk="critical")).ref
+    with plant.uow(write=False) as uow:
+        uow.read_snapshot()
+        risk = cmdb_changes.change_impact(uow, plant.context("cab.carla"), low, [], None, 10).risk
+        ok_risk = cmdb_changes.change_impact(uow, plant.context("cab.carla"), fine, [], None, 10).risk
+    assert (risk.change_risk, risk.floor, risk.below_floor) == ("standard", "critical", True)
+    assert risk.why == ("the impact reaches line-3 ← printer-3a (critical); cmdb.risk_floor asks at least critical, "
+                        "and the change says standard")
+    assert (ok_risk.floor, ok_risk.below_floor) == ("critical", False)
+
+
+def test_the_risk_floor_takes_the_highest_floor_at_or_below_the_criticality():
+    from changegate.core.cmdb.policy import CmdbPolicy
+
+    policy = CmdbPolicy(risk_floor={"medium": "important", "critical": "urgent"})
+    assert [policy.floor_for(c) for c in (None, "low", "medium", "high", "critical")] == [
+        None, None, "important", "important", "urgent"]

@@ -193,6 +193,9 @@ def print_impact(out: dict, what: str, json_out: bool) -> None:
         return
     highest = f", highest criticality {out['highest_criticality']}" if out["highest_criticality"] else ""
     print(f"impact of {what}: {out['total']} item(s){highest}")
+    if out.get("risk"):
+        risk = out["risk"]
+        print(f"risk: {'BELOW THE FLOOR: ' if risk['below_floor'] else ''}{risk['why']}")
     if out.get("unknown"):
         print(f"not in the CMDB: {', '.join(out['unknown'])}")
     if out["services"]:

@@ -108,6 +108,15 @@ class CurationOut(Out):
     computed: bool = Field(description="whether the item is in the computed impact now")
 
 
+class RiskOut(Out):
+    """What the policy's ``cmdb.risk_floor`` asks of a change, given the highest criticality its impact reaches."""
+
+    change_risk: str
+    floor: str | None = Field(description="the lowest risk the policy accepts for this impact; None: no floor")
+    below_floor: bool
+    why: str
+
+
 class ImpactOut(Out):
     touched: list[str]
     unknown: list[str] = Field(default_factory=list, description="a change's items that are not in the CMDB")
@@ -117,11 +126,14 @@ class ImpactOut(Out):
     services: list[str]
     production_lines: list[str]
     highest_criticality: str | None
+    highest_because: str | None = Field(default=None, description="the nearest item of that criticality and "
+                                                                   "its path, e.g. 'line-3 ← mes-core ← db'")
     types: list[str]
     depth: int | None
     curations: list[CurationOut] = Field(default_factory=list, description="a change's: the requester's "
                                                                              "decisions on its impact")
     curated_total: int | None = Field(default=None, description="a change's: impacted items less the excluded")
+    risk: RiskOut | None = Field(default=None, description="a change's: its risk against the policy's floor")
 
 
 class ImportOut(Out):

@@ -261,13 +261,16 @@ def impact_with_reach(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> tu
     paths = {int(p): reach.path(int(p)) for p in shown}
     involved = {int(index.ids[q]) for steps in paths.values() for q, _ in steps}
     summary = _summary(index, reach, policy)
+    why = reach.path(summary["highest_at"]) if summary["highest_at"] is not None else []
+    involved |= {int(index.ids[q]) for q, _ in why}
     info = uow.cmdb.names_by_ids(involved | summary["ids"])
     impacted = [_impacted(index, info, steps, reach.distance_of(p)) for p, steps in paths.items()]
     lines = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.line_types)
     services = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.service_types)
     out = ImpactOut(touched=names, impacted=impacted, total=int(reach.reached.size),
                     truncated=bool(reach.reached.size > len(shown)), services=services, production_lines=lines,
-                    highest_criticality=summary["highest"], types=list(query.types), depth=query.depth)
+                    highest_criticality=summary["highest"], types=list(query.types), depth=query.depth,
+                    highest_because=" ← ".join(info[int(index.ids[q])][0] for q, _ in why) or None)
     return out, index, reach
 
 
@@ -280,9 +283,11 @@ def _summary(index: GraphIndex, reach, policy: Policy) -> dict:
     wanted = [i for i, name in enumerate(index.type_names) if name in (*policy.cmdb.service_types,
                                                                          *policy.cmdb.line_types)]
     picked = everything[np.isin(index.item_type[everything], wanted)][:_SUMMARY_LIMIT]
-    highest = int(index.criticality[everything].max()) if everything.size else None
+    ranks = index.criticality[everything]
+    at = int(np.argmax(ranks)) if everything.size else None  # the nearest item of the highest criticality
     return {"ids": {int(i) for i in index.ids[picked]},
-            "highest": None if highest is None else _RANKED[highest].value}
+            "highest": None if at is None else _RANKED[int(ranks[at])].value,
+            "highest_at": None if at is None else int(everything[at])}
 
 
 def _impacted(index: GraphIndex, info: dict, steps: list[tuple[int, int]], distance: int) -> ImpactedOut:

@@ -9,12 +9,13 @@ the computed impact.
 from __future__ import annotations
 
 from ..core.audit import AuditRecord
-from ..core.changes.entities import TERMINAL_STATES, format_ref
+from ..core.changes.entities import TERMINAL_STATES, Risk, format_ref
+from ..core.cmdb.policy import RISK_ORDER
 from ..core.errors import InvalidInput, Refused
 from ..core.policy.model import Permission
 from ..db.models import Change, CmdbCuration
 from ..db.uow import UnitOfWork
-from ..schemas.cmdb import CurationIn, CurationOut, ImpactOut, ImpactQuery
+from ..schemas.cmdb import CurationIn, CurationOut, ImpactOut, ImpactQuery, RiskOut
 from .cmdb import impact_with_reach
 from .context import Context
 from .lookup import load
@@ -50,7 +51,19 @@ def _impact(uow: UnitOfWork, ctx: Context, change: Change, types: list[str], dep
     impacted = [i.model_copy(update={"curation": decided.get(i.name)}) for i in out.impacted]
     return out.model_copy(update={
         "unknown": unknown, "impacted": impacted, "curated_total": out.total - excluded,
-        "curations": [_curation_out(c, computed[c.item]) for c in curations]})
+        "curations": [_curation_out(c, computed[c.item]) for c in curations], "risk": _risk(ctx, change, out)})
+
+
+def _risk(ctx: Context, change: Change, out: ImpactOut) -> RiskOut:
+    """The change's risk against the policy's floor for the highest criticality its impact reaches."""
+    floor = ctx.policy.cmdb.floor_for(out.highest_criticality)
+    below = floor is not None and RISK_ORDER.index(Risk(change.risk)) < RISK_ORDER.index(floor)
+    if floor is None:
+        why = f"no risk floor for an impact whose highest criticality is {out.highest_criticality or 'none'}"
+    else:
+        why = (f"the impact reaches {out.highest_because} ({out.highest_criticality}); cmdb.risk_floor asks "
+               f"at least {floor.value}" + (f", and the change says {change.risk}" if below else ""))
+    return RiskOut(change_risk=change.risk, floor=floor.value if floor else None, below_floor=below, why=why)
 
 
 def _curation_out(c: CmdbCuration, computed: bool) -> CurationOut:

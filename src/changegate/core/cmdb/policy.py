@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..changes.entities import Risk
+
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -24,6 +26,7 @@ class Criticality(StrEnum):
 
 
 CRITICALITY_RANK = {c: i for i, c in enumerate(Criticality)}  # low 0 … critical 3
+RISK_ORDER = list(Risk)  # standard < important < urgent < critical
 
 
 class _Strict(BaseModel):
@@ -55,6 +58,18 @@ class CmdbPolicy(_Strict):
     # Which item types the impact summary lists as services and as production lines.
     service_types: tuple[str, ...] = ("service",)
     line_types: tuple[str, ...] = ("production_line",)
+    # The lowest risk a change may carry when its impact (its items included) reaches this criticality.
+    risk_floor: dict[Criticality, Risk] = Field(default_factory=lambda: {Criticality.CRITICAL: Risk.CRITICAL,
+                                                                         Criticality.HIGH: Risk.IMPORTANT})
+
+    def floor_for(self, highest: str | None) -> Risk | None:
+        """The risk floor for an impact whose highest criticality is ``highest`` (the floors of that
+        criticality and of every lower one: the highest of them)."""
+        if highest is None:
+            return None
+        rank = CRITICALITY_RANK[Criticality(highest)]
+        floors = [risk for crit, risk in self.risk_floor.items() if CRITICALITY_RANK[crit] <= rank]
+        return max(floors, key=RISK_ORDER.index, default=None)
 
     @field_validator("item_types")
     @classmethod
