@@ -301,3 +301,21 @@ def test_cmdb_items_and_relations(invoke):
     assert ok(invoke("chris.change", "cmdb", "delete", "vm/mes 1")).strip() == "deleted vm/mes 1"
     code, _, err = invoke("dana.dev", "cmdb", "show", "vm/mes 1")
     assert code == 2 and "no configuration item 'vm/mes 1'" in err
+
+
+def test_conflicts_through_dependencies(invoke, tmp_path):
+    """conflicts through the CMDB: one change touches an item the other's items depend on."""
+    items, relations = tmp_path / "items.csv", tmp_path / "relations.csv"
+    items.write_text(CMDB_ITEMS)
+    relations.write_text(CMDB_RELATIONS)
+    ok(invoke("chris.change", "cmdb", "import", str(items), str(relations)))
+    first = scheduled(invoke, tmp_path)  # mes-labels, in the slot at START
+    rollback = tmp_path / "rollback.sh"
+    out = ok(invoke("dana.dev", "change", "create", "--title", "Line 3 conveyor speed", "--env", "prod",
+                    "--category", "application", "--level", "patch", "--item", "line-3", "--implementation", "x",
+                    "--rollback-file", str(rollback), "--start", START, "--downtime", "30m", "--json"))
+    second = json.loads(out)["ref"]
+    found = json.loads(ok(invoke("chris.change", "change", "conflicts", second, "--json")))
+    assert [(c["other"], c["items"], c["through"]) for c in found] == [(first, ["line-3"], ["line-3 ← mes-labels"])]
+    assert f"CONFLICT: {first} on line-3 through line-3 ← mes-labels from" in ok(
+        invoke("dana.dev", "change", "conflicts", second))

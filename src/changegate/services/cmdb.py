@@ -301,3 +301,20 @@ def _impacted(index: GraphIndex, info: dict, steps: list[tuple[int, int]], dista
 def items_exist(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int]:
     return uow.cmdb.ids_by_names(names)
 
+
+
+def explain_reach(uow: UnitOfWork, policy: Policy, touched: Iterable[str], among: Iterable[str]) -> dict[str, str]:
+    """Which of ``among`` the ``touched`` items impact, each with the path that explains it (for conflicts
+    through dependencies). Names the CMDB does not hold are left out."""
+    touched, among = list(touched), list(among)
+    ids = uow.cmdb.ids_by_names([*touched, *among])
+    sources = [n for n in touched if n in ids]
+    targets = [n for n in among if n in ids and n not in sources]
+    if not sources or not targets:
+        return {}
+    index = graph(uow, policy)
+    reach = index.impact(index.positions(ids[n] for n in sources))
+    positions = dict(zip(targets, index.positions(ids[n] for n in targets).tolist()))
+    paths = {n: reach.path(p) for n, p in positions.items() if reach.distance_of(p) > 0}
+    info = uow.cmdb.names_by_ids({int(index.ids[q]) for steps in paths.values() for q, _ in steps})
+    return {n: " ← ".join(info[int(index.ids[q])][0] for q, _ in steps) for n, steps in paths.items()}

@@ -56,10 +56,12 @@ class ChangeConflict:
     start: datetime
     end: datetime
     accepted: bool
+    through: tuple[str, ...] = ()  # a conflict through dependencies: the paths that explain it
 
     @property
     def sentence(self) -> str:
-        return (f"overlaps {self.other} on {', '.join(self.items)} from {self.start:%Y-%m-%d %H:%M} to "
+        how = f" through {'; '.join(self.through)}" if self.through else ""
+        return (f"overlaps {self.other} on {', '.join(self.items)}{how} from {self.start:%Y-%m-%d %H:%M} to "
                 f"{self.end:%Y-%m-%d %H:%M} UTC" + (" (accepted)" if self.accepted else ""))
 
 
@@ -138,9 +140,26 @@ def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: dateti
     candidate = _as_scheduled(change, start)
     others = uow.changes.scheduled_between(candidate.start, candidate.end, environment=change.environment)
     accepted = uow.conflict_acceptances.accepted_with(change.id)
-    found = engine.conflicts_with(candidate, [_as_scheduled(o) for o in others if o.id != change.id])
-    return [ChangeConflict(format_ref(int(c.second)), c.items, c.start, c.end, int(c.second) in accepted)
+    scheduled = [_as_scheduled(o) for o in others if o.id != change.id]
+    found = engine.conflicts_with(candidate, scheduled)
+    found = sorted(found + _through_dependencies(uow, ctx, candidate, scheduled, {c.second for c in found}),
+                   key=lambda c: c.start)
+    return [ChangeConflict(format_ref(int(c.second)), c.items, c.start, c.end, int(c.second) in accepted, c.through)
             for c in found]
+
+
+def _through_dependencies(uow: UnitOfWork, ctx: Context, candidate: engine.ScheduledChange,
+                          scheduled: list[engine.ScheduledChange], sharing: set[str]) -> list:
+    """Overlapping changes (not already conflicting on a shared item) where one touches an item the
+    other's items depend on, from the CMDB; nothing to ask when no change overlaps or the CMDB is empty."""
+    rest = [o for o in scheduled if o.id not in sharing]
+    if not rest or not uow.cmdb.has_items():
+        return []
+    from ..core.schedule.conflicts import dependency_conflicts
+    from .cmdb import explain_reach  # numpy and the graph index: only when there is something to explain
+
+    return dependency_conflicts(candidate, rest, lambda touched, among: explain_reach(uow, ctx.policy, touched,
+                                                                                       among))
 
 
 def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflictIn) -> list[ConflictOut]:
@@ -162,7 +181,8 @@ def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflic
 
 
 def _conflict_out(ref: str, c: ChangeConflict) -> ConflictOut:
-    return ConflictOut(change=ref, other=c.other, items=list(c.items), start=c.start, end=c.end, accepted=c.accepted)
+    return ConflictOut(change=ref, other=c.other, items=list(c.items), start=c.start, end=c.end, accepted=c.accepted,
+                       through=list(c.through))
 
 
 def list_conflicts(uow: UnitOfWork, ctx: Context, ref: str) -> list[ConflictOut]:
