@@ -257,21 +257,26 @@ def impact_with_reach(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> tu
     index = graph(uow, policy)
     reach = index.impact(index.positions(ids[n] for n in names), relation_types=query.types or None,
                          max_depth=query.depth)
+    return _impact_out(uow, policy, query, names, index, reach), index, reach
+
+
+def _impact_out(uow: UnitOfWork, policy: Policy, query: ImpactQuery, names: list[str], index: GraphIndex,
+                reach: Reach) -> ImpactOut:
+    """The answer: the nearest ``limit`` items with their paths, the summary, the highest criticality and why."""
     shown = reach.reached[: query.limit]
     paths = {int(p): reach.path(int(p)) for p in shown}
-    involved = {int(index.ids[q]) for steps in paths.values() for q, _ in steps}
     summary = _summary(index, reach, policy)
     why = reach.path(summary["highest_at"]) if summary["highest_at"] is not None else []
-    involved |= {int(index.ids[q]) for q, _ in why}
+    involved = {int(index.ids[q]) for steps in [*paths.values(), why] for q, _ in steps}
     info = uow.cmdb.names_by_ids(involved | summary["ids"])
     impacted = [_impacted(index, info, steps, reach.distance_of(p)) for p, steps in paths.items()]
-    lines = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.line_types)
-    services = sorted(info[i][0] for i in summary["ids"] if info[i][1] in policy.cmdb.service_types)
-    out = ImpactOut(touched=names, impacted=impacted, total=int(reach.reached.size),
-                    truncated=bool(reach.reached.size > len(shown)), services=services, production_lines=lines,
-                    highest_criticality=summary["highest"], types=list(query.types), depth=query.depth,
-                    highest_because=" ← ".join(info[int(index.ids[q])][0] for q, _ in why) or None)
-    return out, index, reach
+    by_type = {kind: sorted(info[i][0] for i in summary["ids"] if info[i][1] in kinds)
+               for kind, kinds in (("services", policy.cmdb.service_types), ("lines", policy.cmdb.line_types))}
+    return ImpactOut(touched=names, impacted=impacted, total=int(reach.reached.size),
+                     truncated=bool(reach.reached.size > len(shown)), services=by_type["services"],
+                     production_lines=by_type["lines"], highest_criticality=summary["highest"],
+                     types=list(query.types), depth=query.depth,
+                     highest_because=" ← ".join(info[int(index.ids[q])][0] for q, _ in why) or None)
 
 
 _SUMMARY_LIMIT = 1_000  # services and lines named in a summary

@@ -42,32 +42,18 @@ def import_files(uow: UnitOfWork, ctx: Context, files: list[tuple[str, bytes]], 
                  apply_valid: bool = False, progress: Progress | None = None) -> ImportOut:
     ctx.require(Permission.CMDB_MANAGE, entity="cmdb")
     parsed = read_files(files, fmt, progress)
-    checked = Checked(problems=list(parsed.problems))
-    check_items(parsed.items, ctx.policy.cmdb, checked)
-    stored = {name: {"id": i.id, **{k: getattr(i, k) for k in STORED_FIELDS}}
-              for name, i in uow.cmdb.by_names(checked.items).items()}
-    endpoints = {n for r in parsed.relations for n in (r.source, r.target)} - set(checked.items)
-    ids = uow.cmdb.ids_by_names(endpoints)
-    check_relations(parsed.relations, ctx.policy.cmdb, set(ids), checked)
+    checked, stored, ids = _check(uow, ctx, parsed)
     problems = [str(p) for p in sorted(checked.problems, key=lambda p: (p.file, p.line))]
     rejected = len(parsed.items) + len(parsed.relations) - len(checked.items) - len(checked.relations)
     if problems and not apply_valid:
         raise ImportRejected(f"{len(problems)} problem(s) in the files; nothing was imported (--apply-valid "
                              "imports the valid rows)", problems=tuple(problems))
-    created = [new_item(name, row.fields) for name, row in checked.items.items() if name not in stored]
-    updated = [{"id": stored[name]["id"], **diff} for name, row in checked.items.items() if name in stored
-               for diff in [changed_fields(stored[name], row.fields)] if diff]
-    uow.cmdb.insert_items(created)
-    uow.cmdb.update_items(updated)
-    ids.update(uow.cmdb.ids_by_names({n for r in checked.relations for n in (r.source, r.target)} - set(ids)))
-    triples = list(dict.fromkeys((ids[r.source], ids[r.target], r.type) for r in checked.relations))
-    existing = uow.cmdb.existing_triples(t[0] for t in triples)
-    new_relations = [t for t in triples if t not in existing]
-    uow.cmdb.insert_relations(new_relations)
+    created, updated = _apply_items(uow, checked, stored)
+    created_relations, triples = _apply_relations(uow, checked, ids)
     counts = dict(items_created=len(created), items_updated=len(updated),
                   items_unchanged=len(checked.items) - len(created) - len(updated),
-                  relations_created=len(new_relations), relations_unchanged=len(triples) - len(new_relations))
-    changed = bool(created or updated or new_relations)
+                  relations_created=created_relations, relations_unchanged=triples - created_relations)
+    changed = bool(created or updated or created_relations)
     if changed:
         by_id = {v["id"]: k for k, v in stored.items()}
         _audit(uow, ctx, "cmdb.imported", "cmdb", None, None, {
@@ -76,6 +62,40 @@ def import_files(uow: UnitOfWork, ctx: Context, files: list[tuple[str, bytes]], 
             "updated": [by_id[u["id"]] for u in updated[:_NAMES_IN_AUDIT]], "rejected": rejected})
     return ImportOut(applied=changed, rejected=rejected, problems=problems, message=_message(counts, changed),
                      **counts)
+
+
+def _check(uow: UnitOfWork, ctx: Context, parsed: Parsed) -> tuple[Checked, dict[str, dict], dict[str, int]]:
+    """The valid rows and the problems; the stored items the files name; the ids of the relations' stored ends."""
+    checked = Checked(problems=list(parsed.problems))
+    check_items(parsed.items, ctx.policy.cmdb, checked)
+    stored = {name: {"id": i.id, **{k: getattr(i, k) for k in STORED_FIELDS}}
+              for name, i in uow.cmdb.by_names(checked.items).items()}
+    endpoints = {n for r in parsed.relations for n in (r.source, r.target)} - set(checked.items)
+    ids = uow.cmdb.ids_by_names(endpoints)
+    check_relations(parsed.relations, ctx.policy.cmdb, set(ids), checked)
+    return checked, stored, ids
+
+
+def _apply_items(uow: UnitOfWork, checked: Checked, stored: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    created = [new_item(name, row.fields) for name, row in checked.items.items() if name not in stored]
+    updated = []
+    for name, row in checked.items.items():
+        diff = changed_fields(stored[name], row.fields) if name in stored else None
+        if diff:
+            updated.append({"id": stored[name]["id"], **diff})
+    uow.cmdb.insert_items(created)
+    uow.cmdb.update_items(updated)
+    return created, updated
+
+
+def _apply_relations(uow: UnitOfWork, checked: Checked, ids: dict[str, int]) -> tuple[int, int]:
+    """Creates the relations not stored yet; returns (created, relations in the files)."""
+    ids.update(uow.cmdb.ids_by_names({n for r in checked.relations for n in (r.source, r.target)} - set(ids)))
+    triples = list(dict.fromkeys((ids[r.source], ids[r.target], r.type) for r in checked.relations))
+    existing = uow.cmdb.existing_triples(t[0] for t in triples)
+    new_relations = [t for t in triples if t not in existing]
+    uow.cmdb.insert_relations(new_relations)
+    return len(new_relations), len(triples)
 
 
 def _message(counts: dict, changed: bool) -> str:
