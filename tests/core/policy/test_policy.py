@@ -392,3 +392,12 @@ def test_the_cmdb_section_is_optional_and_its_errors_name_the_line():
     with pytest.raises(PolicyError) as caught:
         parse_policy(text, "x.yaml")
     assert caught.value.problems[0].startswith("x.yaml:6: cmdb.relation_types.feeds.impact: Input should be")
+
+
+def test_the_policy_cache_key_covers_the_section_modules_of_every_area():
+    """A cached policy pickled by older code must not be reused when a section's model changed: the
+    sections kept beside their areas are part of the key (a stale pickle lacked cmdb.risk_floor)."""
+    from changegate.services import policy as loader
+
+    names = {(p.parent.name, p.name) for p in loader._CODE}
+    assert {("cmdb", "policy.py"), ("schedule", "policy.py"), ("gate", "policy.py"), ("policy", "model.py")} <= names
