@@ -155,7 +155,7 @@ def _impact_edges(src: np.ndarray, dst: np.ndarray, rel: np.ndarray, relation_na
     return origin, target, relation
 
 
-SMALL = 2_048  # positions reached before the search moves from Python dicts to arrays over every position
+SMALL = 512  # positions reached before the search moves from Python dicts to arrays over every position
 
 
 def bfs(indptr: np.ndarray, indices: np.ndarray, sources: np.ndarray,
