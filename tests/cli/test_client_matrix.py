@@ -213,3 +213,109 @@ def test_every_client_method_is_named_by_a_test_here():
         if name.startswith("test_") and fn.__doc__:
             named |= set(re.findall(r"\w+", fn.__doc__.split("\n\n")[0]))
     assert sorted(protocol - named) == []
+
+
+CMDB_ITEMS = """name,type,criticality,owner,environment,description,attr.vendor
+db-mes-prod,database,critical,dba,prod,MES production database,postgres
+mes-core,application,high,mes-team,prod,,
+mes-screen-packing,mes_screen,medium,mes-team,prod,packing screen,
+line-3,production_line,critical,plant-ops,prod,,
+mes-labels,application,medium,mes-team,prod,label printing,
+"""
+CMDB_RELATIONS = """source,target,type
+mes-core,db-mes-prod,depends_on
+mes-screen-packing,mes-core,depends_on
+mes-screen-packing,line-3,part_of
+line-3,mes-labels,depends_on
+"""
+
+
+def test_cmdb_import_export_and_impact(invoke, tmp_path):
+    """cmdb_import, cmdb_export, cmdb_impact, change_impact, curate_impact."""
+    items, relations = tmp_path / "items.csv", tmp_path / "relations.csv"
+    items.write_text(CMDB_ITEMS)
+    relations.write_text(CMDB_RELATIONS)
+    out = ok(invoke("chris.change", "cmdb", "import", str(items), str(relations)))
+    assert out.strip() == ("imported: 5 item(s) created, 0 updated, 0 unchanged; 4 relation(s) created, "
+                           "0 unchanged")
+    out = ok(invoke("chris.change", "cmdb", "import", str(items), str(relations)))
+    assert out.strip() == "nothing to change: 5 item(s) and 4 relation(s) are already as the files say"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source,target,type\nmes-core,ghost,depends_on\n")
+    code, out, err = invoke("chris.change", "cmdb", "import", str(bad))
+    assert code == 2 and "nothing was imported" in err and "bad.csv:2: target: relation to a missing item 'ghost'" in err
+    code, _, err = invoke("dana.dev", "cmdb", "import", str(items))
+    assert code == 1 and "may not cmdb.manage" in err
+    out = ok(invoke("dana.dev", "cmdb", "impact", "db-mes-prod"))
+    assert out.splitlines()[0] == "impact of db-mes-prod: 3 item(s), highest criticality critical"
+    assert "  3  line-3 (production_line, critical)  line-3 ← mes-screen-packing ← mes-core ← db-mes-prod" in out
+    shown = json.loads(ok(invoke("dana.dev", "cmdb", "impact", "db-mes-prod", "--depth", "1", "--json")))
+    assert [i["name"] for i in shown["impacted"]] == ["mes-core"] and shown["total"] == 1
+    code, _, err = invoke("dana.dev", "cmdb", "impact", "db-mes-prd")
+    assert code == 2 and "did you mean db-mes-prod" in err
+    ref = create(invoke, tmp_path)  # its item: mes-labels
+    out = ok(invoke("dana.dev", "change", "impact", ref))
+    assert out.splitlines()[0] == f"impact of {ref}: 1 item(s), highest criticality critical"
+    assert "line-3 ← mes-labels" in out
+    out = ok(invoke("dana.dev", "change", "curate", ref, "line-3", "--exclude", "--reason", "line 3 is down that week"))
+    assert out.splitlines()[0] == f"{ref}: line-3 excluded from the impact"
+    assert "  excluded line-3 by dana.dev: line 3 is down that week" in out
+    shown = json.loads(ok(invoke("cab.carla", "change", "impact", ref, "--json")))
+    assert (shown["total"], shown["curated_total"]) == (1, 0) and shown["impacted"][0]["curation"] == "excluded"
+    code, _, err = invoke("dana.dev", "change", "curate", ref, "db-mes-prod", "--confirm", "--reason", "x")
+    assert code == 2 and "'db-mes-prod' is not in the computed impact" in err
+    exported = tmp_path / "out.json"
+    ok(invoke("audrey.audit", "cmdb", "export", str(exported)))
+    document = json.loads(exported.read_text())
+    assert len(document["items"]) == 5 and len(document["relations"]) == 4
+    out = ok(invoke("chris.change", "cmdb", "import", str(exported)))
+    assert out.startswith("nothing to change")
+    csv_items, csv_relations = tmp_path / "e-items.csv", tmp_path / "e-relations.csv"
+    ok(invoke("audrey.audit", "cmdb", "export", str(csv_items), "--relations", str(csv_relations)))
+    assert csv_items.read_text().splitlines()[0] == "name,type,criticality,owner,environment,description,attr.vendor"
+    assert ok(invoke("chris.change", "cmdb", "import", str(csv_items), str(csv_relations))).startswith("nothing")
+
+
+def test_cmdb_items_and_relations(invoke):
+    """cmdb_create_item, cmdb_update_item, cmdb_get_item, cmdb_search, cmdb_relate, cmdb_relations,
+    cmdb_unrelate, cmdb_delete_item."""
+    out = ok(invoke("chris.change", "cmdb", "add", "host-7", "--type", "host", "--criticality", "high",
+                    "--owner", "infra", "--attr", "rack=B2"))
+    assert out.strip() == "created host-7 (host, high, infra)"
+    ok(invoke("chris.change", "cmdb", "add", "vm/mes 1", "--type", "virtual_machine"))  # any character in a name
+    assert ok(invoke("chris.change", "cmdb", "relate", "vm/mes 1", "runs_on", "host-7")).strip() == \
+        "related vm/mes 1 runs_on host-7"
+    out = ok(invoke("chris.change", "cmdb", "edit", "vm/mes 1", "--owner", "mes-team", "--criticality", "critical"))
+    assert out.strip() == "edited vm/mes 1 (virtual_machine, critical, mes-team)"
+    shown = json.loads(ok(invoke("dana.dev", "cmdb", "show", "host-7", "--json")))
+    assert shown["attributes"] == {"rack": "B2"}
+    assert [(r["source"], r["type"], r["target"]) for r in shown["relations"]] == [("vm/mes 1", "runs_on", "host-7")]
+    found = json.loads(ok(invoke("dana.dev", "cmdb", "search", "mes", "--json")))
+    assert [i["name"] for i in found["items"]] == ["vm/mes 1"]
+    listed = ok(invoke("dana.dev", "cmdb", "relations", "--item", "host-7"))
+    assert listed.splitlines() == ["vm/mes 1 runs_on host-7", "1 relation(s)"]
+    code, _, err = invoke("chris.change", "cmdb", "relate", "vm/mes 1", "feeds", "host-7")
+    assert code == 2 and "unknown relation type 'feeds'" in err
+    assert ok(invoke("chris.change", "cmdb", "unrelate", "vm/mes 1", "runs_on", "host-7")).strip() == \
+        "removed vm/mes 1 runs_on host-7"
+    assert ok(invoke("chris.change", "cmdb", "delete", "vm/mes 1")).strip() == "deleted vm/mes 1"
+    code, _, err = invoke("dana.dev", "cmdb", "show", "vm/mes 1")
+    assert code == 2 and "no configuration item 'vm/mes 1'" in err
+
+
+def test_conflicts_through_dependencies(invoke, tmp_path):
+    """conflicts through the CMDB: one change touches an item the other's items depend on."""
+    items, relations = tmp_path / "items.csv", tmp_path / "relations.csv"
+    items.write_text(CMDB_ITEMS)
+    relations.write_text(CMDB_RELATIONS)
+    ok(invoke("chris.change", "cmdb", "import", str(items), str(relations)))
+    first = scheduled(invoke, tmp_path)  # mes-labels, in the slot at START
+    rollback = tmp_path / "rollback.sh"
+    out = ok(invoke("dana.dev", "change", "create", "--title", "Line 3 conveyor speed", "--env", "prod",
+                    "--category", "application", "--level", "patch", "--item", "line-3", "--implementation", "x",
+                    "--rollback-file", str(rollback), "--start", START, "--downtime", "30m", "--json"))
+    second = json.loads(out)["ref"]
+    found = json.loads(ok(invoke("chris.change", "change", "conflicts", second, "--json")))
+    assert [(c["other"], c["items"], c["through"]) for c in found] == [(first, ["line-3"], ["line-3 ← mes-labels"])]
+    assert f"CONFLICT: {first} on line-3 through line-3 ← mes-labels from" in ok(
+        invoke("dana.dev", "change", "conflicts", second))

@@ -16,9 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..schemas.common import char_name
 
-# Evidence uploads and SQL checks carry files: they keep the (larger) evidence limit, plus room for the
-# multipart envelope and the JSON quoting around the scripts.
-_UPLOAD_PATH = re.compile(r"^(/api/v1)?/changes/[^/]+/(evidence|sql-check)$")  # without /api/v1: the web page's upload
+# Evidence uploads, SQL checks and CMDB imports carry files: they keep the (larger) evidence limit, plus
+# room for the multipart envelope and the JSON quoting around the scripts. Without /api/v1: the web page's upload.
+_UPLOAD_PATH = re.compile(r"^(/api/v1)?/changes/[^/]+/(evidence|sql-check)$|^/api/v1/cmdb/import$")
 _ENVELOPE = 64 * 1024
 
 # What no query parameter may hold: NUL (PostgreSQL's text cannot store it) and the other controls.

@@ -317,7 +317,8 @@ def conflicts(ref: str, json_out: JsonOpt = False) -> None:
     if not found:
         print(f"{ref}: no conflict")
     for c in found:
-        print(f"{'accepted' if c['accepted'] else 'CONFLICT'}: {c['other']} on {', '.join(c['items'])} "
+        through = f" through {'; '.join(c['through'])}" if c.get("through") else ""
+        print(f"{'accepted' if c['accepted'] else 'CONFLICT'}: {c['other']} on {', '.join(c['items'])}{through} "
               f"from {c['start']} to {c['end']}")
 
 

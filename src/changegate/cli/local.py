@@ -259,3 +259,90 @@ class LocalClient:
 
         return sqlcheck.check_and_attach(self.rt.uow, self.rt.context(self.person), ref,
                                          _parse(SqlCheckIn, payload), max_bytes=self.rt.settings.max_evidence_bytes)
+
+    # --- the CMDB (issue 15) ------------------------------------------------------------------------
+
+    def cmdb_search(self, params: dict) -> dict:
+        from ..services import cmdb
+
+        return self._run(cmdb.search_items, params.get("q"), list(params.get("type") or []),
+                         params.get("limit", 50), params.get("offset", 0), write=False)
+
+    def cmdb_get_item(self, name: str) -> dict:
+        from ..services import cmdb
+
+        return self._run(cmdb.get_item, name, write=False)
+
+    def cmdb_create_item(self, payload: dict) -> dict:
+        from ..schemas.cmdb import ItemIn
+        from ..services import cmdb
+
+        return self._run(cmdb.create_item, _parse(ItemIn, payload))
+
+    def cmdb_update_item(self, name: str, payload: dict) -> dict:
+        from ..schemas.cmdb import ItemUpdate
+        from ..services import cmdb
+
+        return self._run(cmdb.update_item, name, _parse(ItemUpdate, payload))
+
+    def cmdb_delete_item(self, name: str) -> dict:
+        from ..services import cmdb
+
+        return self._run(cmdb.delete_item, name)
+
+    def cmdb_relations(self, params: dict) -> dict:
+        from ..services import cmdb
+
+        return self._run(cmdb.list_relations, params.get("item"), list(params.get("type") or []),
+                         params.get("limit", 100), params.get("offset", 0), write=False)
+
+    def cmdb_relate(self, payload: dict) -> dict:
+        from ..schemas.cmdb import RelationIn
+        from ..services import cmdb
+
+        return self._run(cmdb.create_relation, _parse(RelationIn, payload))
+
+    def cmdb_unrelate(self, payload: dict) -> dict:
+        from ..schemas.cmdb import RelationIn
+        from ..services import cmdb
+
+        return self._run(cmdb.delete_relation, _parse(RelationIn, payload))
+
+    def cmdb_impact(self, payload: dict) -> dict:
+        from ..schemas.cmdb import ImpactQuery
+        from ..services import cmdb
+
+        query = _parse(ImpactQuery, payload)
+        ctx = self.rt.context(self.person)
+        with self.rt.uow(write=False) as uow:
+            uow.read_snapshot()
+            return _json(cmdb.impact(uow, ctx, query))
+
+    def curate_impact(self, ref: str, payload: dict) -> dict:
+        from ..schemas.cmdb import CurationIn
+        from ..services import cmdb_changes
+
+        return self._run(cmdb_changes.curate_impact, ref, _parse(CurationIn, payload))
+
+    def change_impact(self, ref: str, params: dict) -> dict:
+        from ..services import cmdb_changes
+
+        ctx = self.rt.context(self.person)
+        with self.rt.uow(write=False) as uow:
+            uow.read_snapshot()
+            return _json(cmdb_changes.change_impact(uow, ctx, ref, list(params.get("type") or []), params.get("depth"),
+                                            params.get("limit", 200)))
+
+    def cmdb_import(self, files: list, fmt: str | None, apply_valid: bool, progress) -> dict:
+        from ..services import cmdb_files
+
+        ctx = self.rt.context(self.person)
+        with self.rt.uow() as uow:
+            return _json(cmdb_files.import_files(uow, ctx, files, fmt=fmt, apply_valid=apply_valid, progress=progress))
+
+    def cmdb_export(self) -> dict:
+        from ..services import cmdb_files
+
+        with self.rt.uow(write=False) as uow:
+            uow.read_snapshot()
+            return cmdb_files.export(uow, self.rt.context(self.person))

@@ -268,5 +268,11 @@ app.command("worker")(_deploy.worker)
 app.add_typer(_deploy.plan_app, name="plan")
 app.add_typer(_deploy.run_app, name="run")
 
+from . import cmdb as _cmdb
+
+app.add_typer(_cmdb.cmdb_app, name="cmdb")
+_change.change_app.command("impact")(_cmdb.change_impact)
+_change.change_app.command("curate")(_cmdb.curate)
+
 if __name__ == "__main__":
     app()

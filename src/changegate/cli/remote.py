@@ -161,3 +161,68 @@ class RemoteClient:
 
     def sql_check(self, ref, payload):
         return self._call("POST", f"/changes/{ref}/sql-check", json=payload)
+
+    # --- the CMDB (issue 15) ------------------------------------------------------------------------
+
+    @staticmethod
+    def _name(name: str) -> str:
+        from urllib.parse import quote
+
+        return quote(name, safe="")
+
+    def _params(self, params: dict) -> dict:
+        return {k: v for k, v in params.items() if v not in (None, [], ())}
+
+    def cmdb_search(self, params):
+        return self._call("GET", "/cmdb/items", params=self._params(params))
+
+    def cmdb_get_item(self, name):
+        return self._call("GET", f"/cmdb/items/{self._name(name)}")
+
+    def cmdb_create_item(self, payload):
+        return self._call("POST", "/cmdb/items", json=payload)
+
+    def cmdb_update_item(self, name, payload):
+        return self._call("PATCH", f"/cmdb/items/{self._name(name)}", json=payload)
+
+    def cmdb_delete_item(self, name):
+        return self._call("DELETE", f"/cmdb/items/{self._name(name)}")
+
+    def cmdb_relations(self, params):
+        return self._call("GET", "/cmdb/relations", params=self._params(params))
+
+    def cmdb_relate(self, payload):
+        return self._call("POST", "/cmdb/relations", json=payload)
+
+    def cmdb_unrelate(self, payload):
+        return self._call("POST", "/cmdb/relations/delete", json=payload)
+
+    def cmdb_impact(self, payload):
+        return self._call("POST", "/cmdb/impact", json={k: v for k, v in payload.items() if v is not None})
+
+    def change_impact(self, ref, params):
+        return self._call("GET", f"/changes/{ref}/impact", params=self._params(params))
+
+    def curate_impact(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/impact/curation", json=payload)
+
+    def cmdb_import(self, files, fmt, apply_valid, progress):
+        """Uploads the files; the server parses and applies them (``progress`` is the local client's)."""
+        from ..core.cmdb.errors import ImportRejected
+
+        data = {"apply_valid": "true" if apply_valid else "false", **({"format": fmt} if fmt else {})}
+        upload = [("files", (name, content, "application/octet-stream")) for name, content in files]
+        try:
+            response = self.http.post("/cmdb/import", files=upload, data=data)
+        except httpx.HTTPError as exc:
+            raise InvalidInput(f"cannot reach {self.http.base_url}: {exc}", field="url") from exc
+        if response.status_code == 422:
+            body = response.json()
+            if body.get("problems"):  # rejected files: every problem by file and line
+                raise ImportRejected(body["message"], problems=tuple(body["problems"]))
+        if response.is_success:
+            return response.json()
+        return self._call("POST", "/cmdb/import", files=upload, data=data)  # raises the mapped error
+
+    def cmdb_export(self):
+        return self._call("GET", "/cmdb/export")

@@ -326,3 +326,58 @@ class RunStep(Base):
     run: Mapped[DeploymentRun] = relationship(back_populates="steps")
 
     __table_args__ = (UniqueConstraint("run_id", "key", name="uq_run_steps_run_key"),)
+
+
+class CmdbItem(Base):
+    """A configuration item (issue 15): its type is one of the policy's ``cmdb.item_types``."""
+
+    __tablename__ = "cmdb_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(200), default="")  # the owning team
+    environment: Mapped[str] = mapped_column(String(64), default="")
+    criticality: Mapped[str] = mapped_column(String(16), default="medium")
+    description: Mapped[str] = mapped_column(Text, default="")
+    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class CmdbRelation(Base):
+    """``source`` ``type`` ``target``, e.g. mes-core depends_on db-mes-prod."""
+
+    __tablename__ = "cmdb_relations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("cmdb_items.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("cmdb_items.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "type", name="uq_cmdb_relations_triple"),)
+
+
+class CmdbState(Base):
+    """One row: the generation every CMDB write bumps in its own transaction. Each process keeps its
+    graph index with the generation it was built at and rebuilds when the stored one moved."""
+
+    __tablename__ = "cmdb_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CmdbCuration(Base):
+    """A person's decision on one item of a change's computed impact: confirmed or excluded, and why.
+    The newest decision per item is kept here; every one is in the audit chain."""
+
+    __tablename__ = "cmdb_curations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    item: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(16))  # confirmed | excluded
+    reason: Mapped[str] = mapped_column(Text)
+    curated_by: Mapped[str] = mapped_column(String(64))
+    curated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("change_id", "item", name="uq_cmdb_curations_change_item"),)

@@ -26,6 +26,7 @@ from .reads import ScheduleReads
 from .repositories import (
     AuditRepository,
     ChangeRepository,
+    CmdbRepository,
     ConflictAcceptanceRepository,
     CredentialRepository,
     EnvironmentFactRepository,
@@ -98,6 +99,7 @@ class UnitOfWork:
         self._afterwards: list[tuple[AuditRecord, datetime]] = []
         self.credentials = CredentialRepository(s)
         self.plans, self.runs = PlanRepository(s), RunRepository(s)
+        self.cmdb = CmdbRepository(s)
         return self
 
     def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:

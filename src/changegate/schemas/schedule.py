@@ -95,6 +95,8 @@ class ConflictOut(Out):
     start: datetime
     end: datetime
     accepted: bool
+    through: list[str] = Field(default_factory=list, description="a conflict through dependencies (CMDB): the "
+                                                                 "paths, e.g. 'line-3 ← mes-core ← db-mes-prod'")
 
 
 class AcceptConflictIn(Strict):

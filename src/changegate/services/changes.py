@@ -35,7 +35,7 @@ from ..schemas.changes import (
     TransitionIn,
 )
 from .context import Context
-from . import schedule
+from . import cmdb_names, schedule
 from .tokens import authenticate, check_token, token_hash
 from .lookup import load, parse_ref
 from .views import change_out, change_summary_out, facts_of, snapshot
@@ -131,6 +131,7 @@ def create_change(uow: UnitOfWork, ctx: Context, data: ChangeCreate) -> ChangeOu
         for name in ("category", "release_level"):
             if fields[name] is None:
                 raise InvalidInput(f"{name} is required", field=name)
+    cmdb_names.check_change_items(uow, items)  # real configuration items once the CMDB is in use
     change = Change(
         **fields,
         state=State.DRAFT.value,
@@ -187,6 +188,7 @@ def update_change(uow: UnitOfWork, ctx: Context, ref: str, data: ChangeUpdate) -
     if "version" in sent:
         change.version_label = data.version
     if "items" in sent:
+        cmdb_names.check_change_items(uow, list(dict.fromkeys(data.items or [])))
         uow.changes.set_items(change, list(dict.fromkeys(data.items or [])))
     uow.changes.touch(change, ctx.now)
     uow.session.flush()

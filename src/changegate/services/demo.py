@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeCreate, CommentIn, TransitionIn
-from . import changes, environments, tokens
+from . import changes, cmdb_files, environments, tokens
 from .runtime import Runtime
 from ..schemas.schedule import SlotQuery
 from . import schedule
@@ -106,6 +106,71 @@ class _Demo:
             self.approve(person, ref, role, days_ago=days_ago)
 
 
+# The plant's CMDB: every item the demo's changes name, and what depends on what, so that
+# `changegate change impact CHG-1` explains which lines a label fix reaches.
+_CMDB_ITEMS = """name,type,criticality,owner,environment,description
+plant-north,site,critical,plant-ops,prod,The plant
+line-2,production_line,critical,plant-ops,prod,Assembly line 2
+line-3,production_line,critical,plant-ops,prod,Packing line 3
+line-4,production_line,high,plant-ops,prod,Line 4 in hall B
+line-5,production_line,high,plant-ops,prod,Line 5 in hall B
+mes-service,service,critical,mes-team,prod,Manufacturing execution
+erp-service,service,high,erp-team,prod,Orders and costing
+mes-core,application,high,mes-team,prod,MES core
+mes-labels,module,high,mes-team,prod,Label layouts and weights
+mes-quality,module,medium,mes-team,prod,Quality holds
+mes-web,application,medium,mes-team,prod,Shop-floor web screens
+oee-service,application,medium,mes-team,prod,OEE figures
+mes-erp-bridge,application,high,mes-team,prod,Orders between ERP and MES
+erp,application,high,erp-team,prod,ERP
+erp-db,database,critical,dba,prod,ERP database
+mes-db,database,critical,dba,prod,MES production database
+uat-db,database,low,dba,uat,MES UAT database
+db-host-1,host,high,infra,prod,Database server
+mes-node-1,host,high,infra,prod,MES application node 1
+mes-node-3,host,high,infra,prod,MES application node 3
+lb-mes,network_device,high,infra,prod,Load balancer in front of the MES nodes
+switch-hall-b,network_device,critical,infra,prod,Core switch of hall B
+scanner-gateway,application,high,mes-team,prod,Barcode scanners to MES
+mes-screen-packing-3,mes_screen,medium,mes-team,prod,Packing screen on line 3
+mes-screen-oee,mes_screen,low,mes-team,prod,OEE screen on line 2
+label-printing,application,medium,mes-team,prod,Label printer spooler
+printer-3a,label_printer,medium,plant-ops,prod,Label printer on line 3
+"""
+_CMDB_RELATIONS = """source,target,type
+mes-service,mes-core,depends_on
+erp-service,erp,depends_on
+mes-labels,mes-core,part_of
+mes-quality,mes-core,part_of
+mes-core,mes-db,depends_on
+mes-core,mes-erp-bridge,depends_on
+mes-core,mes-node-1,runs_on
+mes-core,mes-node-3,runs_on
+mes-erp-bridge,erp,depends_on
+erp,erp-db,depends_on
+mes-db,db-host-1,runs_on
+erp-db,db-host-1,runs_on
+mes-web,mes-core,depends_on
+mes-web,lb-mes,depends_on
+oee-service,mes-db,depends_on
+mes-screen-oee,oee-service,depends_on
+mes-screen-oee,mes-web,depends_on
+mes-screen-oee,line-2,part_of
+mes-screen-packing-3,mes-web,depends_on
+mes-screen-packing-3,line-3,part_of
+label-printing,mes-labels,depends_on
+printer-3a,label-printing,depends_on
+printer-3a,line-3,part_of
+line-2,scanner-gateway,depends_on
+line-4,switch-hall-b,depends_on
+line-5,switch-hall-b,depends_on
+line-2,plant-north,part_of
+line-3,plant-north,part_of
+line-4,plant-north,part_of
+line-5,plant-north,part_of
+"""
+
+
 def load_demo(rt: Runtime) -> dict:
     with rt.uow() as uow:
         return _load(_Demo(rt, uow))
@@ -113,6 +178,8 @@ def load_demo(rt: Runtime) -> dict:
 
 def _load(d: _Demo) -> dict:
     rt = d.rt
+    cmdb_files.import_files(d.uow, d.ctx("chris.change", days_ago=30), [
+        ("demo-items.csv", _CMDB_ITEMS.encode()), ("demo-relations.csv", _CMDB_RELATIONS.encode())])
     patch_ok = [("ines.itmgr", "it_manager")]
     minor_ok = [("ines.itmgr", "it_manager"), ("omar.ops", "operations_manager")]
 

@@ -85,7 +85,7 @@ def verdict_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str,
                       for name, env in ctx.policy.environments.items() if env.refresh_max_age_days is not None},
         rollback_tests=sum(1 for e in change.evidence if e.kind == "rollback_test"),
         sql_check=sqlcheck.stored_check(reads.blobs),
-        unaccepted_conflicts=tuple(c.sentence for c in schedule.conflicts_among(change, when, reads.holders,
+        unaccepted_conflicts=tuple(c.sentence for c in schedule.conflicts_among(uow, ctx, change, when, reads.holders,
                                                                                  reads.accepted)
                                    if not c.accepted),
         template=ctx.policy.template(change.template_id) if change.template_id else None,

@@ -53,7 +53,9 @@ def load_policy(path: Path, *, cache_dir: Path | None = None) -> Policy:
 
 
 # The code that gives a policy its meaning: a cached policy is only reused by the same code.
-_CODE = [Path(__file__), *(Path(__file__).resolve().parent.parent / "core" / "policy").glob("*.py")]
+# The sections kept beside their areas (core/schedule/policy.py, core/gate/policy.py, core/cmdb/policy.py) count too.
+_CORE = Path(__file__).resolve().parent.parent / "core"
+_CODE = [Path(__file__), *(_CORE / "policy").glob("*.py"), *_CORE.glob("*/policy.py")]
 
 
 def _cache_key(raw: bytes) -> str:

@@ -64,10 +64,12 @@ class ChangeConflict:
     start: datetime
     end: datetime
     accepted: bool
+    through: tuple[str, ...] = ()  # a conflict through dependencies: the paths that explain it
 
     @property
     def sentence(self) -> str:
-        return (f"overlaps {self.other} on {', '.join(self.items)} from {self.start:%Y-%m-%d %H:%M} to "
+        how = f" through {'; '.join(self.through)}" if self.through else ""
+        return (f"overlaps {self.other} on {', '.join(self.items)}{how} from {self.start:%Y-%m-%d %H:%M} to "
                 f"{self.end:%Y-%m-%d %H:%M} UTC" + (" (accepted)" if self.accepted else ""))
 
 
@@ -167,10 +169,11 @@ def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: dateti
     candidate = _as_scheduled(change, start)
     others = uow.changes.scheduled_between(candidate.start, candidate.end, environment=change.environment)
     accepted = uow.conflict_acceptances.accepted_with(change.id)
-    return _conflicts(candidate, [_as_scheduled(o) for o in others if o.id != change.id], accepted)
+    return _conflicts(uow, ctx, candidate, [_as_scheduled(o) for o in others if o.id != change.id], accepted)
 
 
-def conflicts_among(change: Change, start: datetime, holders, accepted: set[int]) -> list[ChangeConflict]:
+def conflicts_among(uow: UnitOfWork, ctx: Context, change: Change, start: datetime, holders, accepted: set[int]
+                    ) -> list[ChangeConflict]:
     """``conflicts_of`` from rows already read: ``holders`` are the changes holding a slot in the change's
     environment that starts before its slot ends (id, planned_start, estimated_downtime_minutes, item names)."""
     candidate = _as_scheduled(change, start)
@@ -180,14 +183,30 @@ def conflicts_among(change: Change, start: datetime, holders, accepted: set[int]
         if h.id != change.id and h.planned_start + duration > start:  # as scheduled_between filters
             others.append(engine.ScheduledChange(str(h.id), h.planned_start, h.planned_start + max(duration, _MIN_HOLD),
                                                  frozenset(h.items)))
-    return _conflicts(candidate, others, accepted)
+    return _conflicts(uow, ctx, candidate, others, accepted)
 
 
-def _conflicts(candidate: engine.ScheduledChange, others: list[engine.ScheduledChange],
-               accepted: set[int]) -> list[ChangeConflict]:
+def _conflicts(uow: UnitOfWork, ctx: Context, candidate: engine.ScheduledChange,
+               others: list[engine.ScheduledChange], accepted: set[int]) -> list[ChangeConflict]:
     found = engine.conflicts_with(candidate, others)
-    return [ChangeConflict(format_ref(int(c.second)), c.items, c.start, c.end, int(c.second) in accepted)
+    found = sorted(found + _through_dependencies(uow, ctx, candidate, others, {c.second for c in found}),
+                   key=lambda c: c.start)
+    return [ChangeConflict(format_ref(int(c.second)), c.items, c.start, c.end, int(c.second) in accepted, c.through)
             for c in found]
+
+
+def _through_dependencies(uow: UnitOfWork, ctx: Context, candidate: engine.ScheduledChange,
+                          scheduled: list[engine.ScheduledChange], sharing: set[str]) -> list:
+    """Overlapping changes (not already conflicting on a shared item) where one touches an item the
+    other's items depend on, from the CMDB; nothing to ask when no change overlaps or the CMDB is empty."""
+    rest = [o for o in scheduled if o.id not in sharing]
+    if not rest or not uow.cmdb.has_items():
+        return []
+    from ..core.schedule.conflicts import dependency_conflicts
+    from .cmdb import explain_reach  # numpy and the graph index: only when there is something to explain
+
+    return dependency_conflicts(candidate, rest, lambda touched, among: explain_reach(uow, ctx.policy, touched,
+                                                                                       among))
 
 
 def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflictIn) -> list[ConflictOut]:
@@ -212,7 +231,8 @@ def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflic
 
 
 def _conflict_out(ref: str, c: ChangeConflict) -> ConflictOut:
-    return ConflictOut(change=ref, other=c.other, items=list(c.items), start=c.start, end=c.end, accepted=c.accepted)
+    return ConflictOut(change=ref, other=c.other, items=list(c.items), start=c.start, end=c.end, accepted=c.accepted,
+                       through=list(c.through))
 
 
 def list_conflicts(uow: UnitOfWork, ctx: Context, ref: str) -> list[ConflictOut]:

@@ -138,7 +138,7 @@ def test_parse_policy_of_the_default_text_equals_load_policy(default):
 ENUM_PERMISSIONS = (
     "'change.read', 'change.create', 'change.manage', 'change.assess', 'change.approve', 'change.schedule', "
     "'change.implement', 'evidence.attach', 'uat.signoff', 'schedule.override', 'gate.override', 'environment.manage', "
-    "'audit.read' or 'token.manage'"
+    "'audit.read', 'token.manage' or 'cmdb.manage'"
 )
 
 
@@ -372,3 +372,32 @@ def test_load_policy_of_a_missing_file(tmp_path):
         load_policy(path)
     assert exc.value.message == f"{path}: policy file not found"
     assert exc.value.to_dict()["error"] == "invalid_policy"
+
+
+def test_the_cmdb_section_is_optional_and_its_errors_name_the_line():
+    from changegate.core.cmdb.policy import DEFAULT_ITEM_TYPES
+    from changegate.services.policy import parse_policy
+
+    base = "environments: {prod: {production: true}}\nroles: {r: {}}\napprovals: {matrix: []}\n"
+    policy = parse_policy(base, "x.yaml")
+    assert policy.cmdb.item_types == DEFAULT_ITEM_TYPES
+    assert policy.cmdb.relation_types["depends_on"].impact == "to_source"
+    text = base + "cmdb:\n  item_types: [host, line]\n  line_types:\n    - production_line\n"
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "x.yaml")
+    assert caught.value.problems == (  # the default service_types is named at the section's line
+        "x.yaml:4: cmdb.service_types.0: unknown item type 'service' (item types: host, line)",
+        "x.yaml:7: cmdb.line_types.0: unknown item type 'production_line' (item types: host, line)")
+    text = base + "cmdb:\n  relation_types:\n    feeds: {impact: upward}\n"
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "x.yaml")
+    assert caught.value.problems[0].startswith("x.yaml:6: cmdb.relation_types.feeds.impact: Input should be")
+
+
+def test_the_policy_cache_key_covers_the_section_modules_of_every_area():
+    """A cached policy pickled by older code must not be reused when a section's model changed: the
+    sections kept beside their areas are part of the key (a stale pickle lacked cmdb.risk_floor)."""
+    from changegate.services import policy as loader
+
+    names = {(p.parent.name, p.name) for p in loader._CODE}
+    assert {("cmdb", "policy.py"), ("schedule", "policy.py"), ("gate", "policy.py"), ("policy", "model.py")} <= names

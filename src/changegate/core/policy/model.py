@@ -19,6 +19,7 @@ from .durations import DurationMinutes
 from ..gate.policy import TEMPLATE_SATISFIABLE, GatePolicy, Rule
 from ..schedule.policy import SchedulePolicy
 from ..runs.values import Fraction, Seconds
+from ..cmdb.policy import CmdbPolicy
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -38,6 +39,7 @@ class Permission(StrEnum):
     ENVIRONMENT_MANAGE = "environment.manage"  # record facts such as the UAT refresh date
     AUDIT_READ = "audit.read"
     TOKEN_MANAGE = "token.manage"
+    CMDB_MANAGE = "cmdb.manage"  # create, edit, delete and import configuration items and relations
 
 
 class _Strict(BaseModel):
@@ -187,6 +189,7 @@ class Policy(_Strict):
     schedule: SchedulePolicy = SchedulePolicy()
     gate: GatePolicy = GatePolicy()
     deploy: DeployPolicy = DeployPolicy()
+    cmdb: CmdbPolicy = CmdbPolicy()
 
     def person(self, person_id: str) -> Person | None:
         return self._people_by_id().get(person_id)
@@ -254,4 +257,5 @@ def cross_check(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
         for j, env in enumerate(template.environments):
             if env not in envs:
                 problems.append((("standard_changes", i, "environments", j), f"unknown environment {env!r}"))
+    problems.extend(policy.cmdb.problems())
     return problems

@@ -42,15 +42,22 @@ class Conflict:
     items: tuple[str, ...]  # every shared item, sorted
     start: datetime  # the overlap, UTC
     end: datetime
+    # A conflict through dependencies (CMDB): the paths from an item one change touches to an item of
+    # the other that depends on it ("line-3 ← mes-core ← db-mes-prod"); empty for shared items.
+    through: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
+        if self.through:
+            return (f"{self.first} and {self.second} overlap from {self.start:%Y-%m-%d %H:%M} to "
+                    f"{self.end:%Y-%m-%d %H:%M} UTC through dependencies: {'; '.join(self.through)}")
         return (f"{self.first} and {self.second} both touch {', '.join(self.items)} from "
                 f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC")
 
     def to_dict(self) -> dict:
         return {"first": self.first, "second": self.second, "items": list(self.items),
-                "start": self.start.isoformat(), "end": self.end.isoformat(), "message": self.message}
+                "start": self.start.isoformat(), "end": self.end.isoformat(), "message": self.message,
+                "through": list(self.through)}
 
 
 def _occupied_until(change: ScheduledChange) -> datetime:
@@ -120,4 +127,27 @@ def conflicts_with(candidate: ScheduledChange, others: Iterable[ScheduledChange]
         shared = mine & _expand(other.items, related_items)
         if shared:
             found.append(_conflict(candidate, other, shared))
+    return sorted(found, key=lambda c: c.start)
+
+
+# (touched items, candidate items) -> {each candidate item the touched ones impact: the path explaining it}
+ExplainReach = Callable[[frozenset[str], frozenset[str]], dict[str, str]]
+
+
+def dependency_conflicts(candidate: ScheduledChange, others: Iterable[ScheduledChange],
+                         explain: ExplainReach) -> list[Conflict]:
+    """Changes overlapping ``candidate`` in time where one touches an item the other's items depend on
+    (either way), with the paths that say how; by overlap start. Shared items are ``conflicts_with``'s."""
+    found = []
+    for other in others:
+        if other.id == candidate.id or not (candidate.start < _occupied_until(other)
+                                            and other.start < _occupied_until(candidate)):
+            continue
+        paths = {**explain(candidate.items, other.items - candidate.items),
+                 **explain(other.items, candidate.items - other.items)}
+        if paths:
+            found.append(Conflict(candidate.id, other.id, tuple(sorted(paths)),
+                                  max(candidate.start, other.start).astimezone(timezone.utc),
+                                  min(candidate.end, other.end).astimezone(timezone.utc),
+                                  tuple(paths[k] for k in sorted(paths))))
     return sorted(found, key=lambda c: c.start)

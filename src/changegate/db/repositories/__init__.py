@@ -3,11 +3,12 @@
 from .audit import AuditRepository
 from .changes import ChangeRepository, EvidenceRepository
 from .credentials import CredentialRepository
+from .cmdb import CmdbRepository
 from .environments import EnvironmentFactRepository
 from .runs import PlanRepository, RunRepository
 from .schedule import ConflictAcceptanceRepository, FreezeRepository
 from .tokens import TokenRepository
 
-__all__ = ["AuditRepository", "ChangeRepository", "ConflictAcceptanceRepository", "CredentialRepository", "EnvironmentFactRepository",
-           "EvidenceRepository", "FreezeRepository", "TokenRepository",
+__all__ = ["AuditRepository", "ChangeRepository", "CmdbRepository", "ConflictAcceptanceRepository", "CredentialRepository",
+           "EnvironmentFactRepository", "EvidenceRepository", "FreezeRepository", "TokenRepository",
            "PlanRepository", "RunRepository"]

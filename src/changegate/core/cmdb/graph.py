@@ -1,0 +1,221 @@
+"""The CMDB's graph index: CSR arrays over item positions, and impact by breadth-first search.
+
+Items are positions 0..n-1 (``ids`` holds the database id of each, sorted). Each relation becomes one
+or two *impact edges*, pointing the way a change travels (policy ``relation_types.<t>.impact``): for
+``A depends_on B`` the edge runs B → A. Impact is a breadth-first search over those edges from the
+touched items, level by level in numpy, so each reached item gets its distance and the edge it was
+first reached by; following those edges back gives the path that explains it. A visited item is never
+expanded twice, so cycles terminate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .policy import Direction
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Edges:
+    """One CSR view: the impact edges leaving position ``p`` are ``indices[indptr[p]:indptr[p+1]]``;
+    ``relation[k]`` is the relation-type code of edge ``k``."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    relation: np.ndarray
+    origin: np.ndarray  # the position edge ``k`` leaves from: explaining a path is one lookup per step
+
+    def row_of(self, edge: int) -> int:
+        """The position an edge leaves from."""
+        return int(self.origin[edge])
+
+
+def _csr(n: int, origin: np.ndarray, target: np.ndarray, relation: np.ndarray) -> Edges:
+    order = np.argsort(origin, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(origin, minlength=n), out=indptr[1:])
+    return Edges(indptr, target[order].astype(np.int64, copy=False), relation[order].astype(np.int16, copy=False),
+                 origin[order].astype(np.int32, copy=False))
+
+
+@dataclass(frozen=True, eq=False)
+class Reach:
+    """What a search found: the reached positions in order of distance, each one's distance and the edge
+    it was reached by (-1 for the touched items)."""
+
+    edges: Edges
+    touched: np.ndarray
+    reached: np.ndarray  # excludes the touched items, ordered by distance
+    distance: Any  # position → distance: a dict (small searches) or an array over every position (-1: unreached)
+    via: Any  # position → the edge that first reached it (-1 for the touched), dict or array as ``distance``
+
+    def distance_of(self, position: int) -> int:
+        """-1 if not reached."""
+        if isinstance(self.distance, dict):
+            return self.distance.get(position, -1)
+        return int(self.distance[position])
+
+    def path(self, position: int) -> list[tuple[int, int]]:
+        """[(position, relation code of the edge that reached it)…] from ``position`` back to a touched
+        item (whose relation code is -1)."""
+        steps = []
+        while True:
+            edge = int(self.via[position])
+            if edge < 0:
+                steps.append((position, -1))
+                return steps
+            steps.append((position, int(self.edges.relation[edge])))
+            position = self.edges.row_of(edge)
+
+
+@dataclass(eq=False)
+class GraphIndex:
+    """Built once per generation of the CMDB (see services/cmdb.py); pure and read-only afterwards."""
+
+    ids: np.ndarray  # database id of each position, ascending
+    item_type: np.ndarray  # type code per position (index into ``type_names``)
+    criticality: np.ndarray  # rank per position: low 0 … critical 3
+    type_names: tuple[str, ...]
+    relation_names: tuple[str, ...]
+    edges: Edges
+    generation: int = 0
+    _edge_origin: np.ndarray = field(default_factory=lambda: _EMPTY)
+    _edge_target: np.ndarray = field(default_factory=lambda: _EMPTY)
+    _edge_relation: np.ndarray = field(default_factory=lambda: _EMPTY)
+    _filtered: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, ids: Sequence[int] | np.ndarray, item_type: Sequence[int] | np.ndarray,
+              criticality: Sequence[int] | np.ndarray, type_names: Sequence[str],
+              relation_source: Sequence[int] | np.ndarray, relation_target: Sequence[int] | np.ndarray,
+              relation_type: Sequence[int] | np.ndarray, relation_names: Sequence[str],
+              directions: Mapping[str, Direction], generation: int = 0) -> "GraphIndex":
+        """Relations are given by item id and relation-type code; ids need not be sorted."""
+        ids = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        n = len(ids)
+        src = np.searchsorted(ids, np.asarray(relation_source, dtype=np.int64))
+        dst = np.searchsorted(ids, np.asarray(relation_target, dtype=np.int64))
+        rel = np.asarray(relation_type, dtype=np.int16)
+        origin, target, relation = _impact_edges(src, dst, rel, relation_names, directions)
+        return cls(ids=ids, item_type=np.asarray(item_type, dtype=np.int16)[order],
+                   criticality=np.asarray(criticality, dtype=np.int8)[order], type_names=tuple(type_names),
+                   relation_names=tuple(relation_names), edges=_csr(n, origin, target, relation),
+                   generation=generation, _edge_origin=origin, _edge_target=target, _edge_relation=relation)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def positions(self, ids: Iterable[int]) -> np.ndarray:
+        """Positions of these item ids (each must be in the index)."""
+        wanted = np.asarray(list(ids), dtype=np.int64)
+        found = np.searchsorted(self.ids, wanted)
+        if len(wanted) and (found.max(initial=0) >= len(self.ids) or np.any(self.ids[found] != wanted)):
+            raise KeyError("an item id is not in the index")
+        return found
+
+    def edges_for(self, relation_types: Iterable[str] | None) -> Edges:
+        """The CSR of all edges, or of the edges of these relation types only (built once per set)."""
+        if not relation_types:
+            return self.edges
+        key = frozenset(relation_types)
+        cached = self._filtered.get(key)
+        if cached is None:
+            codes = [i for i, name in enumerate(self.relation_names) if name in key]
+            keep = np.isin(self._edge_relation, codes)
+            cached = _csr(len(self.ids), self._edge_origin[keep], self._edge_target[keep], self._edge_relation[keep])
+            self._filtered[key] = cached
+        return cached
+
+    def impact(self, touched: Iterable[int], *, relation_types: Iterable[str] | None = None,
+               max_depth: int | None = None) -> Reach:
+        """Everything the touched positions impact, transitively (``max_depth`` hops at most)."""
+        edges = self.edges_for(relation_types)
+        sources = np.unique(np.asarray(list(touched), dtype=np.int64))
+        distance, via, reached = bfs(edges.indptr, edges.indices, sources, max_depth)
+        return Reach(edges, sources, reached, distance, via)
+
+
+def _impact_edges(src: np.ndarray, dst: np.ndarray, rel: np.ndarray, relation_names: Sequence[str],
+                  directions: Mapping[str, Direction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each relation as the edges impact travels along: target → source, source → target, or both."""
+    backward = np.array([directions.get(name) in ("to_source", "both") for name in relation_names] or [False])
+    forward = np.array([directions.get(name) in ("to_target", "both") for name in relation_names] or [False])
+    back = backward[rel] if len(rel) else np.zeros(0, dtype=bool)
+    fwd = forward[rel] if len(rel) else np.zeros(0, dtype=bool)
+    origin = np.concatenate([dst[back], src[fwd]]).astype(np.int64, copy=False)
+    target = np.concatenate([src[back], dst[fwd]]).astype(np.int64, copy=False)
+    relation = np.concatenate([rel[back], rel[fwd]]).astype(np.int16, copy=False)
+    return origin, target, relation
+
+
+SMALL = 512  # positions reached before the search moves from Python dicts to arrays over every position
+
+
+def bfs(indptr: np.ndarray, indices: np.ndarray, sources: np.ndarray,
+        max_depth: int | None = None) -> tuple[Any, Any, np.ndarray]:
+    """Breadth-first search from ``sources``, level by level.
+
+    Returns (distance of each reached position, the edge that first reached it (-1 for the sources), the
+    reached positions but the sources in order of distance). A small search stays in Python dicts, so a
+    typical change's impact costs nothing in the size of the graph; past ``SMALL`` positions it moves to
+    arrays over every position, and each level becomes a handful of numpy passes over the edges leaving
+    the frontier (no Python per edge). The first two results are then arrays, -1 where unreached."""
+    distance: Any = {int(p): 0 for p in sources}
+    via: Any = dict.fromkeys(distance, -1)
+    frontier, levels, depth = list(distance), [], 0
+    while frontier and (max_depth is None or depth < max_depth) and len(distance) <= SMALL:
+        depth += 1
+        level = []
+        for p in frontier:
+            start = int(indptr[p])
+            for k, q in enumerate(indices[start:int(indptr[p + 1])].tolist(), start):
+                if q not in distance:
+                    distance[q], via[q] = depth, k
+                    level.append(q)
+        frontier = level
+        if level:
+            levels.append(np.asarray(level, dtype=np.int64))
+    if not frontier or (max_depth is not None and depth >= max_depth):
+        return distance, via, np.concatenate(levels) if levels else _EMPTY
+    return _bfs_arrays(indptr, indices, distance, via, np.asarray(frontier, dtype=np.int64), levels, depth, max_depth)
+
+
+def _bfs_arrays(indptr: np.ndarray, indices: np.ndarray, found: dict, found_via: dict, frontier: np.ndarray,
+                levels: list, depth: int, max_depth: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(indptr) - 1
+    distance = np.full(n, -1, dtype=np.int32)
+    via = np.full(n, -1, dtype=np.int64)
+    known = np.fromiter(found, dtype=np.int64, count=len(found))
+    distance[known] = np.fromiter(found.values(), dtype=np.int32, count=len(found))
+    via[known] = np.fromiter(found_via.values(), dtype=np.int64, count=len(found))
+    slot = np.empty(n, dtype=np.int64)  # scratch for keeping one occurrence of each new position
+    while frontier.size and (max_depth is None or depth < max_depth):
+        starts = indptr[frontier]
+        counts = indptr[frontier + 1] - starts
+        total = int(counts.sum())
+        if total == 0:
+            break
+        ends = np.cumsum(counts)
+        edge = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
+        nxt = indices[edge]
+        fresh = distance[nxt] < 0
+        edge, nxt = edge[fresh], nxt[fresh]
+        if not nxt.size:
+            break
+        order = np.arange(nxt.size, dtype=np.int64)
+        slot[nxt] = order  # the last occurrence of each position wins…
+        keep = slot[nxt] == order  # …and only it is kept, so each new position is listed once
+        frontier, edge = nxt[keep], edge[keep]
+        depth += 1
+        distance[frontier] = depth
+        via[frontier] = edge
+        levels.append(frontier)
+    reached = np.concatenate(levels) if levels else _EMPTY
+    return distance, via, reached

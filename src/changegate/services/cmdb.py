@@ -1,0 +1,325 @@
+"""Use cases of the configuration management database: items, relations, search, import, export, impact.
+
+Every write bumps the CMDB generation and appends its audit event in the caller's unit of work. Impact
+reads the process's graph index (core/cmdb/graph.py), rebuilt when the stored generation moved: a
+write through any process, on the same database, is seen by the next request of every other process.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..core.audit import AuditRecord
+from ..core.cmdb.graph import GraphIndex, Reach
+from ..core.cmdb.policy import CRITICALITY_RANK, Criticality
+from ..core.cmdb.rows import item_problems
+from ..core.errors import Conflict, InvalidInput, NotFound
+from ..core.policy.model import Permission, Policy
+from ..db.models import CmdbItem
+from ..db.uow import UnitOfWork
+from ..schemas.cmdb import (
+    ImpactedOut,
+    ImpactOut,
+    ImpactQuery,
+    ItemIn,
+    ItemOut,
+    ItemPage,
+    ItemUpdate,
+    RelationIn,
+    RelationOut,
+    RelationPage,
+)
+from .cmdb_names import suggest
+from .context import Context
+
+_RANKED = list(Criticality)
+
+
+def item_out(item: CmdbItem) -> ItemOut:
+    return ItemOut(id=item.id, name=item.name, type=item.type, owner=item.owner, environment=item.environment,
+                   criticality=item.criticality, description=item.description, attributes=dict(item.attributes or {}))
+
+
+def _snapshot(item: CmdbItem) -> dict:
+    return item_out(item).model_dump(mode="json")
+
+
+def _audit(uow: UnitOfWork, ctx: Context, action: str, entity: str, before: dict | None, after: dict | None,
+           detail: dict | None = None) -> None:
+    uow.cmdb.bump_generation()  # every CMDB write: other processes' indexes see they are behind
+    uow.audit.append(AuditRecord(actor=ctx.actor.id, action=action, entity=entity, before=before, after=after,
+                                 detail=detail), ctx.now)
+
+
+def _check(ctx: Context, name: str, fields: dict) -> None:
+    problems = item_problems(name, fields, ctx.policy.cmdb)
+    if problems:
+        key, message = problems[0]
+        raise InvalidInput(f"{key}: {message}", field=key)
+
+
+def _item(uow: UnitOfWork, name: str) -> CmdbItem:
+    item = uow.cmdb.by_name(name)
+    if item is None:
+        raise NotFound(f"no configuration item {name!r}{suggest(uow, name)}")
+    return item
+
+
+# --- items ---------------------------------------------------------------------------------------------
+
+
+def create_item(uow: UnitOfWork, ctx: Context, data: ItemIn) -> ItemOut:
+    ctx.require(Permission.CMDB_MANAGE, entity=f"cmdb_item:{data.name}")
+    fields = data.model_dump(mode="json", exclude={"name"})
+    fields = {**fields, "owner": fields["owner"] or "", "environment": fields["environment"] or ""}
+    _check(ctx, data.name, fields)
+    if uow.cmdb.by_name(data.name) is not None:
+        raise Conflict(f"configuration item {data.name!r} exists already")
+    item = uow.cmdb.add(CmdbItem(name=data.name, **fields))
+    _audit(uow, ctx, "cmdb.item.created", f"cmdb_item:{item.id}", None, _snapshot(item))
+    return item_out(item)
+
+
+def update_item(uow: UnitOfWork, ctx: Context, name: str, data: ItemUpdate) -> ItemOut:
+    ctx.require(Permission.CMDB_MANAGE, entity=f"cmdb_item:{name}")
+    item = _item(uow, name)
+    fields = data.model_dump(mode="json", exclude_unset=True)
+    fields = {k: ("" if v is None and k in ("owner", "environment") else v) for k, v in fields.items()}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    _check(ctx, name, fields)
+    before = _snapshot(item)
+    for key, value in fields.items():
+        setattr(item, key, value)
+    uow.session.flush()
+    after = _snapshot(item)
+    if after != before:
+        _audit(uow, ctx, "cmdb.item.edited", f"cmdb_item:{item.id}", before, after)
+    return item_out(item)
+
+
+def delete_item(uow: UnitOfWork, ctx: Context, name: str) -> ItemOut:
+    """Deletes the item and its relations (named in the audit event)."""
+    ctx.require(Permission.CMDB_MANAGE, entity=f"cmdb_item:{name}")
+    item = _item(uow, name)
+    before = _snapshot(item)
+    relations, _ = uow.cmdb.relations(item_id=item.id, limit=100_000)
+    uow.cmdb.delete_item(item)
+    _audit(uow, ctx, "cmdb.item.deleted", f"cmdb_item:{before['id']}", before, None,
+           {"relations": [f"{s} {t} {d}" for _, s, d, t in relations]})
+    return ItemOut(**before)
+
+
+def get_item(uow: UnitOfWork, ctx: Context, name: str) -> ItemOut:
+    ctx.require(Permission.CHANGE_READ)
+    return item_out(_item(uow, name))
+
+
+def search_items(uow: UnitOfWork, ctx: Context, text: str | None, types: list[str], limit: int,
+                 offset: int) -> ItemPage:
+    ctx.require(Permission.CHANGE_READ)
+    rows, total = uow.cmdb.search(text, types, limit, offset)
+    return ItemPage(items=[item_out(i) for i in rows], total=total, limit=limit, offset=offset)
+
+
+# --- relations -----------------------------------------------------------------------------------------
+
+
+def _relation_ids(uow: UnitOfWork, ctx: Context, data: RelationIn) -> tuple[int, int]:
+    if data.type not in ctx.policy.cmdb.relation_types:
+        raise InvalidInput(f"unknown relation type {data.type!r} (types: "
+                           f"{', '.join(ctx.policy.cmdb.relation_types)})", field="type")
+    return _item(uow, data.source).id, _item(uow, data.target).id
+
+
+def create_relation(uow: UnitOfWork, ctx: Context, data: RelationIn) -> RelationOut:
+    ctx.require(Permission.CMDB_MANAGE, entity=f"cmdb_relation:{data.source}")
+    source_id, target_id = _relation_ids(uow, ctx, data)
+    if uow.cmdb.relation(source_id, target_id, data.type) is not None:
+        raise Conflict(f"{data.source} {data.type} {data.target} exists already")
+    relation = uow.cmdb.add_relation(source_id, target_id, data.type)
+    out = RelationOut(id=relation.id, source=data.source, target=data.target, type=data.type)
+    _audit(uow, ctx, "cmdb.relation.created", f"cmdb_relation:{relation.id}", None, out.model_dump())
+    return out
+
+
+def delete_relation(uow: UnitOfWork, ctx: Context, data: RelationIn) -> RelationOut:
+    ctx.require(Permission.CMDB_MANAGE, entity=f"cmdb_relation:{data.source}")
+    source_id, target_id = _relation_ids(uow, ctx, data)
+    relation = uow.cmdb.relation(source_id, target_id, data.type)
+    if relation is None:
+        raise NotFound(f"no relation {data.source} {data.type} {data.target}")
+    out = RelationOut(id=relation.id, source=data.source, target=data.target, type=data.type)
+    uow.cmdb.delete_relation(relation)
+    _audit(uow, ctx, "cmdb.relation.deleted", f"cmdb_relation:{out.id}", out.model_dump(), None)
+    return out
+
+
+def list_relations(uow: UnitOfWork, ctx: Context, item: str | None, types: list[str], limit: int,
+                   offset: int) -> RelationPage:
+    ctx.require(Permission.CHANGE_READ)
+    item_id = _item(uow, item).id if item else None
+    rows, total = uow.cmdb.relations(item_id=item_id, types=types, limit=limit, offset=offset)
+    return RelationPage(items=[RelationOut(id=i, source=s, target=t, type=k) for i, s, t, k in rows],
+                        total=total, limit=limit, offset=offset)
+
+
+# --- the graph index: one per database and process, never older than the stored generation -------------
+
+
+class _Slot:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.index: GraphIndex | None = None
+        self.shape: tuple = ()
+
+
+_INDEXES: "weakref.WeakKeyDictionary[Any, _Slot]" = weakref.WeakKeyDictionary()
+_INDEXES_LOCK = threading.Lock()
+
+
+def _shape(policy: Policy) -> tuple:
+    """What of the policy the index is built with: a different policy means a different index."""
+    return tuple((name, r.impact) for name, r in policy.cmdb.relation_types.items())
+
+
+def graph(uow: UnitOfWork, policy: Policy) -> GraphIndex:
+    """This process's index of the database ``uow`` reads, rebuilt first if the stored generation moved
+    (one cheap query per call). Call ``uow.read_snapshot()`` before, so that it and the reads that follow
+    see one state of the database."""
+    with _INDEXES_LOCK:
+        slot = _INDEXES.setdefault(uow.cmdb.index_key(), _Slot())
+    generation, shape = uow.cmdb.generation(), _shape(policy)
+    index = slot.index
+    if index is not None and index.generation == generation and slot.shape == shape:
+        return index
+    with slot.lock:  # one rebuild at a time; the others wait for it and then use it
+        index = slot.index
+        if index is None or index.generation != generation or slot.shape != shape:
+            index = build_index(uow, policy, generation)
+            slot.index, slot.shape = index, shape
+    return index
+
+
+def build_index(uow: UnitOfWork, policy: Policy, generation: int) -> GraphIndex:
+    items, relations = uow.cmdb.graph_rows()
+    type_names = list(policy.cmdb.item_types)
+    type_code = {name: i for i, name in enumerate(type_names)}
+    relation_names = list(policy.cmdb.relation_types)
+    relation_code = {name: i for i, name in enumerate(relation_names)}
+    for _, type_, _ in items:  # a type the policy no longer lists still indexes
+        if type_ not in type_code:
+            type_code[type_] = len(type_names)
+            type_names.append(type_)
+    for _, _, type_ in relations:
+        if type_ not in relation_code:  # a relation type the policy no longer lists: carries no impact
+            relation_code[type_] = len(relation_names)
+            relation_names.append(type_)
+    count = len(items)
+    ids = np.fromiter((r[0] for r in items), dtype=np.int64, count=count)
+    kinds = np.fromiter((type_code[r[1]] for r in items), dtype=np.int16, count=count)
+    ranks = np.fromiter((CRITICALITY_RANK.get(r[2], 1) for r in items), dtype=np.int8, count=count)
+    count = len(relations)
+    sources = np.fromiter((r[0] for r in relations), dtype=np.int64, count=count)
+    targets = np.fromiter((r[1] for r in relations), dtype=np.int64, count=count)
+    codes = np.fromiter((relation_code[r[2]] for r in relations), dtype=np.int16, count=count)
+    directions = {name: r.impact for name, r in policy.cmdb.relation_types.items()}
+    return GraphIndex.build(ids, kinds, ranks, type_names, sources, targets, codes, relation_names, directions,
+                            generation)
+
+
+# --- impact --------------------------------------------------------------------------------------------
+
+
+def impact(uow: UnitOfWork, ctx: Context, query: ImpactQuery) -> ImpactOut:
+    ctx.require(Permission.CHANGE_READ)
+    return impact_of(uow, ctx.policy, query)
+
+
+def impact_of(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> ImpactOut:
+    return impact_with_reach(uow, policy, query)[0]
+
+
+def impact_with_reach(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> tuple[ImpactOut, GraphIndex, Reach]:
+    """The impact, with the index and the whole search (what a caller needs to ask about unlisted items)."""
+    unknown = [t for t in query.types if t not in policy.cmdb.relation_types]
+    if unknown:
+        raise InvalidInput(f"unknown relation type {unknown[0]!r} (types: {', '.join(policy.cmdb.relation_types)})",
+                           field="types")
+    names = list(dict.fromkeys(query.items))
+    ids = uow.cmdb.ids_by_names(names)
+    missing = [n for n in names if n not in ids]
+    if missing:
+        raise NotFound(f"no configuration item {missing[0]!r}{suggest(uow, missing[0])}")
+    index = graph(uow, policy)
+    reach = index.impact(index.positions(ids[n] for n in names), relation_types=query.types or None,
+                         max_depth=query.depth)
+    return _impact_out(uow, policy, query, names, index, reach), index, reach
+
+
+def _impact_out(uow: UnitOfWork, policy: Policy, query: ImpactQuery, names: list[str], index: GraphIndex,
+                reach: Reach) -> ImpactOut:
+    """The answer: the nearest ``limit`` items with their paths, the summary, the highest criticality and why."""
+    shown = reach.reached[: query.limit]
+    paths = {int(p): reach.path(int(p)) for p in shown}
+    summary = _summary(index, reach, policy)
+    why = reach.path(summary["highest_at"]) if summary["highest_at"] is not None else []
+    involved = {int(index.ids[q]) for steps in [*paths.values(), why] for q, _ in steps}
+    info = uow.cmdb.names_by_ids(involved | summary["ids"])
+    impacted = [_impacted(index, info, steps, reach.distance_of(p)) for p, steps in paths.items()]
+    by_type = {kind: sorted(info[i][0] for i in summary["ids"] if info[i][1] in kinds)
+               for kind, kinds in (("services", policy.cmdb.service_types), ("lines", policy.cmdb.line_types))}
+    return ImpactOut(touched=names, impacted=impacted, total=int(reach.reached.size),
+                     truncated=bool(reach.reached.size > len(shown)), services=by_type["services"],
+                     production_lines=by_type["lines"], highest_criticality=summary["highest"],
+                     types=list(query.types), depth=query.depth,
+                     highest_because=" ← ".join(info[int(index.ids[q])][0] for q, _ in why) or None)
+
+
+_SUMMARY_LIMIT = 1_000  # services and lines named in a summary
+
+
+def _summary(index: GraphIndex, reach, policy: Policy) -> dict:
+    """Ids of the services and lines among the touched and impacted items, and the highest criticality."""
+    everything = np.concatenate([reach.touched, reach.reached])
+    wanted = [i for i, name in enumerate(index.type_names) if name in (*policy.cmdb.service_types,
+                                                                         *policy.cmdb.line_types)]
+    picked = everything[np.isin(index.item_type[everything], wanted)][:_SUMMARY_LIMIT]
+    ranks = index.criticality[everything]
+    at = int(np.argmax(ranks)) if everything.size else None  # the nearest item of the highest criticality
+    return {"ids": {int(i) for i in index.ids[picked]},
+            "highest": None if at is None else _RANKED[int(ranks[at])].value,
+            "highest_at": None if at is None else int(everything[at])}
+
+
+def _impacted(index: GraphIndex, info: dict, steps: list[tuple[int, int]], distance: int) -> ImpactedOut:
+    names = [info[int(index.ids[q])][0] for q, _ in steps]
+    name, type_, criticality = info[int(index.ids[steps[0][0]])]
+    relations = [index.relation_names[r] for _, r in steps[:-1]]
+    return ImpactedOut(name=name, type=type_, criticality=criticality, distance=distance, path=names,
+                       relations=relations, explanation=" ← ".join(names))
+
+
+def items_exist(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int]:
+    return uow.cmdb.ids_by_names(names)
+
+
+
+def explain_reach(uow: UnitOfWork, policy: Policy, touched: Iterable[str], among: Iterable[str]) -> dict[str, str]:
+    """Which of ``among`` the ``touched`` items impact, each with the path that explains it (for conflicts
+    through dependencies). Names the CMDB does not hold are left out."""
+    touched, among = list(touched), list(among)
+    ids = uow.cmdb.ids_by_names([*touched, *among])
+    sources = [n for n in touched if n in ids]
+    targets = [n for n in among if n in ids and n not in sources]
+    if not sources or not targets:
+        return {}
+    index = graph(uow, policy)
+    reach = index.impact(index.positions(ids[n] for n in sources))
+    positions = dict(zip(targets, index.positions(ids[n] for n in targets).tolist()))
+    paths = {n: reach.path(p) for n, p in positions.items() if reach.distance_of(p) > 0}
+    info = uow.cmdb.names_by_ids({int(index.ids[q]) for steps in paths.values() for q, _ in steps})
+    return {n: " ← ".join(info[int(index.ids[q])][0] for q, _ in steps) for n, steps in paths.items()}
