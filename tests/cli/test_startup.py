@@ -42,6 +42,7 @@ def test_version_and_help_import_no_database_layer(args):
     assert code == 0
     assert not modules & set(HEAVY), f"changegate {' '.join(args)} imported {sorted(modules & set(HEAVY))}"
     assert "httpx" not in modules
+    assert not modules & {"pydantic", "mimetypes"}  # option conversion; the evidence upload's media types
 
 
 def test_remote_client_imports_no_database_layer(server, tokens):

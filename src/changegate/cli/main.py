@@ -22,13 +22,13 @@ class _Root(TyperGroup):
     group), then the command the line names, with its subcommands."""
 
     def parse_args(self, ctx, args):
-        light_values(self, recursive=False)
+        light_values(self, ctx, recursive=False)
         return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
-            light_values(command)
+            light_values(command, typer.Context(command, parent=ctx))
         return name, command, rest
 
 

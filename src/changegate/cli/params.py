@@ -59,11 +59,15 @@ def _light(descriptor: Any) -> bool:
             and not descriptor.is_choice)
 
 
-def light_values(command: Any, *, recursive: bool = True) -> Any:
-    """Give every plain str/bool parameter of ``command`` (and of its subcommands) the identity converter."""
+def light_values(command: Any, ctx: Any = None, *, recursive: bool = True) -> Any:
+    """Give every plain str/bool parameter of ``command`` (and of its subcommands) the identity converter.
+
+    ``ctx`` is the command's context, or a context for it under its parent's: the help option, which Typer
+    builds on first use, is built here with the same settings (its names come from the context)."""
     if RuntimeParam is None:
         return command  # pragma: no cover
-    help_option = command.get_help_option(Context(command))  # built on first use otherwise, out of our reach
+    ctx = ctx if ctx is not None else Context(command)
+    help_option = command.get_help_option(ctx)
     for param in [*getattr(command, "params", ()), *([help_option] if help_option is not None else [])]:
         descriptor = getattr(param, "type_descriptor", None)
         if descriptor is None or getattr(param, "_runtime_param", False) is not None or not _light(descriptor):
@@ -71,5 +75,5 @@ def light_values(command: Any, *, recursive: bool = True) -> Any:
         param._runtime_param = _Identity(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation,
                                          descriptor=descriptor)
     for sub in getattr(command, "commands", {}).values() if recursive else ():
-        light_values(sub)
+        light_values(sub, Context(sub, parent=ctx))
     return command
