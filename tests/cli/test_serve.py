@@ -25,8 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_and_ping(tmp_path: Path, *options: str) -> str:
-    """Start ``changegate serve`` with these options, send one ping through a "proxy", stop it; its output."""
+def serve_and_ping(tmp_path: Path, *options: str, then=None) -> str:
+    """Start ``changegate serve`` with these options, send one ping through a "proxy", call ``then(base_url,
+    output so far)`` if given, stop it; its output."""
     port = free_port()
     env = {**os.environ, "CHANGEGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
            "CHANGEGATE_POLICY": str(DEFAULT_POLICY)}
@@ -45,6 +46,8 @@ def serve_and_ping(tmp_path: Path, *options: str) -> str:
                     assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
                     time.sleep(0.2)
             assert r.status_code == 200
+            if then is not None:
+                then(f"http://127.0.0.1:{port}", log.read_text())
             time.sleep(0.3)  # the access line is written after the response
         finally:
             proc.send_signal(signal.SIGINT)
@@ -69,6 +72,31 @@ def test_forwarded_headers_are_ignored_unless_trusted(tmp_path, options):
     output = serve_and_ping(tmp_path, "--access-log", *options)
     line = next(line for line in output.splitlines() if "GET /api/v1/ping" in line)
     assert "127.0.0.1" in line and "203.0.113.7" not in line
+
+
+def test_serve_demo_prints_a_sign_in_link_per_person_that_lets_them_in(tmp_path):
+    """A newcomer's first look at the pages: ``serve --demo`` prints one-time set-password links (no default
+    passwords); a printed link sets the IT manager's password, which then signs her in."""
+    import re
+
+    def sign_in_with_the_printed_link(base: str, output: str) -> None:
+        link = re.search(r"^  ines\.itmgr +(http://\S+/set-password/\S+)$", output, re.M).group(1)
+        assert link.startswith(base)
+        assert not re.search(r"^  ci-pipeline +http", output, re.M)  # service accounts use tokens only
+        with httpx.Client(base_url=base, timeout=10) as web:
+            page = web.get(link)
+            assert page.status_code == 200 and "ines.itmgr" in page.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            done = web.post(link, data={"csrf": csrf, "password": "correct horse battery", "repeat": "correct horse battery"})
+            assert done.status_code == 303 and done.headers["location"] == "/sign-in"
+            csrf = re.search(r'name="csrf" value="([^"]+)"', web.get("/sign-in").text).group(1)
+            signed = web.post("/sign-in", data={"csrf": csrf, "person": "ines.itmgr", "password": "correct horse battery",
+                                                "next": "/"}, follow_redirects=True)
+            assert signed.status_code == 200 and "ines.itmgr" in signed.text and signed.url.path == "/"
+            assert web.get(link).status_code == 404  # the link is spent
+
+    output = serve_and_ping(tmp_path, "--demo", then=sign_in_with_the_printed_link)
+    assert "web sign-in: each person sets a password with their one-time link" in output
 
 
 def test_the_operators_guide_shows_serve_options_that_exist():

@@ -217,6 +217,9 @@ def serve(
             print("demo loaded; API tokens (shown once):")
             for person, secret in result["tokens"].items():
                 print(f"  {person:14} {secret}")
+            print("web sign-in: each person sets a password with their one-time link (valid 24 h, shown once):")
+            for person, secret in result["links"].items():
+                print(f"  {person:14} http://{host}:{port}/set-password/{secret}")
     except ChangegateError as exc:
         fail(exc)
     print(f"changegate {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")

@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeCreate, CommentIn, TransitionIn
-from . import changes, cmdb_files, environments, tokens
+from . import changes, cmdb_files, environments, passwords, tokens
 from .runtime import Runtime
 from ..schemas.schedule import SlotQuery
 from . import schedule
@@ -32,6 +32,9 @@ def change_count(rt: Runtime) -> int:
 def already_loaded(count: int) -> str:
     """Loading twice would collide with the first load's schedule: the second load does nothing, and says so."""
     return f"the database already holds {count} changes (the demo plant or real work); nothing to do"
+
+
+DEMO_LINK_VALIDITY = timedelta(hours=24)
 
 
 class _Demo:
@@ -267,4 +270,8 @@ def _load(d: _Demo) -> dict:
     for person in rt.policy.people:
         created = d.do("chris.change", tokens.create_token, person.id, "demo")
         secrets[person.id] = created.secret
-    return {"changes": d.refs, "tokens": secrets}
+    # A newcomer opening the pages needs a way in: a one-time set-password link per person who may sign in
+    # (no default passwords), valid for a day, shown once by `serve --demo` like the tokens.
+    links = {person.id: d.do("chris.change", passwords.create_link, person.id, DEMO_LINK_VALIDITY)
+             for person in rt.policy.people if not person.service_account}
+    return {"changes": d.refs, "tokens": secrets, "links": links}
