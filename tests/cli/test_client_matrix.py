@@ -319,3 +319,7 @@ def test_conflicts_through_dependencies(invoke, tmp_path):
     assert [(c["other"], c["items"], c["through"]) for c in found] == [(first, ["line-3"], ["line-3 ← mes-labels"])]
     assert f"CONFLICT: {first} on line-3 through line-3 ← mes-labels from" in ok(
         invoke("dana.dev", "change", "conflicts", second))
+    # The gate's conflicts rule reads the same conflicts (its own one-statement read, then the CMDB).
+    code, out, _ = invoke("ci-pipeline", "gate", second, "--env", "prod", "--at", START, "--json")
+    rule = next(r for r in json.loads(out)["results"] if r["rule"] == "conflicts")
+    assert code == 1 and rule["status"] == "fail" and "through line-3 ← mes-labels" in rule["message"]
