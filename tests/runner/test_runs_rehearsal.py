@@ -9,8 +9,6 @@ from changegate.services import changes, gate, runs
 
 from test_runs_promotion import open_rt, scheduled  # noqa: F401 - the fixture
 
-assert open_rt
-
 
 def test_a_rehearsed_rollback_on_uat_becomes_the_changes_rollback_evidence(open_rt, service):
     rt = open_rt

@@ -161,7 +161,7 @@ def rollback(
         return
     rt = client.client.rt
     worker = runs.worker_id()
-    if out["lease_owner"] is not None or not runs.lease_to(rt, out["id"], worker):
+    if not runs.lease_to(rt, out["id"], worker):  # an expired lease (its worker died) is taken over
         _print_run(out, json_out)  # a live worker holds the run: it carries the rollback out
         console.print(f"the rollback is carried out by {escape(str(out['lease_owner']))}", highlight=False)
         return

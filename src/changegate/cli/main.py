@@ -197,7 +197,7 @@ def serve(
         help="Comma-separated proxy addresses to trust (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log, at info level).")] = False,
 ) -> None:
-    """Run the REST API (OpenAPI at /docs)."""
+    """Run the REST API and the web pages (pages at /, OpenAPI at /docs)."""
     import uvicorn
 
     from .. import __version__
@@ -222,7 +222,8 @@ def serve(
                 print(f"  {person:14} http://{host}:{port}/set-password/{secret}")
     except ChangegateError as exc:
         fail(exc)
-    print(f"changegate {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    print(f"changegate {__version__} on http://{host}:{port}  (pages: http://{host}:{port}/, "
+          f"API docs: http://{host}:{port}/docs)")
     uvicorn.run(create_app(rt), host=host, port=port, proxy_headers=proxy_headers,
                 forwarded_allow_ips=forwarded_allow_ips, **_server_logging(access_log))
 

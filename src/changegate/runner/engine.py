@@ -76,7 +76,7 @@ class Engine:
             if not self._ensure(f"protect.{i}", step, rerun=True):  # protect changes nothing: safe to repeat
                 return self.journal.move(Event.PROTECT_FAILED, f"protect step {step.name!r} failed: nothing was "
                                          "changed")
-        for check in self.plan.checks.performance:
+        for check in _baselined(self.plan, self.settings):
             key = f"baseline.{check.name}"
             if self._done(key):
                 continue
@@ -267,10 +267,15 @@ def change_script_step(plan: Plan, settings: Settings) -> Step:
                                 timeout=plan.rollback.timeout)
 
 
+def _baselined(plan: Plan, settings: Settings):
+    """The performance checks sampled before deploying: none in a rehearsal, which runs no performance check."""
+    return () if settings.rehearsal else plan.checks.performance
+
+
 def describe(plan: Plan, settings: Settings) -> list[str]:
     """Exactly what a run of ``plan`` would do, in order (``--dry-run``)."""
     lines = [f"protect {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.protect)]
-    lines += [f"baseline {c.name}: {c.samples} samples of {c.describe()}" for c in plan.checks.performance]
+    lines += [f"baseline {c.name}: {c.samples} samples of {c.describe()}" for c in _baselined(plan, settings)]
     lines += [f"step {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.steps)]
     for wave in plan.waves:
         lines += [f"wave {wave.name} step {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(wave.steps)]

@@ -303,11 +303,6 @@ def _impacted(index: GraphIndex, info: dict, steps: list[tuple[int, int]], dista
                        relations=relations, explanation=" ← ".join(names))
 
 
-def items_exist(uow: UnitOfWork, names: Iterable[str]) -> dict[str, int]:
-    return uow.cmdb.ids_by_names(names)
-
-
-
 def explain_reach(uow: UnitOfWork, policy: Policy, touched: Iterable[str], among: Iterable[str]) -> dict[str, str]:
     """Which of ``among`` the ``touched`` items impact, each with the path that explains it (for conflicts
     through dependencies). Names the CMDB does not hold are left out."""

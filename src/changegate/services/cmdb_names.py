@@ -34,11 +34,11 @@ def check_change_items(uow: UnitOfWork, names: list[str]) -> None:
     """A change's items must be configuration items once the CMDB is in use (holds any item); while it
     is empty, items are free names, as before the CMDB. Every unknown name is refused at once, each with
     the closest known names."""
-    if not names or not uow.cmdb.has_items():
+    if not names:
         return
-    known = uow.cmdb.ids_by_names(names)
+    known = uow.cmdb.ids_by_names(names)  # usually every name: one query, no emptiness check
     unknown = [n for n in names if n not in known]
-    if unknown:
+    if unknown and uow.cmdb.has_items():
         parts = []
         for name in unknown:
             close = closest(uow, name)

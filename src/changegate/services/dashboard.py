@@ -111,14 +111,17 @@ def approval_queue(uow: UnitOfWork, ctx: Context) -> Queue:
     """The changes waiting for a decision the actor may take (oldest first), with what they decide on."""
     ctx.require(Permission.CHANGE_READ)
     mine = [(change, roles) for change in _waiting(uow, ctx) if (roles := approvable_roles(ctx, change))]
-    return Queue([QueueItem(change_out(ctx, change), roles, _gate(uow, ctx, change), sqlcheck.stored_check_of(uow, change.id))
+    return Queue([QueueItem(change_out(ctx, change), roles, *_gate(uow, ctx, change))
                   for change, roles in mine[:QUEUE_SHOWN]], len(mine))
 
 
-def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> GateOut:
-    # Shown, not asked by a pipeline: not audited as a gate evaluation.
-    verdict = gate.verdict_for(uow, ctx, change, change.environment, ctx.now)
-    return GateOut.from_verdict(verdict, ctx.now, ctx.policy.schedule.timezone_for(change.environment))
+def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> tuple[GateOut, sqlcheck.SqlCheckFact | None]:
+    """The gate's verdict as if deployed now, and the stored SQL check it read (one read serves both).
+    Shown, not asked by a pipeline: not audited as a gate evaluation."""
+    facts = gate.facts_for(uow, ctx, change, change.environment, ctx.now)
+    verdict = gate.verdict_of(ctx, change, facts)
+    return (GateOut.from_verdict(verdict, ctx.now, ctx.policy.schedule.timezone_for(change.environment)),
+            facts.sql_check)
 
 
 @dataclass
@@ -156,8 +159,9 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
                              before=json.loads(e.before), after=json.loads(e.after), detail=json.loads(e.detail),
                              hash=e.hash)
                for e in uow.audit.for_entity(f"change:{change.id}")]
+    gate_out, sql_check = _gate(uow, ctx, change)
     return ChangePage(
-        change=out, history=history, gate=_gate(uow, ctx, change), sql_check=sqlcheck.stored_check_of(uow, change.id),
+        change=out, history=history, gate=gate_out, sql_check=sql_check,
         approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),
         previews=_previews(uow, change),
         may_attach=out.state not in TERMINAL_STATES

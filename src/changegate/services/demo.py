@@ -20,10 +20,6 @@ _ROLLBACK_APP = "#!/bin/sh\nset -eu\n/opt/mes/bin/deploy --version \"$PREVIOUS_V
 _ROLLBACK_SQL = "BEGIN;\nDROP INDEX IF EXISTS ix_work_orders_due;\nCOMMIT;\n"
 
 
-def database_is_empty(rt: Runtime) -> bool:
-    return change_count(rt) == 0
-
-
 def change_count(rt: Runtime) -> int:
     with rt.uow(write=False) as uow:
         return uow.changes.count()

@@ -71,12 +71,21 @@ def _evaluated(ctx: Context, change, verdict: gate.GateVerdict, when: datetime) 
 
 def verdict_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str, when: datetime) -> gate.GateVerdict:
     """The Final Checkout for ``ctx.actor`` deploying ``change`` to ``environment`` at ``when``; not audited
-    here (the caller records it: as gate.evaluated, or in the start event). Besides the change (ORM row
-    or view record), one statement reads every fact (``ChangeRepository.gate_reads``)."""
+    here (the caller records it: as gate.evaluated, or in the start event)."""
+    return verdict_of(ctx, change, facts_for(uow, ctx, change, environment, when))
+
+
+def verdict_of(ctx: Context, change: Change, facts: gate.GateFacts) -> gate.GateVerdict:
+    return gate.evaluate(ctx.policy, facts_of(change), change.version_label, facts)
+
+
+def facts_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str, when: datetime) -> gate.GateFacts:
+    """What the gate judges ``change`` on. Besides the change (ORM row or view record), one statement reads
+    every fact (``ChangeRepository.gate_reads``); pages show some of them (the stored SQL check) too."""
     duration = timedelta(minutes=change.estimated_downtime_minutes or 0)
     reads = uow.changes.gate_reads(change.id, change.environment, when, schedule.slot_end(when, duration),
                                    sqlcheck.CHECK_KINDS)
-    gate_facts = gate.GateFacts(
+    return gate.GateFacts(
         now=when,
         deployer=ctx.actor,
         environment=environment,
@@ -90,7 +99,6 @@ def verdict_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str,
                                    if not c.accepted),
         template=ctx.policy.template(change.template_id) if change.template_id else None,
     )
-    return gate.evaluate(ctx.policy, facts_of(change), change.version_label, gate_facts)
 
 
 def check_start(uow: UnitOfWork, ctx: Context, change: Change, override_reason: str = "") -> dict:

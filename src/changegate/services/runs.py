@@ -20,7 +20,7 @@ from ..core.decisions import Reason
 from ..core.errors import ChangegateError, Forbidden, InvalidInput, NotFound, Refused
 from ..core.audit import AuditRecord
 from ..core.policy.model import Permission
-from ..core.runs.machine import ACTIVE, CHANGE_ACTION, FINAL, Event, RunState, next_state
+from ..core.runs.machine import ACTIVE, CHANGE_ACTION, FINAL, UNFINISHED, Event, RunState, next_state
 from ..db.models import Change, DeploymentPlan, DeploymentRun
 from ..db.uow import UnitOfWork
 from ..runner.engine import Engine, describe
@@ -56,7 +56,7 @@ def _attach(uow: UnitOfWork, ctx: Context, change: Change, body: PlanIn) -> Plan
     parse_plan(body.text, body.filename, ctx.policy)  # refused with file:line problems before anything is stored
     if State(change.state) in TERMINAL_STATES:
         raise Refused(f"cannot attach a plan to {format_ref(change.id)}: it is {change.state}")
-    if uow.runs.unfinished_for_change(change.id, [s.value for s in RunState if s not in FINAL]) is not None:
+    if uow.runs.unfinished_for_change(change.id, [s.value for s in UNFINISHED]) is not None:
         raise Refused(f"cannot replace the plan of {format_ref(change.id)}: a run of it is under way")
     digest = hashlib.sha256(body.text.encode()).hexdigest()
     plan = uow.plans.add(DeploymentPlan(change_id=change.id, filename=body.filename, text=body.text, sha256=digest,
@@ -104,7 +104,7 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
     if body.dry_run:
         return DryRunOut(change=format_ref(change.id), environment=body.environment, plan_sha256=plan_row.sha256,
                          lines=describe(plan, settings))
-    if uow.runs.unfinished_for_change(change.id, [s.value for s in RunState if s not in FINAL]) is not None:
+    if uow.runs.unfinished_for_change(change.id, [s.value for s in UNFINISHED]) is not None:
         raise Refused(f"{format_ref(change.id)} has a run under way already (changegate run show {format_ref(change.id)})")
     if not rehearsal:  # a rehearsal does not implement the change: it proves its rollback beforehand
         changes.transition(uow, ctx, ref, TransitionIn(action="start", override_reason=body.override_reason))
@@ -263,7 +263,7 @@ def work(rt: Runtime, worker: str, *, max_runs: int | None = None, idle_exit: bo
 
 
 def _open_run(uow: UnitOfWork, change: Change) -> DeploymentRun:
-    run = uow.runs.unfinished_for_change(change.id, [s.value for s in RunState if s not in FINAL])
+    run = uow.runs.unfinished_for_change(change.id, [s.value for s in UNFINISHED])
     if run is None:
         raise NotFound(f"{format_ref(change.id)} has no deployment run under way")
     return uow.runs.lock(run.id)
@@ -362,8 +362,6 @@ def lease_to(rt: Runtime, run_id: int, worker: str) -> bool:
             return False
         run.lease_owner, run.lease_expires = worker, now + timedelta(seconds=rt.policy.deploy.lease)
         return True
-
-
 
 
 def log_text(run: RunOut) -> str:

@@ -38,7 +38,6 @@ class DbJournal:
         self.lease = timedelta(seconds=rt.policy.deploy.lease)
         self.on_event = on_event or (lambda line: None)
         self.finish_change = finish_change
-        self.lost = threading.Event()
         self._records: dict[str, StepRecord] | None = None
 
     # --- the lease --------------------------------------------------------------------------------
@@ -46,7 +45,6 @@ class DbJournal:
     def _locked(self, uow: UnitOfWork) -> DeploymentRun:
         run = uow.runs.lock(self.run_id)
         if run is None or run.lease_owner != self.worker:
-            self.lost.set()
             raise LeaseLost(f"run {self.run_id} is no longer leased to {self.worker}")
         run.lease_expires = self.rt.clock() + self.lease
         return run
@@ -59,8 +57,7 @@ class DbJournal:
             while not stop.wait(self.lease.total_seconds() / 3):
                 with self.rt.uow() as uow:
                     if not uow.runs.renew(self.run_id, self.worker, self.rt.clock() + self.lease):
-                        self.lost.set()
-                        return
+                        return  # lost: the next write of the run says so (LeaseLost)
 
         thread = threading.Thread(target=beat, name=f"lease-{self.run_id}", daemon=True)
         thread.stop = stop  # type: ignore[attr-defined]
@@ -74,7 +71,6 @@ class DbJournal:
         with self.rt.uow(write=False) as uow:
             run = uow.runs.get(self.run_id)
             if run.lease_owner != self.worker:
-                self.lost.set()
                 raise LeaseLost(f"run {self.run_id} is no longer leased to {self.worker}")
             return RunState(run.state)
 

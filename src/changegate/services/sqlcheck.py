@@ -100,16 +100,6 @@ def check_and_attach(open_uow: Callable[..., UnitOfWork], ctx: Context, ref: str
 CHECK_KINDS = ("sql_check", *EVIDENCE_KIND.values())
 
 
-def stored_check_of(uow: UnitOfWork, change_id: int) -> SqlCheckFact | None:
-    """``stored_check`` for one change read through the repositories (the pages; the gate reads its
-    blobs in its own single statement)."""
-    blobs = {}
-    for kind in CHECK_KINDS:
-        latest = uow.evidence.latest_of_kind(change_id, kind)
-        blobs[kind] = uow.evidence.content(latest.id) if latest else None
-    return stored_check(blobs)
-
-
 def stored_check(blobs: dict[str, bytes | None]) -> SqlCheckFact | None:
     """The newest SQL check of a change, marked stale when a script was attached again since.
     ``blobs``: the content of the newest evidence of each kind in CHECK_KINDS (None: none attached)."""

@@ -61,6 +61,7 @@ _ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
 TRANSITIONS: dict[tuple[RunState, Event], RunState] = {(s, e): t for s, e, t in _ROWS}
 FINAL = frozenset({S.COMMITTED, S.ROLLED_BACK, S.FAILED})
 # States a worker drives; PAUSED waits for a person, the final states for nobody.
+UNFINISHED = frozenset(RunState) - FINAL  # a change has at most one run in these states
 ACTIVE = frozenset({S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING, S.ROLLING_BACK})
 # The change's lifecycle action when its run ends (services/runs.py applies it).
 CHANGE_ACTION: dict[RunState, str] = {S.COMMITTED: "complete", S.ROLLED_BACK: "roll_back", S.FAILED: "fail"}

@@ -36,13 +36,3 @@ def parse_fraction(value: object) -> float:
 # from its text, never from a dump of the model).
 Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 Fraction = Annotated[float, BeforeValidator(parse_fraction)]
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    whole = int(seconds)
-    h, rest = divmod(whole, 3600)
-    m, s = divmod(rest, 60)
-    out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
-    return out or "0s"

@@ -11,7 +11,6 @@ column type's own bind processor, so they compare exactly as stored (SQLite keep
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from types import SimpleNamespace
 from typing import NamedTuple
@@ -19,7 +18,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, bindparam, func, or_, select, true
 
 from ..models import Change, ChangeItem, ConflictAcceptance, EnvironmentFact, Evidence, EvidenceBlob, Freeze
-from .changes import convert
+from .changes import _json_list, convert
 
 FREEZE_COLUMNS = ("name", "environments", "items", "starts_at", "ends_at", "emergency_override", "reason")
 SLOT_STATES = ("scheduled", "implementing")  # a change in these holds its slot
@@ -31,16 +30,6 @@ class GateReads(NamedTuple):
     holders: list[SimpleNamespace]  # id, planned_start, estimated_downtime_minutes, items (names)
     accepted: set[int]  # ids of the changes whose conflict with this one was accepted
     blobs: dict[str, bytes | None]  # evidence kind -> content of the newest evidence of that kind
-
-
-def _json(value) -> list:
-    if value is None:  # PostgreSQL's json_agg over no rows
-        return []
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
-def _array(dialect: str, *columns):
-    return func.json_build_array(*columns) if dialect == "postgresql" else func.json_array(*columns)
 
 
 def _aggregate(dialect: str, columns: list, where, order=None):
@@ -63,7 +52,8 @@ def _holders(dialect: str):
     names = ChangeItem.__table__.alias("other_items")
     items = (select(func.json_agg(names.c.name) if dialect == "postgresql" else func.json_group_array(names.c.name))
              .where(names.c.change_id == other.c.id).scalar_subquery().label("items"))
-    where = and_(or_(*(other.c.state == state for state in SLOT_STATES)),  # no expanding IN: prepared once other.c.planned_start.is_not(None),
+    # or_ rather than an expanding IN: the statement is compiled once and prepared.
+    where = and_(or_(*(other.c.state == state for state in SLOT_STATES)), other.c.planned_start.is_not(None),
                  other.c.planned_start < bindparam("end"), other.c.environment == bindparam("environment"))
     return _aggregate(dialect, [other.c.id, other.c.planned_start, other.c.estimated_downtime_minutes, items],
                       where, other.c.planned_start)
@@ -107,11 +97,11 @@ def read_gate_facts(conn, change_id: int, environment: str, start: datetime, end
               "end": stamp(end)}
     row = conn.exec_driver_sql(sql, tuple(params[k] for k in order) if order else params).one()
     return GateReads(
-        refreshed={env: convert(EnvironmentFact, "data_refreshed_at", at) for env, at in _json(row[0])},
+        refreshed={env: convert(EnvironmentFact, "data_refreshed_at", at) for env, at in _json_list(row[0])},
         freezes=[SimpleNamespace(**{c: convert(Freeze, c, v) for c, v in zip(FREEZE_COLUMNS, r)})
-                 for r in _json(row[1])],
+                 for r in _json_list(row[1])],
         holders=[SimpleNamespace(id=r[0], planned_start=convert(Change, "planned_start", r[1]),
-                                 estimated_downtime_minutes=r[2], items=_json(r[3])) for r in _json(row[2])],
-        accepted={b if a == change_id else a for a, b in _json(row[3])},
+                                 estimated_downtime_minutes=r[2], items=_json_list(r[3])) for r in _json_list(row[2])],
+        accepted={b if a == change_id else a for a, b in _json_list(row[3])},
         blobs={kind: None if blob is None else bytes(blob) for kind, blob in zip(blob_kinds, row[4:])},
     )
