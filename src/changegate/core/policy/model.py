@@ -208,54 +208,79 @@ class Policy(_Strict):
         return [p for p in self.people if role in p.roles]
 
 
-def cross_check(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def cross_check(policy: Policy) -> list[Problem]:
     """References between sections; each problem with the path it sits at."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
+    problems: list[Problem] = []
+    for check in (_check_environments, _check_people, _check_approvals, _check_schedule_and_gate, _check_templates):
+        problems.extend(check(policy))
+    problems.extend(policy.cmdb.problems())
+    return problems
+
+
+def _unknown_role(policy: Policy, path: tuple[str | int, ...], role: str) -> list[Problem]:
+    if role in policy.roles:
+        return []
+    return [(path, f"unknown role {role!r} (declared roles: {', '.join(sorted(policy.roles))})")]
+
+
+def _check_environments(policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
     roles = policy.roles
-    envs = policy.environments
-
-    def known_role(path: tuple[str | int, ...], role: str) -> None:
-        if role not in roles:
-            problems.append((path, f"unknown role {role!r} (declared roles: {', '.join(sorted(roles))})"))
-
-    for name, env in envs.items():
+    for name, env in policy.environments.items():
         for kind in ("write", "deploy"):
             for i, role in enumerate(getattr(env, kind)):
                 path = ("environments", name, kind, i)
-                known_role(path, role)
+                problems += _unknown_role(policy, path, role)
                 if env.production and role in roles and roles[role].developer:
                     problems.append(
                         (path, f"role {role!r} is a developer role and cannot hold {kind} on production "
                                f"environment {name!r} (0% developer write access to PROD)")
                     )
+    return problems
+
+
+def _check_people(policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
     seen: dict[str, int] = {}
     for i, person in enumerate(policy.people):
         if person.id in seen:
             problems.append((("people", i, "id"), f"duplicate person id {person.id!r} (first at people.{seen[person.id]})"))
         seen.setdefault(person.id, i)
         for j, role in enumerate(person.roles):
-            known_role(("people", i, "roles", j), role)
+            problems += _unknown_role(policy, ("people", i, "roles", j), role)
+    return problems
+
+
+def _check_approvals(policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
     for i, rule in enumerate(policy.approvals.matrix):
-        if rule.environment is not None and rule.environment not in envs:
+        if rule.environment is not None and rule.environment not in policy.environments:
             problems.append((("approvals", "matrix", i, "environment"), f"unknown environment {rule.environment!r}"))
         for j, role in enumerate(rule.roles):
-            known_role(("approvals", "matrix", i, "roles", j), role)
+            problems += _unknown_role(policy, ("approvals", "matrix", i, "roles", j), role)
         if len(set(rule.roles)) != len(rule.roles):
             problems.append((("approvals", "matrix", i, "roles"), "a role is listed twice"))
-    for env in policy.schedule.environments:
-        if env not in envs:
-            problems.append((("schedule", "environments", env), f"unknown environment {env!r}"))
-    for section in ("environments", "enforce_on_start"):
-        for env in getattr(policy.gate, section):
-            if env not in envs:
-                problems.append((("gate", section, env), f"unknown environment {env!r}"))
+    return problems
+
+
+def _check_schedule_and_gate(policy: Policy) -> list[Problem]:
+    named = [(("schedule", "environments", env), env) for env in policy.schedule.environments]
+    named += [(("gate", section, env), env)
+              for section in ("environments", "enforce_on_start") for env in getattr(policy.gate, section)]
+    return [(path, f"unknown environment {env!r}") for path, env in named if env not in policy.environments]
+
+
+def _check_templates(policy: Policy) -> list[Problem]:
+    problems: list[Problem] = []
     template_ids: set[str] = set()
     for i, template in enumerate(policy.standard_changes):
         if template.id in template_ids:
             problems.append((("standard_changes", i, "id"), f"duplicate template id {template.id!r}"))
         template_ids.add(template.id)
         for j, env in enumerate(template.environments):
-            if env not in envs:
+            if env not in policy.environments:
                 problems.append((("standard_changes", i, "environments", j), f"unknown environment {env!r}"))
-    problems.extend(policy.cmdb.problems())
     return problems
