@@ -261,17 +261,25 @@ def explain(policy: SchedulePolicy, ctx: ScheduleContext, start: datetime, durat
 
 
 def _explain(plan: _Plan, s: int, duration: int) -> ScheduleDecision:
-    clock, ctx = plan.clock, plan.ctx
-    e = s + max(duration, 1)
-    text = local_span_text(clock, s, s + duration)
+    ctx = plan.ctx
     if not plan.enforced:
         return ScheduleDecision(True, (Reason(ScheduleCode.NOT_ENFORCED, f"the schedule is not enforced in "
                                                                          f"{ctx.environment}: any time is allowed"),),
                                 utc(s), utc(s + duration))
+    e = s + max(duration, 1)
+    text = local_span_text(plan.clock, s, s + duration)
     problems: list[Reason] = []
     notes: list[Reason] = []
-    ref = clock.local_date(s)
+    window = _window_reasons(plan, s, e, duration, text, problems, notes)
+    _blackout_reasons(plan, s, e, text, problems, notes)
+    _freeze_reasons(plan, s, e, text, problems, notes)
+    return ScheduleDecision(not problems, (*problems, *notes), utc(s), utc(s + duration), window)
 
+
+def _window_reasons(plan: _Plan, s: int, e: int, duration: int, text: str,
+                    problems: list[Reason], notes: list[Reason]):
+    """Whether [s, e) sits inside a deployment window; returns the window occurrence that holds it."""
+    ref = plan.clock.local_date(s)
     holding = [p for day in (ref - _ONE_DAY, ref) for p in plan.window_pieces(day) if p[0] <= s < p[1]]
     fitting = [p for p in holding if e <= p[1]]
     window = plan.occurrence(fitting[0]) if fitting else None
@@ -295,11 +303,17 @@ def _explain(plan: _Plan, s: int, duration: int) -> ScheduleDecision:
                   if that_day else f"no deployment window on {ref:%a %Y-%m-%d}")
         problems.append(Reason(ScheduleCode.OUTSIDE_WINDOW,
                                f"{text} starts outside every deployment window ({listed})"))
+    return window
 
+
+def _blackout_reasons(plan: _Plan, s: int, e: int, text: str, problems: list[Reason], notes: list[Reason]) -> None:
+    """Every blackout rule that [s, e) overlaps: a problem, or a note where an emergency overrides it."""
+    clock = plan.clock
+    ref = clock.local_date(s)
     days = [ref - _ONE_DAY]
     while days[-1] <= clock.local_date(e - 1):
         days.append(days[-1] + _ONE_DAY)
-    held = "; it holds for emergency changes too" if ctx.emergency else ""
+    held = "; it holds for emergency changes too" if plan.ctx.emergency else ""
     for overridden, rules in ((False, plan.blocking), (True, plan.overridden)):
         for rule in rules:
             hits = [h for day in days for h in plan.rule_hits(rule, day) if h[0] < e and s < h[1]]
@@ -312,19 +326,23 @@ def _explain(plan: _Plan, s: int, duration: int) -> ScheduleDecision:
             else:
                 problems.append(Reason(ScheduleCode.BLACKOUT,
                                        f"{text} overlaps blackout {rule.name!r} ({where}){held}"))
+
+
+def _freeze_reasons(plan: _Plan, s: int, e: int, text: str, problems: list[Reason], notes: list[Reason]) -> None:
+    """Every ad-hoc freeze that [s, e) overlaps: a problem, or a note where an emergency overrides it."""
+    held = "; it holds for emergency changes too" if plan.ctx.emergency else ""
     for overridden, freezes in ((False, plan.freezes), (True, plan.overridden_freezes)):
         for freeze in freezes:
             a, b = floor_seconds(freeze.start), ceil_seconds(freeze.end)
             if not (a < e and s < b):
                 continue
-            where = local_span_text(clock, a, b) + (f": {freeze.reason}" if freeze.reason else "")
+            where = local_span_text(plan.clock, a, b) + (f": {freeze.reason}" if freeze.reason else "")
             if overridden:
                 notes.append(Reason(ScheduleCode.EMERGENCY_OVERRIDE,
                                     f"emergency change: freeze {freeze.name!r} ({where}) is overridden"))
             else:
                 problems.append(Reason(ScheduleCode.BLACKOUT,
                                        f"{text} overlaps freeze {freeze.name!r} ({where}){held}"))
-    return ScheduleDecision(not problems, (*problems, *notes), utc(s), utc(s + duration), window)
 
 
 def next_slot(policy: SchedulePolicy, ctx: ScheduleContext, duration: timedelta, after: datetime,
