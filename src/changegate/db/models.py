@@ -300,6 +300,8 @@ class DeploymentRun(Base):
     estimated_downtime_minutes: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)  # what takeovers and people did
+    # Unexpected errors of the workers that drove it; at services/runs_worker.py's limit the run ends failed.
+    worker_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     steps: Mapped[list[RunStep]] = relationship(back_populates="run", order_by="RunStep.id")
 
