@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from ..core.runs.machine import ACTIVE, Event, RunState
 from ..runner.journal import LeaseLost
-from . import runs as _runs
 from .runs_journal import DbJournal, OnEvent, audit_run
 from .runtime import Runtime
 
@@ -62,8 +61,10 @@ def drive_claimed(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | 
     """Drive a run leased to ``worker``; the state it rests in. An unexpected error is counted on the run and
     the lease given back at once (None), so another attempt (any worker) takes it up; at ``MAX_WORKER_ERRORS``
     the run ends failed."""
+    from . import runs  # not at the top: runs.py re-exports this module's functions
+
     try:
-        return _runs.drive(rt, run_id, worker, on_event=on_event)
+        return runs.drive(rt, run_id, worker, on_event=on_event)
     except Exception as exc:  # noqa: BLE001 - whatever it was, the run must not be retried for ever
         return _count_error(rt, run_id, worker, exc, on_event)
 
@@ -92,8 +93,10 @@ def _give_up(rt: Runtime, run_id: int, worker: str, error: str, on_event: OnEven
     message = (f"ALARM: driving this run raised {MAX_WORKER_ERRORS} times, so no worker takes it up again; it "
                f"stopped where it stood and may have left the system half-changed: check it and roll back by "
                f"hand if needed. Last error: {error}")
+    from . import runs
+
     journal = DbJournal(rt, run_id, worker, on_event=on_event,
-                        finish_change=lambda uow, run: _runs._finish_change(rt, uow, run))
+                        finish_change=lambda uow, run: runs._finish_change(rt, uow, run))
     try:
         return journal.move(Event.WORKER_GAVE_UP, message)
     except LeaseLost:
