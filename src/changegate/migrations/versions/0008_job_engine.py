@@ -1,4 +1,4 @@
-"""procrastinate's schema (the job engine's queue) on PostgreSQL; a run's count of worker errors
+"""The job engine: procrastinate's schema on PostgreSQL; a run's count of worker errors; background jobs
 
 Revision ID: 0008
 Revises: 0007
@@ -44,6 +44,25 @@ def upgrade() -> None:
     # A worker's unexpected errors on a run, counted so that a run whose driving keeps raising ends failed.
     with op.batch_alter_table('deployment_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('worker_errors', sa.Integer(), server_default='0', nullable=False))
+    op.create_table(
+        'background_jobs',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=40), nullable=False),
+        sa.Column('state', sa.String(length=20), nullable=False),
+        sa.Column('actor', sa.String(length=64), nullable=False),
+        sa.Column('params', sa.JSON(), nullable=False),
+        sa.Column('progress', sa.JSON(), nullable=False),
+        sa.Column('result', sa.JSON(), nullable=True),
+        sa.Column('error', sa.JSON(), nullable=True),
+        sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('lease_owner', sa.String(length=100), nullable=True),
+        sa.Column('lease_expires', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_background_jobs')),
+    )
+    op.create_index(op.f('ix_background_jobs_state'), 'background_jobs', ['state'], unique=False)
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
@@ -56,6 +75,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('background_jobs')
     with op.batch_alter_table('deployment_runs', schema=None) as batch_op:
         batch_op.drop_column('worker_errors')
     bind = op.get_bind()
