@@ -12,7 +12,8 @@ the start of the rollback.
 
 (c) With --postgresql: 100 concurrent runs through two workers on PostgreSQL. Two ``changegate worker``
     processes (procrastinate, ``--concurrency 50`` each) on a throwaway cluster; 100 runs of 3 steps each
-    (``sleep``; each step appends its run's name to a file first) are queued, then dispatched at once.
+    (``sleep``; each step appends its run's name to a file first) are queued in one transaction, then
+    dispatched at once (``jobs.dispatch_runs``: one batch of procrastinate jobs).
     Checked: every run commits, every step ran exactly once (the file's lines; every step's attempt 1).
     Figure: wall time (first dispatch -> last run's end) / the longest single run among them (its first
     step's start -> its end). Goal: <= 1.2. Reference beside it: one run alone through the same workers.

@@ -35,6 +35,9 @@ class JobEngine(Protocol):
         """Ask a worker to drive this run now (after the transaction that queued it committed). Harmless when
         the run is driven already or needs no worker: the lease decides."""
 
+    def dispatch_runs(self, run_ids: list[int]) -> None:
+        """``dispatch_run`` for many runs queued together, in one round trip where the engine can."""
+
     def work(self, *, concurrency: int = DEFAULT_CONCURRENCY, max_runs: int | None = None,
              exit_when_idle: bool = False, on_event: OnEvent | None = None) -> int:
         """This process is a worker until stopped (or ``max_runs`` driven, or idle): how many runs it drove."""
@@ -76,4 +79,15 @@ def dispatch_run(rt: Runtime, run_id: int) -> None:
         import logging
 
         logging.getLogger(__name__).warning("could not dispatch run %s; the workers' sweep will", run_id,
+                                            exc_info=True)
+
+
+def dispatch_runs(rt: Runtime, run_ids: list[int]) -> None:
+    """``dispatch_run`` for many runs at once (the sweep is the safety net here too)."""
+    try:
+        engine_for(rt).dispatch_runs(run_ids)
+    except Exception:  # noqa: BLE001
+        import logging
+
+        logging.getLogger(__name__).warning("could not dispatch runs %s; the workers' sweep will", run_ids,
                                             exc_info=True)

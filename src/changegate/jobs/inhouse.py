@@ -66,6 +66,9 @@ class InHouseEngine:
     def dispatch_run(self, run_id: int) -> None:
         self.wake.set()  # the claim takes the oldest free run, this one or an older one
 
+    def dispatch_runs(self, run_ids: list[int]) -> None:
+        self.wake.set()
+
     def work(self, *, concurrency: int = DEFAULT_CONCURRENCY, max_runs: int | None = None,
              exit_when_idle: bool = False, on_event: OnEvent | None = None) -> int:
         pool = _Pool(self.rt, self.wake, concurrency=concurrency, max_runs=max_runs,
