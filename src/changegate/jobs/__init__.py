@@ -38,6 +38,9 @@ class JobEngine(Protocol):
     def dispatch_runs(self, run_ids: list[int]) -> None:
         """``dispatch_run`` for many runs queued together, in one round trip where the engine can."""
 
+    def dispatch_job(self, job_id: int) -> None:
+        """Ask a worker to carry out this background job (services/background.py) now."""
+
     def work(self, *, concurrency: int = DEFAULT_CONCURRENCY, max_runs: int | None = None,
              exit_when_idle: bool = False, on_event: OnEvent | None = None) -> int:
         """This process is a worker until stopped (or ``max_runs`` driven, or idle): how many runs it drove."""
@@ -90,4 +93,15 @@ def dispatch_runs(rt: Runtime, run_ids: list[int]) -> None:
         import logging
 
         logging.getLogger(__name__).warning("could not dispatch runs %s; the workers' sweep will", run_ids,
+                                            exc_info=True)
+
+
+def dispatch_job(rt: Runtime, job_id: int) -> None:
+    """``engine_for(rt).dispatch_job(job_id)`` (the sweep is the safety net here too)."""
+    try:
+        engine_for(rt).dispatch_job(job_id)
+    except Exception:  # noqa: BLE001
+        import logging
+
+        logging.getLogger(__name__).warning("could not dispatch job %s; the workers' sweep will", job_id,
                                             exc_info=True)

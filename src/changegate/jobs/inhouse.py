@@ -1,4 +1,5 @@
-"""SQLite's job engine: the in-house lease loop (``services/runs_worker.work``) in threads.
+"""SQLite's job engine: the in-house lease loop in threads (runs through ``services/runs_worker.py``,
+background jobs through ``services/background.py``).
 
 SQLite has no job server to ask, and one writer at a time; the runs' table is the queue and its lease the
 claim. ``concurrency`` threads each claim and drive runs; ``dispatch_run`` wakes them at once when the run
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from ..services import runs_worker
+from ..services import background, runs_worker
 from ..services.runtime import Runtime
 from . import DEFAULT_CONCURRENCY, OnEvent
 
@@ -31,15 +32,25 @@ class _Pool:
             t.start()
 
     def _loop(self, exit_when_idle: bool, on_event: OnEvent | None) -> None:
+        """Runs first, then background jobs; when there is neither, wait for a wake-up or the next look."""
+        me = runs_worker.worker_id()
         while not self.stop_event.is_set():
-            n = runs_worker.work(self.rt, runs_worker.worker_id(), max_runs=1, idle_exit=exit_when_idle,
-                                 on_event=on_event, stop=self.stop_event, wake=self.wake)
-            if n == 0 and (exit_when_idle or self.stop_event.is_set()):
+            if (run_id := runs_worker.claim(self.rt, me)) is not None:
+                if runs_worker.drive_claimed(self.rt, run_id, me, on_event=on_event) is not None:
+                    self._count()
+            elif (job_id := background.claim(self.rt, me)) is not None:
+                background.carry_out(self.rt, job_id, me)
+            elif exit_when_idle:
                 return
-            with self._lock:
-                self.driven += n
-                if self.max_runs is not None and self.driven >= self.max_runs:
-                    self.stop_event.set()
+            else:
+                self.wake.wait(runs_worker.IDLE_POLL_SECONDS)
+                self.wake.clear()
+
+    def _count(self) -> None:
+        with self._lock:
+            self.driven += 1
+            if self.max_runs is not None and self.driven >= self.max_runs:
+                self.stop_event.set()
 
     def join(self) -> int:
         for t in self.threads:
@@ -67,6 +78,9 @@ class InHouseEngine:
         self.wake.set()  # the claim takes the oldest free run, this one or an older one
 
     def dispatch_runs(self, run_ids: list[int]) -> None:
+        self.wake.set()
+
+    def dispatch_job(self, job_id: int) -> None:
         self.wake.set()
 
     def work(self, *, concurrency: int = DEFAULT_CONCURRENCY, max_runs: int | None = None,

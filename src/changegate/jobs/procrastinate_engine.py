@@ -22,12 +22,13 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ..services import runs_worker
+from ..services import background, runs_worker
 from ..services.runtime import Runtime
 from . import DEFAULT_CONCURRENCY, OnEvent
 
 SCHEMA = "procrastinate"
 DRIVE_RUN = "changegate.drive_run"
+RUN_JOB = "changegate.run_job"  # a background job (services/background.py)
 log = logging.getLogger(__name__)
 
 
@@ -70,6 +71,14 @@ class ProcrastinateEngine:
             self._deferrer().configure_task(DRIVE_RUN, queueing_lock=f"run-{run_id}").defer(run_id=run_id)
         except procrastinate.exceptions.AlreadyEnqueued:
             pass  # a job for it waits already
+
+    def dispatch_job(self, job_id: int) -> None:
+        import procrastinate.exceptions
+
+        try:
+            self._deferrer().configure_task(RUN_JOB, queueing_lock=f"job-{job_id}").defer(job_id=job_id)
+        except procrastinate.exceptions.AlreadyEnqueued:
+            pass
 
     def dispatch_runs(self, run_ids: list[int]) -> None:
         """One job per run in one round trip (no queueing lock: these runs were just queued, and a second
@@ -123,7 +132,8 @@ class _Worker:
             sweeper = asyncio.create_task(self._sweep_forever())
             worker = asyncio.create_task(self.app.run_worker_async(
                 concurrency=self.concurrency, wait=not exit_when_idle, delete_jobs="successful",
-                name=runs_worker.worker_id(), install_signal_handlers=True))
+                name=runs_worker.worker_id(),
+                install_signal_handlers=threading.current_thread() is threading.main_thread()))
             enough = asyncio.create_task(self.enough.wait())
             await asyncio.wait({worker, enough}, return_when=asyncio.FIRST_COMPLETED)
             if not worker.done():
@@ -146,9 +156,12 @@ class _Worker:
         """Defer ``drive_run`` for every run that needs a worker and has none; fail orphaned jobs."""
         import procrastinate.exceptions
 
-        for run_id in await asyncio.to_thread(runs_worker.needing_worker, self.rt):
+        wanted = [(DRIVE_RUN, f"run-{i}", {"run_id": i})
+                  for i in await asyncio.to_thread(runs_worker.needing_worker, self.rt)]
+        wanted += [(RUN_JOB, f"job-{i}", {"job_id": i}) for i in await asyncio.to_thread(background.needing_worker, self.rt)]
+        for task, lock, kwargs in wanted:
             try:
-                await self.app.configure_task(DRIVE_RUN, queueing_lock=f"run-{run_id}").defer_async(run_id=run_id)
+                await self.app.configure_task(task, queueing_lock=lock).defer_async(**kwargs)
             except procrastinate.exceptions.AlreadyEnqueued:
                 pass
         await self._fail_orphans()
@@ -176,4 +189,11 @@ def _register(app, rt: Runtime, on_event: OnEvent | None, driven=lambda: None) -
         driven()
         return f"driven to {final.value}"
 
+    def run_job(job_id: int) -> str:
+        me = runs_worker.worker_id()
+        if background.claim(rt, me, job_id) is None:
+            return "not claimed: another worker carries it out, or it ended"
+        return background.carry_out(rt, job_id, me)
+
     app.task(name=DRIVE_RUN, retry=False, pass_context=False)(drive_run)
+    app.task(name=RUN_JOB, retry=False, pass_context=False)(run_job)

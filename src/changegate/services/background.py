@@ -164,7 +164,7 @@ class _Heartbeat:
     def __init__(self, rt: Runtime, job_id: int, worker: str):
         self.rt, self.job_id, self.worker = rt, job_id, worker
         self.stop = threading.Event()
-        self._last = 0.0
+        self._last, self._phase = 0.0, ""
         threading.Thread(target=self._beat, name=f"job-{job_id}", daemon=True).start()
 
     def _beat(self) -> None:
@@ -176,9 +176,9 @@ class _Heartbeat:
 
     def progress(self, phase: str, done: int | None = None, total: int | None = None) -> None:
         now = time.monotonic()
-        if now - self._last < PROGRESS_EVERY_SECONDS and done is not None:
-            return
-        self._last = now
+        if phase == self._phase and now - self._last < PROGRESS_EVERY_SECONDS:
+            return  # a new phase is always written; counts within one at most every half second
+        self._last, self._phase = now, phase
         with self.rt.uow() as uow:
             job = _mine(uow, self.job_id, self.worker)
             if job is not None:
