@@ -1,11 +1,12 @@
 """PostgreSQL's job engine: procrastinate (its schema is installed by migration 0008, in schema
 ``procrastinate``).
 
-One task, ``changegate.drive_run(run_id)``: lease that run (``runs_worker.claim``) and drive it. The API defers
-it right after the run is queued (procrastinate's LISTEN/NOTIFY wakes a worker at once). Every worker also
-sweeps: every third of the lease it defers the task for each run that needs a worker and has no live lease
-(a queued run whose deferral was lost, a run whose worker was killed), with a queueing lock per run so the
-sweeps of many workers queue one job. What a job finds decides nothing: the lease does. A job for a run
+Two tasks: ``changegate.drive_run(run_id)`` leases that run (``runs_worker.claim``) and drives it;
+``changegate.run_job(job_id)`` does the same for a background job (``services/background.py``: a SQL check,
+an audit verification). The API defers them right after the run or job is queued (procrastinate's
+LISTEN/NOTIFY wakes a worker at once). Every worker also sweeps: every third of the lease it defers the task
+for each run or job that needs a worker and has no live lease (one whose deferral was lost, one whose worker
+was killed), with a queueing lock per run or job so the sweeps of many workers queue one job. What a job finds decides nothing: the lease does. A job for a run
 another worker drives ends at once; a job orphaned by a killed worker stays "doing" in procrastinate's table
 and is marked failed by the sweep, while the run itself is taken over through its expired lease.
 
