@@ -115,3 +115,42 @@ def test_a_job_shows_its_progress_while_it_runs(runtime, as_):
         conn.rollback()
     worker.join(60)
     assert dana.get(f"/jobs/{job['id']}").json()["state"] == "succeeded"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_job_whose_worker_is_killed_is_carried_out_by_the_next(rt, cli_env, processes, tmp_path):
+    """kill -9 of the worker in the middle of a job (held, as above, before its final write): once its lease
+    expires, another worker carries the job out again from the start; the evidence is attached once."""
+    import signal
+
+    from changegate.schemas.sqlcheck import SqlCheckIn
+    from changegate.services import background
+
+    from conftest import ready_change, wait_until
+
+    ref = ready_change(rt)
+    with rt.uow() as uow:
+        job = background.start_sql_check(uow, rt.context("rene.release"), ref, SqlCheckIn(**_sql("sqlite")))
+
+    def phase():
+        with rt.uow(write=False) as uow:
+            return background.get_job(uow, rt.context("audrey.audit"), job.id)
+
+    with rt.engine.connect() as conn:
+        conn.execute(text("SELECT * FROM audit_head FOR UPDATE"))
+        first = processes(cli_env, "worker", log=tmp_path / "first.log")
+        jobs.dispatch_job(rt, job.id)
+        wait_until(lambda: phase().progress.phase == "attaching the report and the scripts as evidence",
+                   "the first worker is inside the job", proc=first, log=tmp_path / "first.log")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        conn.rollback()
+    second = processes(cli_env, "worker", log=tmp_path / "second.log")
+    done = wait_until(lambda: (j := phase()).state in ("succeeded", "failed") and j, "the second worker ends it",
+                      proc=second, log=tmp_path / "second.log")
+    assert done.state == "succeeded" and done.attempts == 2, done
+    with rt.uow(write=False) as uow:
+        from changegate.services.lookup import load
+
+        kinds = [e.kind for e in load(uow, ref).evidence]
+    assert kinds.count("sql_check") == 1, kinds

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,13 +32,11 @@ RUN_JOB = "changegate.run_job"  # a background job (services/background.py)
 log = logging.getLogger(__name__)
 
 
-def _conninfo(rt: Runtime) -> str:
-    return rt.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _pool_args(rt: Runtime, max_size: int) -> dict:
-    # procrastinate's queries name its objects without a schema: its connections look in ours.
-    return {"conninfo": _conninfo(rt), "kwargs": {"options": f"-c search_path={SCHEMA}"}, "min_size": 1,
+def pool_args(url, max_size: int) -> dict:
+    """procrastinate's connection pool on the database of SQLAlchemy ``url``. procrastinate's queries name
+    its objects without a schema: its connections look in its own."""
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return {"conninfo": conninfo, "kwargs": {"options": f"-c search_path={SCHEMA}"}, "min_size": 1,
             "max_size": max_size}
 
 
@@ -59,7 +56,7 @@ class ProcrastinateEngine:
             if self._sync_app is None:
                 import procrastinate
 
-                app = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(**_pool_args(self.rt, 4)))
+                app = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(**pool_args(self.rt.engine.url, 4)))
                 _register(app, self.rt, None)
                 app.open()
                 self._sync_app = app
@@ -108,23 +105,20 @@ class _Worker:
         import procrastinate
 
         self.rt, self.concurrency, self.max_runs = rt, concurrency, max_runs
-        self.driven = 0
+        self.driven, self._count_lock = 0, threading.Lock()
         self.enough = asyncio.Event()
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-            **_pool_args(rt, max(4, min(concurrency, 20)))))
+            **pool_args(rt.engine.url, max(4, min(concurrency, 20)))))
         _register(self.app, rt, on_event, self._driven)
 
     def _driven(self) -> None:
         """Called in a job's thread when a run was driven to rest: counts toward ``max_runs``."""
-        self.driven += 1
-        if self.max_runs is not None and self.driven >= self.max_runs:
-            self.loop.call_soon_threadsafe(self.enough.set)
+        with self._count_lock:
+            self.driven += 1
+            if self.max_runs is not None and self.driven >= self.max_runs:
+                self.loop.call_soon_threadsafe(self.enough.set)
 
     async def run(self, exit_when_idle: bool) -> int:
-        # Many runs' threads share one GIL. A thread that holds a row lock in the database (the audit chain's
-        # head, from its last write to its commit) must get the GIL back soon, or every other run's write
-        # waits behind it: a shorter switch interval than the default 5 ms keeps that wait short.
-        sys.setswitchinterval(0.0005)
         self.loop = asyncio.get_running_loop()
         self.loop.set_default_executor(ThreadPoolExecutor(max_workers=self.concurrency + 4,
                                                           thread_name_prefix="changegate-run"))
