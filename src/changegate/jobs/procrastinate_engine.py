@@ -44,9 +44,13 @@ class ProcrastinateEngine:
     name = "procrastinate"
 
     def __init__(self, rt: Runtime):
+        from sqlalchemy import event
+
         self.rt = rt
         self._sync_app = None
         self._lock = threading.Lock()
+        # The deferring pool lives as long as the runtime's engine: closed when the runtime closes.
+        event.listen(rt.engine, "engine_disposed", lambda _engine: self.close())
 
     # --- deferring (the API's process) ---------------------------------------------------------------
 
