@@ -126,7 +126,7 @@ def test_a_job_whose_worker_is_killed_is_carried_out_by_the_next(rt, cli_env, pr
     from changegate.schemas.sqlcheck import SqlCheckIn
     from changegate.services import background
 
-    from conftest import ready_change, wait_until
+    from jobs_support import ready_change, wait_until
 
     ref = ready_change(rt)
     with rt.uow() as uow:

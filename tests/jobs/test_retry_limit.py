@@ -8,7 +8,7 @@ from sqlalchemy import text
 from changegate import jobs
 from changegate.services import runs_worker
 
-from conftest import change_state, queue_run, run_of
+from jobs_support import change_state, queue_run, run_of
 
 
 def test_a_run_whose_driving_keeps_raising_ends_failed_with_an_alarm(rt):

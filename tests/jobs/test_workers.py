@@ -11,7 +11,7 @@ import httpx
 from changegate import jobs
 from changegate.services.tokens import create_token
 
-from conftest import change_state, queue_run, ready_change, run_of, wait_until
+from jobs_support import change_state, queue_run, ready_change, run_of, wait_until
 
 
 def _free_port() -> int:
