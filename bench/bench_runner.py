@@ -10,9 +10,15 @@ the start of the rollback.
     start of the first rollback command. Median of several runs. Goal: < 1 s. Printed beside the bare
     command's time for scale.
 
-Not measured yet: 100 concurrent runs through two workers on PostgreSQL (issue 14): workers drive one run
-at a time until procrastinate is wired in. CHANGEGATE_BENCH_QUICK=1 shrinks sizes.
-Run:  .venv/bin/python bench/bench_runner.py
+(c) With --postgresql: 100 concurrent runs through two workers on PostgreSQL. Two ``changegate worker``
+    processes (procrastinate, ``--concurrency 50`` each) on a throwaway cluster; 100 runs of 3 steps each
+    (``sleep``; each step appends its run's name to a file first) are queued in one transaction, then
+    dispatched at once (``jobs.dispatch_runs``: one batch of procrastinate jobs).
+    Checked: every run commits, every step ran exactly once (the file's lines; every step's attempt 1).
+    Figure: wall time (first dispatch -> last run's end) / the longest single run among them (its first
+    step's start -> its end). Goal: <= 1.2. Reference beside it: one run alone through the same workers.
+CHANGEGATE_BENCH_QUICK=1 shrinks sizes.
+Run:  .venv/bin/python bench/bench_runner.py [--postgresql]
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import QUICK, fmt, footer, header, migrated_sqlite, table, temp_dir, verdict  # noqa: E402
+from _common import QUICK, fmt, footer, header, migrated_sqlite, table, temp_dir, verdict, want_postgresql  # noqa: E402
+from _concurrent_runs import concurrent_runs  # noqa: E402
 
 STEPS = 20 if QUICK else 100
 BARE = 50 if QUICK else 200
@@ -129,6 +136,9 @@ def main() -> int:
     print(f"   {STEPS} steps measured as the difference of a {STEPS + 1}-step and a 1-step run; bare command: "
           f"mean of {BARE} subprocess.run(['true'])")
     footer()
+    if want_postgresql():
+        return concurrent_runs()
+    print("   (c) 100 concurrent runs through two workers on PostgreSQL: run with --postgresql")
     return 0
 
 

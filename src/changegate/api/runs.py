@@ -1,11 +1,13 @@
 """REST endpoints of deployment runs: a change's plan, deploy, roll back, confirm a manual step, the run
-and its log. A deployment asked for here is queued; a worker (``changegate worker``) carries it out."""
+and its log. A deployment asked for here is queued and handed to the job engine (changegate.jobs): a worker
+inside ``changegate serve`` (SQLite) or a ``changegate worker`` (PostgreSQL) carries it out."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
+from .. import jobs
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.runs import ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut
 from ..services import runs
@@ -34,6 +36,8 @@ def deploy(ref: str, body: DeployIn, ctx: Caller, rt: RT) -> Response:
     """Ask the gate, start the change and queue its run (202); a worker carries it out."""
     with rt.uow() as uow:
         out = runs.create_run(uow, ctx, ref, body)
+    if not body.dry_run:
+        jobs.dispatch_run(rt, out.id)  # after the commit: the worker must find the run
     return model_response(out, status_code=200 if body.dry_run else 202)
 
 
@@ -42,6 +46,7 @@ def rollback(ref: str, body: RollbackIn, ctx: Caller, rt: RT) -> Response:
     """Roll back now, skipping analysis: a person's decision, audited."""
     with rt.uow() as uow:
         out = runs.request_rollback(uow, ctx, ref, body)
+    jobs.dispatch_run(rt, out.id)  # a resting (paused) run needs a worker again; a driven one keeps its own
     return model_response(out)
 
 

@@ -1,4 +1,5 @@
-"""``changegate deploy``, ``rollback``, ``plan``, ``run`` and ``worker``: deployment runs (docs/runner.md).
+"""``changegate deploy``, ``rollback``, ``plan`` and ``run``: deployment runs (docs/runner.md; ``worker`` is in
+worker.py).
 
 Locally, ``deploy`` and ``rollback`` drive the run in this process (it is a worker while it runs, holding
 the run's lease); through ``--url`` the server queues the run and a ``changegate worker`` carries it out.
@@ -218,21 +219,3 @@ def run_confirm(
     out = _Runs().call(runs.confirm_step, ConfirmIn, payload, "POST", f"/changes/{ref}/run/confirm", ref)
     _print_run(out, json_out)
 
-
-def worker(
-    max_runs: Annotated[Optional[int], typer.Option("--max-runs", help="Stop after driving this many runs.")] = None,
-    exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop when no run needs a worker.")] = False,
-) -> None:
-    """Take runs that need a worker (queued, or whose worker stopped) and drive them; runs until stopped."""
-    from ..services import runs
-
-    rt = state.runtime()
-    try:
-        rt.ensure_schema()
-    except ChangegateError as exc:
-        fail(exc)
-    me = runs.worker_id()
-    console.print(f"worker {me} started", highlight=False)
-    driven = runs.work(rt, me, max_runs=max_runs, idle_exit=exit_when_idle,
-                       on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
-    console.print(f"worker {me} drove {driven} run(s)", highlight=False)

@@ -196,8 +196,12 @@ def serve(
     forwarded_allow_ips: Annotated[Optional[str], typer.Option(
         help="Comma-separated proxy addresses to trust (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log, at info level).")] = False,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=0, max=100, help="SQLite: how many runs the worker inside the server drives at once "
+        "(0: none). PostgreSQL: runs execute in 'changegate worker' processes.")] = 4,
 ) -> None:
-    """Run the REST API and the web pages (pages at /, OpenAPI at /docs)."""
+    """Run the REST API and the web pages (pages at /, OpenAPI at /docs); on SQLite, also a worker that
+    carries out the deployment runs queued through the API."""
     import uvicorn
 
     from .. import __version__
@@ -224,8 +228,11 @@ def serve(
         fail(exc)
     print(f"changegate {__version__} on http://{host}:{port}  (pages: http://{host}:{port}/, "
           f"API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(rt), host=host, port=port, proxy_headers=proxy_headers,
-                forwarded_allow_ips=forwarded_allow_ips, **_server_logging(access_log))
+    from .worker import serve_worker
+
+    with serve_worker(rt, workers):  # SQLite: runs execute in this process; PostgreSQL: changegate worker
+        uvicorn.run(create_app(rt), host=host, port=port, proxy_headers=proxy_headers,
+                    forwarded_allow_ips=forwarded_allow_ips, **_server_logging(access_log))
 
 
 def _server_logging(access_log: bool) -> dict:
@@ -268,9 +275,12 @@ from . import deploy as _deploy  # noqa: E402 - deployment runs (docs/runner.md)
 
 app.command("deploy")(_deploy.deploy)
 app.command("rollback")(_deploy.rollback)
-app.command("worker")(_deploy.worker)
 app.add_typer(_deploy.plan_app, name="plan")
 app.add_typer(_deploy.run_app, name="run")
+
+from . import worker as _worker  # noqa: E402 - where runs execute (docs/runner.md, "Workers")
+
+app.command("worker")(_worker.worker)
 
 from . import cmdb as _cmdb
 

@@ -300,6 +300,8 @@ class DeploymentRun(Base):
     estimated_downtime_minutes: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)  # what takeovers and people did
+    # Unexpected errors of the workers that drove it; at services/runs_worker.py's limit the run ends failed.
+    worker_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     steps: Mapped[list[RunStep]] = relationship(back_populates="run", order_by="RunStep.id")
 
@@ -381,3 +383,26 @@ class CmdbCuration(Base):
     curated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("change_id", "item", name="uq_cmdb_curations_change_item"),)
+
+
+class BackgroundJob(Base):
+    """Long work started through the API and carried out by a worker (changegate.jobs): a SQL check, an
+    audit verification. Its state, progress and result are polled at ``GET /api/v1/jobs/{id}``; the lease
+    (as a run's) says which worker carries it out."""
+
+    __tablename__ = "background_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # sql_check | audit_verify
+    state: Mapped[str] = mapped_column(String(20), index=True)  # queued | running | succeeded | failed
+    actor: Mapped[str] = mapped_column(String(64))  # who started it; the work is done in their name
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)  # {"phase": ..., "done": n, "total": m}
+    result: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[dict | None] = mapped_column(JSON)  # {"code", "message", "reasons"}, as the API's errors
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

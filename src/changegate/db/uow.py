@@ -27,6 +27,7 @@ from .repositories import (
     AuditRepository,
     ChangeRepository,
     CmdbRepository,
+    DispatchRepository,
     ConflictAcceptanceRepository,
     CredentialRepository,
     EnvironmentFactRepository,
@@ -100,6 +101,7 @@ class UnitOfWork:
         self.credentials = CredentialRepository(s)
         self.plans, self.runs = PlanRepository(s), RunRepository(s)
         self.cmdb = CmdbRepository(s)
+        self.dispatch = DispatchRepository(s)  # the job engine's leases (changegate.jobs)
         return self
 
     def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from collections import namedtuple
 from dataclasses import replace
 from types import SimpleNamespace
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..core.audit import GENESIS, ChainVerdict, canonical_json, verify_chain
 from ..core.changes.entities import format_ref
@@ -32,28 +32,34 @@ from .views import SNAPSHOT_COLUMNS, snapshot
 # starting a process (about 0.3 s) costs more than checking a shorter stretch.
 EVENTS_PER_PROCESS = 100_000
 
+# How far a verification got: (phase, done, total).
+Progress = Callable[[str, int, int], None]
+
 # One parallel verification at a time per server process; others read in their own thread.
 _parallel_slot = threading.BoundedSemaphore(1)
 
 
 def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None = None,
-           anchors: Sequence[tuple[int, str]] = ()) -> ChainVerdict:
+           anchors: Sequence[tuple[int, str]] = (), progress: Progress | None = None) -> ChainVerdict:
     """Check every event's link and hash, that the chain ends at the recorded head, that it still
     holds each anchor (``(seq, hash)`` kept outside the database), and that every change record agrees
     with its events.
 
     ``ctx`` is None for operators on the local database (the CLI), who own the file anyway.
     ``processes``: how many processes share the work (1: this one reads the whole chain); by default
-    one per usable CPU, for chains long enough to repay starting them.
+    one per usable CPU, for chains long enough to repay starting them. ``progress(phase, done, total)`` is
+    told how far it got (a background job shows it): the events checked, then the reconciliation.
     """
     if ctx is not None:
         ctx.require(Permission.AUDIT_READ, entity="audit")
     uow.read_snapshot()  # the head, every event and every record this process reads: one moment
     head = uow.audit.head()
     fold = TrailFold()
-    verdict = replace(verify_chain_only(uow, head, processes, fold=fold), head=head)
+    verdict = replace(verify_chain_only(uow, head, processes, fold=fold, progress=progress), head=head)
     if not verdict.ok:
         return verdict
+    if progress is not None:
+        progress("reconciling the change records with their events", verdict.checked, head[0])
     for seq, digest in anchors:
         broken = _anchor_problem(uow, head, seq, digest)
         if broken:
@@ -136,7 +142,7 @@ def _snapshot_text(record: ChangeRecord, bumps: int) -> str:
 
 
 def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None, *,
-                      fold: TrailFold | None = None) -> ChainVerdict:
+                      fold: TrailFold | None = None, progress: Progress | None = None) -> ChainVerdict:
     """The chain's own verdict: links, hashes and the head, without the records. Read in one process,
     the events are also given to ``fold`` on the way (``fold.complete`` says so), which spares
     reconciliation a second pass over them."""
@@ -148,7 +154,8 @@ def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | N
         finally:
             _parallel_slot.release()
     elif fold is not None:
-        verdict = verify_chain(_folding(uow.audit.iter_chain(), fold))
+        rows = uow.audit.iter_chain()
+        verdict = verify_chain(_folding(rows if progress is None else _counting(rows, progress, last_seq), fold))
         fold.complete = True
     else:
         verdict = verify_chain(uow.audit.iter_chain())
@@ -166,6 +173,14 @@ def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | N
         return ChainVerdict(False, verdict.checked, last_seq,
                             f"event {last_seq} was altered: it does not match the recorded head of the chain")
     return verdict
+
+
+def _counting(rows: Iterator[tuple], progress: Progress, total: int, every: int = 10_000) -> Iterator[tuple]:
+    """The rows, telling ``progress`` every ``every`` of them."""
+    for n, row in enumerate(rows, 1):
+        if n % every == 0:
+            progress("checking the chain", n, total)
+        yield row
 
 
 def _folding(rows: Iterator[tuple], fold: TrailFold) -> Iterator[tuple]:

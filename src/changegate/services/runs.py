@@ -9,10 +9,7 @@ and a run survives the process that drives it.
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import time
-import uuid
 from datetime import timedelta
 
 from ..core.changes.entities import TERMINAL_STATES, State, format_ref
@@ -20,7 +17,7 @@ from ..core.decisions import Reason
 from ..core.errors import ChangegateError, Forbidden, InvalidInput, NotFound, Refused
 from ..core.audit import AuditRecord
 from ..core.policy.model import Permission
-from ..core.runs.machine import ACTIVE, CHANGE_ACTION, FINAL, UNFINISHED, Event, RunState, next_state
+from ..core.runs.machine import CHANGE_ACTION, FINAL, UNFINISHED, Event, RunState, next_state
 from ..db.models import Change, DeploymentPlan, DeploymentRun
 from ..db.uow import UnitOfWork
 from ..runner.engine import Engine, describe
@@ -36,11 +33,6 @@ from .runtime import Runtime
 from .views import facts_of
 
 IDLE_POLL_SECONDS = 0.5
-
-
-def worker_id() -> str:
-    """Unique per process: host, process id and a random part (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 # --- plans -----------------------------------------------------------------------------------------
@@ -228,37 +220,6 @@ def _record_rehearsal(rt: Runtime, uow: UnitOfWork, ctx: Context, run: Deploymen
         run.notes = [*run.notes, f"the rehearsal could not be recorded as evidence: {exc.message}"]
 
 
-def claim(rt: Runtime, worker: str) -> int | None:
-    """Lease the next run that needs a worker (queued, or whose worker stopped renewing); None if none."""
-    now = rt.clock()
-    with rt.uow() as uow:
-        run = uow.runs.claim_next([s.value for s in ACTIVE], worker, now,
-                                  now + timedelta(seconds=rt.policy.deploy.lease))
-        if run is None:
-            return None
-        previous = [n for n in run.notes]
-        audit_run(uow, run, "run.claimed", now, {"worker": worker, "state": run.state})
-        if run.state != RunState.QUEUED.value:
-            run.notes = [*previous, f"taken over by {worker} at {now.isoformat()} in state {run.state}"]
-        return run.id
-
-
-def work(rt: Runtime, worker: str, *, max_runs: int | None = None, idle_exit: bool = False,
-         on_event: OnEvent | None = None) -> int:
-    """A worker's loop: claim, drive, repeat. Returns how many runs it drove."""
-    driven = 0
-    while max_runs is None or driven < max_runs:
-        run_id = claim(rt, worker)
-        if run_id is None:
-            if idle_exit:
-                return driven
-            time.sleep(IDLE_POLL_SECONDS)
-            continue
-        drive(rt, run_id, worker, on_event=on_event)
-        driven += 1
-    return driven
-
-
 # --- a person's decisions ---------------------------------------------------------------------------
 
 
@@ -353,17 +314,6 @@ def run_out(run: DeploymentRun, *, change_id: int | None = None, steps=()) -> Ru
         steps=[StepOut.model_validate(s) for s in steps])
 
 
-def lease_to(rt: Runtime, run_id: int, worker: str) -> bool:
-    """Lease a resting run to ``worker`` (the CLI driving a person's rollback itself)."""
-    now = rt.clock()
-    with rt.uow() as uow:
-        run = uow.runs.lock(run_id)
-        if run.lease_owner is not None and run.lease_expires and run.lease_expires > now:
-            return False
-        run.lease_owner, run.lease_expires = worker, now + timedelta(seconds=rt.policy.deploy.lease)
-        return True
-
-
 def log_text(run: RunOut) -> str:
     """A run's log as text: each step's times, state, exit status and output, then the run's end."""
     lines = [f"run {run.id} of {run.change} on {run.environment}: {run.state}"]
@@ -395,3 +345,8 @@ def follow_log(rt: Runtime, ctx: Context, ref: str, *, poll: float = IDLE_POLL_S
             yield f"run {run.id} {run.state}" + (f": {run.outcome}" if run.outcome else "") + "\n"
             return
         time.sleep(poll)
+
+
+# Moved to runs_worker.py (the job engine's side); still importable from here. Imported last: runs_worker
+# imports this module.
+from .runs_worker import claim, lease_to, work, worker_id  # noqa: E402,F401

@@ -68,32 +68,47 @@ def check_and_attach(open_uow: Callable[..., UnitOfWork], ctx: Context, ref: str
                      max_bytes: int, **options) -> dict:
     """Check a change's SQL scripts (the request as it came) and attach them with the report, in one unit
     of work."""
-    scripts = scripts_of(request.schema_sql, request.deploy, request.rollback, request.verify)
     with open_uow(write=False) as uow:
-        change = load(uow, ref)
-        facts = facts_of(change)
-        ctx.require(Permission.EVIDENCE_ATTACH, change=facts)
-        if facts.state in TERMINAL_STATES:
-            raise Refused(f"cannot check SQL of {facts.ref}: it is {facts.state.value}")
-    report = _check(request.engine, scripts, **options)
+        may_check(uow, ctx, ref)
+    scripts, report = check_request(request, **options)
     with open_uow() as uow:
-        for role, script in scripts.items():
-            changes.attach_evidence(uow, ctx, ref, filename=script.name, content=script.text.encode("utf-8"),
-                                    media_type="application/sql", kind=EVIDENCE_KIND[role],
-                                    description=f"{role} script", max_bytes=max_bytes)
-        combined = report["scripts_sha256"]["combined"]
-        changes.attach_evidence(uow, ctx, ref, filename=f"sql-check-{combined[:12]}.json",
-                                content=json.dumps(report, sort_keys=True).encode("utf-8"),
-                                media_type="application/json", kind="sql_check",
-                                description=f"SQL check on {report['engine']}: "
-                                            f"{'passed' if report['passed'] else 'failed'}",
-                                max_bytes=max_bytes)
-        change = load(uow, ref)
-        uow.audit.append(AuditRecord(
-            actor=ctx.actor.id, action="sql.checked", entity=f"change:{change.id}",
-            detail={"engine": report["engine"], "passed": report["passed"], "scripts_sha256": combined,
-                    "properties": {k: v["verdict"] for k, v in report["properties"].items()}}), ctx.now)
+        attach_report(uow, ctx, ref, scripts, report, max_bytes=max_bytes)
     return report
+
+
+def may_check(uow: UnitOfWork, ctx: Context, ref: str) -> None:
+    """Refused unless the caller may attach evidence to the change and it is still open."""
+    facts = facts_of(load(uow, ref))
+    ctx.require(Permission.EVIDENCE_ATTACH, change=facts)
+    if facts.state in TERMINAL_STATES:
+        raise Refused(f"cannot check SQL of {facts.ref}: it is {facts.state.value}")
+
+
+def check_request(request: SqlCheckIn, **options) -> tuple[dict[str, Script], dict]:
+    """The scripts of a request and their report (seconds on PostgreSQL: outside any unit of work)."""
+    scripts = scripts_of(request.schema_sql, request.deploy, request.rollback, request.verify)
+    return scripts, _check(request.engine, scripts, **options)
+
+
+def attach_report(uow: UnitOfWork, ctx: Context, ref: str, scripts: dict[str, Script], report: dict, *,
+                  max_bytes: int) -> None:
+    """The scripts and the report as the change's evidence, with the ``sql.checked`` event."""
+    for role, script in scripts.items():
+        changes.attach_evidence(uow, ctx, ref, filename=script.name, content=script.text.encode("utf-8"),
+                                media_type="application/sql", kind=EVIDENCE_KIND[role],
+                                description=f"{role} script", max_bytes=max_bytes)
+    combined = report["scripts_sha256"]["combined"]
+    changes.attach_evidence(uow, ctx, ref, filename=f"sql-check-{combined[:12]}.json",
+                            content=json.dumps(report, sort_keys=True).encode("utf-8"),
+                            media_type="application/json", kind="sql_check",
+                            description=f"SQL check on {report['engine']}: "
+                                        f"{'passed' if report['passed'] else 'failed'}",
+                            max_bytes=max_bytes)
+    change = load(uow, ref)
+    uow.audit.append(AuditRecord(
+        actor=ctx.actor.id, action="sql.checked", entity=f"change:{change.id}",
+        detail={"engine": report["engine"], "passed": report["passed"], "scripts_sha256": combined,
+                "properties": {k: v["verdict"] for k, v in report["properties"].items()}}), ctx.now)
 
 
 # The evidence a stored SQL check is judged from: the report, then the scripts it covered.

@@ -37,6 +37,7 @@ class Event(StrEnum):
     ROLLBACK_REQUESTED = "rollback_requested"  # a person's decision: skips analysis
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
+    WORKER_GAVE_UP = "worker_gave_up"  # driving it raised too often (changegate.jobs): a person must look
 
 
 S, E = RunState, Event
@@ -56,6 +57,8 @@ _ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
     *((s, E.ROLLBACK_REQUESTED, S.ROLLING_BACK) for s in (S.DEPLOYING, S.WAITING, S.CHECKING, S.PAUSED)),
     (S.ROLLING_BACK, E.ROLLED_BACK, S.ROLLED_BACK),
     (S.ROLLING_BACK, E.ROLLBACK_FAILED, S.FAILED),
+    *((s, E.WORKER_GAVE_UP, S.FAILED) for s in (S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING,
+                                                 S.ROLLING_BACK)),
 )
 
 TRANSITIONS: dict[tuple[RunState, Event], RunState] = {(s, e): t for s, e, t in _ROWS}

@@ -1,0 +1,60 @@
+"""``changegate worker``: a process that carries out deployment runs (docs/runner.md, "Workers").
+
+On PostgreSQL it is a procrastinate worker; start any number, on any number of machines. On SQLite
+``changegate serve`` runs a worker itself, and this command runs the same lease loop in its own process.
+"""
+
+# No ``from __future__ import annotations`` here: Typer would eval every command's string annotations
+# at each start.
+
+from typing import Annotated, Optional
+
+import typer
+
+from ..core.errors import ChangegateError
+from .output import console, escape, fail
+from .state import state
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=500, help="How many runs this process drives at once.")] = 4,
+    max_runs: Annotated[Optional[int], typer.Option("--max-runs", help="Stop after driving this many runs.")] = None,
+    exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop when no run needs a worker.")] = False,
+) -> None:
+    """Take runs that need a worker (queued, or whose worker stopped) and drive them; runs until stopped."""
+    from ..jobs import engine_for
+    from ..services.runs_worker import worker_id
+
+    rt = state.runtime()
+    try:
+        rt.ensure_schema()
+    except ChangegateError as exc:
+        fail(exc)
+    engine = engine_for(rt)
+    me = worker_id()
+    console.print(f"worker {me} started ({engine.name}, {concurrency} at once)", highlight=False)
+    driven = engine.work(concurrency=concurrency, max_runs=max_runs, exit_when_idle=exit_when_idle,
+                         on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
+    console.print(f"worker {me} drove {driven} run(s)", highlight=False)
+
+
+class serve_worker:
+    """``changegate serve``'s worker (SQLite): started before the server, stopped after it (a context
+    manager). On PostgreSQL, or with ``--workers 0``, it says where runs execute and starts nothing."""
+
+    def __init__(self, rt, concurrency: int):
+        self.rt, self.concurrency, self.pool = rt, concurrency, None
+
+    def __enter__(self) -> "serve_worker":
+        if self.rt.engine.dialect.name != "sqlite":
+            print("deployment runs queued here are carried out by 'changegate worker' processes")
+        elif self.concurrency > 0:
+            from ..jobs import engine_for
+
+            self.pool = engine_for(self.rt).start_background(concurrency=self.concurrency)
+            print(f"a worker in this process carries out deployment runs ({self.concurrency} at once)")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.stop()

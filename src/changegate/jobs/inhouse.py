@@ -1,0 +1,101 @@
+"""SQLite's job engine: the in-house lease loop in threads (runs through ``services/runs_worker.py``,
+background jobs through ``services/background.py``).
+
+SQLite has no job server to ask, and one writer at a time; the runs' table is the queue and its lease the
+claim. ``concurrency`` threads each claim and drive runs; ``dispatch_run`` wakes them at once when the run
+was queued in this process (the API inside ``changegate serve``), and otherwise they look every half second.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..services import background, runs_worker
+from ..services.runtime import Runtime
+from . import DEFAULT_CONCURRENCY, OnEvent
+
+STOP_GRACE_SECONDS = 10.0
+
+
+class _Pool:
+    """``concurrency`` threads running the lease loop, until stopped, idle (``exit_when_idle``) or
+    ``max_runs`` driven between them."""
+
+    def __init__(self, rt: Runtime, wake: threading.Event, *, concurrency: int, max_runs: int | None,
+                 exit_when_idle: bool, on_event: OnEvent | None, daemon: bool):
+        self.rt, self.wake, self.max_runs = rt, wake, max_runs
+        self.stop_event = threading.Event()
+        self.driven, self._lock = 0, threading.Lock()
+        self.threads = [threading.Thread(target=self._loop, args=(exit_when_idle, on_event), daemon=daemon,
+                                         name=f"changegate-worker-{i}") for i in range(concurrency)]
+        for t in self.threads:
+            t.start()
+
+    def _loop(self, exit_when_idle: bool, on_event: OnEvent | None) -> None:
+        """Runs first, then background jobs; when there is neither, wait for a wake-up or the next look."""
+        me = runs_worker.worker_id()
+        while not self.stop_event.is_set():
+            if (run_id := runs_worker.claim(self.rt, me)) is not None:
+                if runs_worker.drive_claimed(self.rt, run_id, me, on_event=on_event) is not None:
+                    self._count()
+            elif (job_id := background.claim(self.rt, me)) is not None:
+                background.carry_out(self.rt, job_id, me)
+            elif exit_when_idle:
+                return
+            else:
+                self.wake.wait(runs_worker.IDLE_POLL_SECONDS)
+                self.wake.clear()
+
+    def _count(self) -> None:
+        with self._lock:
+            self.driven += 1
+            if self.max_runs is not None and self.driven >= self.max_runs:
+                self.stop_event.set()
+
+    def join(self) -> int:
+        for t in self.threads:
+            t.join()
+        return self.driven
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """No new run is taken; runs being driven get ``grace`` seconds to come to rest. One that does not
+        (a long step, a wait for T+N) is left to its lease: when the process is gone, the lease expires and
+        the next worker takes the run over, as after a kill -9 (docs/runner.md, "Workers")."""
+        self.stop_event.set()
+        self.wake.set()
+        for t in self.threads:
+            t.join(grace)
+
+
+class InHouseEngine:
+    name = "in-house lease loop"
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.wake = threading.Event()
+
+    def dispatch_run(self, run_id: int) -> None:
+        self.wake.set()  # the claim takes the oldest free run, this one or an older one
+
+    def dispatch_runs(self, run_ids: list[int]) -> None:
+        self.wake.set()
+
+    def dispatch_job(self, job_id: int) -> None:
+        self.wake.set()
+
+    def work(self, *, concurrency: int = DEFAULT_CONCURRENCY, max_runs: int | None = None,
+             exit_when_idle: bool = False, on_event: OnEvent | None = None) -> int:
+        pool = _Pool(self.rt, self.wake, concurrency=concurrency, max_runs=max_runs,
+                     exit_when_idle=exit_when_idle, on_event=on_event, daemon=True)
+        try:
+            return pool.join()
+        except KeyboardInterrupt:
+            pool.stop()
+            return pool.driven
+
+    def start_background(self, *, concurrency: int = DEFAULT_CONCURRENCY, on_event: OnEvent | None = None) -> _Pool:
+        return _Pool(self.rt, self.wake, concurrency=concurrency, max_runs=None, exit_when_idle=False,
+                     on_event=on_event, daemon=True)
+
+    def close(self) -> None:
+        pass
