@@ -3,6 +3,8 @@ the run, a worker drives it): plan errors with their line, the dry run, deploy, 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from typer.testing import CliRunner
 
@@ -79,19 +81,39 @@ def test_deploy_locally_shows_progress_and_the_run(cli, rt, service, tmp_path):
     assert code == 2 and f"{ref} has no deployment run under way" in err
 
 
-def test_deploy_through_the_api_is_queued_and_a_worker_carries_it_out(cli, rt, rt_server, rt_tokens, service,
-                                                                     tmp_path):
+def test_deploy_through_the_api_is_queued_and_followed_while_a_worker_carries_it_out(cli, rt, rt_server, rt_tokens,
+                                                                                    service, tmp_path):
     service.release("v2", version="2.0.0")
     ref = scheduled_dev_change(rt, ROLLBACK)
     plan = tmp_path / "plan.yaml"
     plan.write_text(plan_for(service, "v2"))
     remote = ("--url", rt_server, "--token", rt_tokens["rene.release"])
+    worker = threading.Thread(target=runs.work, args=(rt, runs.worker_id()), kwargs={"max_runs": 1})
+    worker.start()
     code, out, err = cli(*remote, "deploy", ref, "--env", "dev", "--plan", str(plan))
+    worker.join(60)
     assert code == 0, out + err
-    assert f"run 1 of {ref} on dev: queued" in out and "a worker carries it out" in out
-    assert runs.work(rt, runs.worker_id(), max_runs=1) == 1
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[0] == "run 1 queued: a worker carries it out"  # then the streamed log, as it happens
+    assert any(line.endswith("steps.0 install v2: succeeded exit status 0") for line in lines), out
+    assert f"run 1 of {ref} on dev: committed — every check passed" in lines
     code, out, _ = cli(*remote, "run", "show", ref)
     assert code == 0 and f"run 1 of {ref} on dev: committed" in out
     code, out, _ = cli(*remote, "run", "log", ref)
     assert code == 0 and "checks.smoke.health health (attempt 1): succeeded exit 200 answered 200" in out
     assert service.get("/version").text == "2.0.0" and change_state(rt, ref) == "completed"
+
+
+def test_deploy_through_the_api_with_no_follow_returns_once_queued(cli, rt, rt_server, rt_tokens, service, tmp_path):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2"))
+    remote = ("--url", rt_server, "--token", rt_tokens["rene.release"])
+    code, out, err = cli(*remote, "deploy", ref, "--env", "dev", "--plan", str(plan), "--no-follow")
+    assert code == 0, out + err
+    assert f"run 1 of {ref} on dev: queued" in out and "run 1 queued: a worker carries it out" in out
+    assert runs.work(rt, runs.worker_id(), max_runs=1) == 1
+    code, out, _ = cli(*remote, "run", "log", ref, "--follow")  # a finished run: its steps, then its end
+    assert code == 0 and out.splitlines()[-1] == "run 1 committed: every check passed", out
+    assert change_state(rt, ref) == "completed"

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from ..schemas.common import ERROR_RESPONSES
-from ..schemas.runs import ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut
+from ..schemas.runs import CommitIn, ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut
 from ..services import runs
 from .deps import RT, Caller, model_response
 
@@ -49,6 +49,14 @@ def rollback(ref: str, body: RollbackIn, ctx: Caller, rt: RT) -> Response:
 def confirm(ref: str, body: ConfirmIn, ctx: Caller, rt: RT) -> Response:
     with rt.uow() as uow:
         out = runs.confirm_step(uow, ctx, ref, body)
+    return model_response(out)
+
+
+@router.post("/{ref}/run/commit", response_model=RunOut)
+def commit(ref: str, body: CommitIn, ctx: Caller, rt: RT) -> Response:
+    """Commit a paused run: a person decides the deployment stands after a failed check, audited."""
+    with rt.uow() as uow:
+        out = runs.commit_run(uow, ctx, ref, body)
     return model_response(out)
 
 

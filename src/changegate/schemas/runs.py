@@ -41,6 +41,10 @@ class RollbackIn(Strict):
     reason: Reason(required=True)
 
 
+class CommitIn(Strict):
+    reason: Reason(required=True)
+
+
 class ConfirmIn(Strict):
     step: Line(120) = Field(description="the step's name or key (steps.2)")
     done: bool = True
@@ -76,6 +80,7 @@ class RunOut(Out):
     created_at: datetime
     ended_at: datetime | None
     checks_due_at: datetime | None
+    monitor_until: datetime | None = None  # when early-life monitoring ends (a run that entered it)
     outcome: str
     notes: list[str]
     # What was measured (docs/runner.md): seconds.
