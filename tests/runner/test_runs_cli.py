@@ -117,3 +117,47 @@ def test_deploy_through_the_api_with_no_follow_returns_once_queued(cli, rt, rt_s
     code, out, _ = cli(*remote, "run", "log", ref, "--follow")  # a finished run: its steps, then its end
     assert code == 0 and out.splitlines()[-1] == "run 1 committed: every check passed", out
     assert change_state(rt, ref) == "completed"
+
+
+def test_on_a_terminal_deploy_shows_a_live_display_of_steps_states_durations_and_the_wait(rt, policy_file,
+                                                                                        database_url, service,
+                                                                                        tmp_path):
+    """A real terminal (a pty): the live display names each step with its state and duration, the phase, and
+    the time left until the checks at T+N."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2").replace("check_after: 1s", "check_after: 3s"))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    env = {**os.environ, "CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(policy_file),
+           "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "50"}
+    for var in ("CHANGEGATE_URL", "CHANGEGATE_TOKEN", "NO_COLOR"):
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, "-m", "changegate.cli.main", "--as", "rene.release", "deploy", ref,
+                             "--env", "dev", "--plan", str(plan)], stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(60) == 0
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert re.search(r"steps\.0\s+install v2\s+succeeded\s+\d+\.\d+s", screen), screen
+    assert re.search(r"run 1 of CHG-\d+ on dev: waiting for the checks — checks at T\+N in \ds", screen), screen
+    assert "checks.smoke.health" in screen and f"run 1 of {ref} on dev: committed" in screen
