@@ -72,8 +72,8 @@ def show_run(ref: str, ctx: Caller, rt: RT) -> Response:
 def run_log(ref: str, ctx: Caller, rt: RT, follow: bool = False) -> Response:
     """The newest run's steps as text: start, end, state, exit status and output of each. ``follow``: streamed,
     a line as each step starts and ends, until the run ends or pauses for a person."""
+    if follow:  # follow_log checks the caller and the run before it returns: errors are statuses, not streams
+        return StreamingResponse(runs.follow_log(rt, ctx, ref), media_type="text/plain; charset=utf-8")
     with rt.uow(write=False) as uow:
         out = runs.show_run(uow, ctx, ref)
-    if follow:
-        return StreamingResponse(runs.follow_log(rt, ctx, ref), media_type="text/plain; charset=utf-8")
     return Response(runs.log_text(out), media_type="text/plain; charset=utf-8")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from ..core.runs.machine import RunState, StepState
 from .common import Line, Out, Reason, Strict, Text
 
 PlanText = Annotated[Text, StringConstraints(min_length=1, max_length=1_000_000)]
@@ -56,7 +57,7 @@ class StepOut(Out):
     key: str
     name: str
     description: str
-    state: str
+    state: StepState
     attempt: int
     exit_status: int | None
     output: str
@@ -70,7 +71,7 @@ class RunOut(Out):
     id: int
     change: str
     environment: str
-    state: str
+    state: RunState
     rehearsal: bool = False
     actor: str
     plan_filename: str

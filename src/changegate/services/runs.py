@@ -424,8 +424,12 @@ def log_text(run: RunOut) -> str:
 def follow_log(rt: Runtime, ctx: Context, ref: str, *, poll: float = IDLE_POLL_SECONDS):
     """Lines of the newest run as its steps start and end, until it ends or pauses (the streamed log). Each
     poll reads the run row, the steps added since the last poll and the steps still open, nothing else."""
-    with rt.uow(write=False) as uow:
+    with rt.uow(write=False) as uow:  # at the call, not at the first line: errors come before a stream starts
         run_id = show_run(uow, ctx, ref, with_steps=False).id  # who may read it, and which run
+    return _follow(rt, run_id, poll)
+
+
+def _follow(rt: Runtime, run_id: int, poll: float):
     last_id, open_ids, said = 0, set(), {}
     while True:
         with rt.uow(write=False) as uow:
