@@ -8,6 +8,7 @@ import threading
 import time
 
 from changegate.core.errors import NotFound
+from changegate.schemas.runs import CommitIn
 from changegate.services import changes, runs
 
 from runner_support import scheduled_dev_change
@@ -92,3 +93,21 @@ def test_a_failure_while_monitoring_only_alarms_when_the_plan_says_so(rt, servic
     assert [e.detail["note"] for e in history if e.action == "run.alarm"] == [a.removeprefix("ALARM: ")
                                                                               for a in alarms]
     assert change_state(rt, ref) == "completed"
+
+
+def test_a_failure_while_monitoring_pauses_when_the_plan_says_so_and_a_person_commits(rt, service):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    breaker = break_health_once_monitoring(rt, ref, service)
+    run, _ = deploy(rt, ref, monitored_plan(service, on_monitor_failure="on_monitor_failure: pause"))
+    breaker.join()
+    assert run.state == "paused" and run.outcome.startswith("early-life monitoring, round 1 of 3: ")
+    assert change_state(rt, ref) == "implementing" and service.get("/version").text == "2.0.0"
+    with rt.uow() as uow:
+        out = runs.commit_run(uow, rt.context("rene.release"), ref, CommitIn(reason="the health page is wrong"))
+    assert out.state == "committed" and out.outcome == "committed on rene.release's decision: the health page is wrong"
+    assert out.ended_at is not None and out.lease_owner is None and change_state(rt, ref) == "completed"
+    with rt.uow(write=False) as uow:
+        history = changes.history(uow, rt.context("audrey.audit"), ref)
+    complete = next(e for e in history if e.action == "change.complete")
+    assert complete.actor == "rene.release"
