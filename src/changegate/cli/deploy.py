@@ -77,7 +77,9 @@ def deploy(
         console.print(f"run {out['id']} queued: a worker carries it out (changegate run show {out['change']})",
                       highlight=False)
         return
-    raise typer.Exit(0 if out["state"] == ("rolled_back" if rehearse_rollback else "committed") else 1)
+    from ..core.runs.machine import RunState
+
+    raise typer.Exit(0 if out["state"] == (RunState.ROLLED_BACK if rehearse_rollback else RunState.COMMITTED) else 1)
 
 
 def _with_progress(json_out: bool, act: Callable[[Any], dict]) -> dict:
@@ -123,13 +125,15 @@ def rollback(
     """Roll back now, skipping analysis: a person's decision, audited. Exit 0 rolled back (or handed to the
     worker that holds the run), 1 otherwise."""
     out = _with_progress(json_out, lambda progress: _call("rollback", ref, {"reason": reason}, progress))
+    from ..core.runs.machine import RunState
+
     _print_run(out, json_out)
-    if out["state"] == "rolling_back":  # a live worker holds the run (or, through --url, a worker will)
+    if out["state"] == RunState.ROLLING_BACK:  # a live worker holds the run (or, through --url, a worker will)
         if not json_out:
             console.print(f"the rollback is carried out by {escape(str(out['lease_owner'] or 'a worker'))}",
                           highlight=False)
         return
-    raise typer.Exit(0 if out["state"] == "rolled_back" else 1)
+    raise typer.Exit(0 if out["state"] == RunState.ROLLED_BACK else 1)
 
 
 @run_app.command("show")

@@ -401,8 +401,10 @@ class LocalClient:
         from ..schemas.runs import ConfirmIn
         from ..services import runs
 
+        from ..core.runs.machine import RunState
+
         out = self._run(runs.confirm_step, ref, _parse(ConfirmIn, payload))
-        if out["state"] == "deploying" and out["lease_owner"] is None:  # resumed after a manual step's timeout
+        if out["state"] == RunState.DEPLOYING and out["lease_owner"] is None:  # resumed after a manual step's timeout
             worker = runs.worker_id()
             if runs.lease_to(self.rt, out["id"], worker):  # no worker took it yet: carried on here, as deploy does
                 return self._drive(ref, out["id"], worker, None)

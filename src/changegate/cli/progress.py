@@ -11,23 +11,25 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from ..core.runs.machine import RunState, StepState
 from .output import console, err_console, escape
 
-# What each state of a run means to the person watching it (core/runs/machine.py).
+# What each state of a run means to the person watching it.
 PHASES = {
-    "queued": "queued: waiting for a worker",
-    "protecting": "protecting: snapshots, backups and baselines; nothing changed yet",
-    "deploying": "deploying",
-    "waiting": "waiting for the checks",
-    "checking": "checking",
-    "monitoring": "committed: early-life monitoring",
-    "paused": "paused: a person decides (changegate rollback, or run commit)",
-    "rolling_back": "rolling back",
-    "committed": "committed",
-    "rolled_back": "rolled back",
-    "failed": "failed",
+    RunState.QUEUED: "queued: waiting for a worker",
+    RunState.PROTECTING: "protecting: snapshots, backups and baselines; nothing changed yet",
+    RunState.DEPLOYING: "deploying",
+    RunState.WAITING: "waiting for the checks",
+    RunState.CHECKING: "checking",
+    RunState.MONITORING: "committed: early-life monitoring",
+    RunState.PAUSED: "paused: a person decides (changegate rollback, or run commit)",
+    RunState.ROLLING_BACK: "rolling back",
+    RunState.COMMITTED: "committed",
+    RunState.ROLLED_BACK: "rolled back",
+    RunState.FAILED: "failed",
 }
-STYLES = {"running": "yellow", "waiting": "magenta", "succeeded": "green", "failed": "bold red"}
+STYLES = {StepState.RUNNING: "yellow", StepState.WAITING: "magenta", StepState.SUCCEEDED: "green",
+          StepState.FAILED: "bold red"}
 
 
 def showing(json_out: bool, act: Callable[[Any], dict]) -> dict:
@@ -66,10 +68,10 @@ class RunDisplay:
         run = self.run
         text = PHASES.get(run["state"], run["state"])
         due = _time(run.get("checks_due_at"))
-        if run["state"] == "waiting" and due is not None:
+        if run["state"] == RunState.WAITING and due is not None:
             text += f" — checks at T+N in {_seconds((due - self.now()).total_seconds())}"
         until = _time(run.get("monitor_until"))
-        if run["state"] == "monitoring" and until is not None:
+        if run["state"] == RunState.MONITORING and until is not None:
             text += f" — {_seconds((until - self.now()).total_seconds())} left"
         return text
 
