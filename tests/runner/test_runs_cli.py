@@ -161,3 +161,16 @@ def test_on_a_terminal_deploy_shows_a_live_display_of_steps_states_durations_and
     assert re.search(r"steps\.0\s+install v2\s+succeeded\s+\d+\.\d+s", screen), screen
     assert re.search(r"run 1 of CHG-\d+ on dev: waiting for the checks — checks at T\+N in \ds", screen), screen
     assert "checks.smoke.health" in screen and f"run 1 of {ref} on dev: committed" in screen
+
+
+def test_with_json_the_progress_lines_go_to_stderr_and_stdout_is_the_run(cli, rt, service, tmp_path):
+    import json
+
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2"))
+    code, out, err = cli("--as", "rene.release", "deploy", ref, "--env", "dev", "--plan", str(plan), "--json")
+    assert code == 0, err
+    assert json.loads(out)["state"] == "committed"
+    assert "started steps.0 install v2" in err and "run checking -> committed: every check passed" in err
