@@ -187,3 +187,22 @@ def test_a_manual_step_that_pauses_on_its_timeout_carries_on_when_confirmed_late
     assert paused.detail["event"] == "timed_out_pause"
     resumed = [e for e in history if e.action == "run.deploying"][-1]
     assert resumed.actor == "sam.sysadmin" and resumed.detail["event"] == "resumed"
+
+
+def test_rolling_back_a_run_paused_at_a_manual_step_closes_the_step(rt, service):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    thread, result = _start(rt, ref, _manual_plan(service, "on_timeout: pause"))
+    thread.join(60)
+    assert result["state"] == "paused"
+    with rt.uow() as uow:
+        out = runs.request_rollback(uow, rt.context("sam.sysadmin"), ref, RollbackIn(reason="printers stay off"))
+    worker = runs.worker_id()
+    assert runs.lease_to(rt, out.id, worker) and runs.drive(rt, out.id, worker) == "rolled_back"
+    with rt.uow(write=False) as uow:
+        run = runs.show_run(uow, rt.context("audrey.audit"), ref)
+        history = changes.history(uow, rt.context("audrey.audit"), ref)
+    step = next(s for s in run.steps if s.key == "steps.1")
+    assert step.state == "failed" and step.detail["message"] == "no longer awaited: sam.sysadmin rolled the run back"
+    assert next(e for e in history if e.action == "run.rollback_requested").detail["closed"] == ["steps.1"]
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"

@@ -296,9 +296,23 @@ def request_rollback(uow: UnitOfWork, ctx: Context, ref: str, body: RollbackIn) 
     if run.check_failed_at is None and state is RunState.CHECKING:
         run.check_failed_at = ctx.now
     run.outcome = f"rolled back on {ctx.actor.id}'s decision: {body.reason}"
-    audit_run(uow, run, "run.rollback_requested", ctx.now, {"from": state.value, "reason": body.reason},
+    closed = _close_waiting(uow, run, ctx, f"no longer awaited: {ctx.actor.id} rolled the run back") \
+        if state is RunState.PAUSED else []  # a worker waiting on a step closes it itself
+    audit_run(uow, run, "run.rollback_requested", ctx.now, {"from": state.value, "reason": body.reason,
+                                                            **({"closed": closed} if closed else {})},
               actor=ctx.actor.id)
     return run_out(run)
+
+
+def _close_waiting(uow: UnitOfWork, run: DeploymentRun, ctx: Context, message: str) -> list[str]:
+    """A manual step that paused the run on its timeout fails when a person rolls the run back instead."""
+    closed = []
+    for step in uow.runs.steps(run.id):
+        if step.state == StepState.WAITING:
+            step.state, step.ended_at = StepState.FAILED, ctx.now
+            step.detail = {**(step.detail or {}), "message": message}
+            closed.append(step.key)
+    return closed
 
 
 def confirm_step(uow: UnitOfWork, ctx: Context, ref: str, body: ConfirmIn) -> RunOut:
