@@ -123,6 +123,9 @@ rollback: {{cwd: {service.root}}}
     first.send_signal(signal.SIGKILL)
     first.wait()
     until = run.monitor_until
+    shown, _ = _cli(env, "run", "show", ref).communicate(timeout=60)  # nobody drives it now: still monitoring
+    assert f"on dev: monitoring — every check passed: committed; early-life monitoring for 6 s" in shown
+    assert f"  early-life monitoring until {until.isoformat(timespec='seconds')}" in shown
     second = _cli(env, "worker", "--max-runs", "1")
     out, _ = second.communicate(timeout=120)
     assert second.returncode == 0, out

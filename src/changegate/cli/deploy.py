@@ -111,6 +111,13 @@ def _print_run(out: dict, json_out: bool) -> None:
     for label, value, unit in figures:
         if value is not None:
             console.print(f"  {label}: {value:.3f} {unit}", highlight=False)
+    from ..core.runs.machine import RunState
+
+    if out["state"] == RunState.MONITORING and out.get("monitor_until"):
+        from datetime import datetime, timezone
+
+        until = datetime.fromisoformat(out["monitor_until"]).astimezone(timezone.utc).isoformat(timespec="seconds")
+        console.print(f"  early-life monitoring until {until}", highlight=False)
     if out.get("rollback_over_limit"):
         console.print("  [bold red]the rollback took longer than the policy's limit[/]", highlight=False)
     for note in out["notes"]:
