@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import icalendar
+import pytest
 
 START = "2026-12-02T08:00:00+00:00"  # Wednesday 09:00 Berlin, inside the prod window
 SQL = Path(__file__).resolve().parent.parent / "sqlcheck" / "sql" / "sqlite"
@@ -323,3 +326,111 @@ def test_conflicts_through_dependencies(invoke, tmp_path):
     code, out, _ = invoke("ci-pipeline", "gate", second, "--env", "prod", "--at", START, "--json")
     rule = next(r for r in json.loads(out)["results"] if r["rule"] == "conflicts")
     assert code == 1 and rule["status"] == "fail" and "through line-3 ← mes-labels" in rule["message"]
+
+
+# --- deployment runs (docs/runner.md) -----------------------------------------------------------------------
+
+RUN_PLAN = """steps:
+  - {name: install, shell: "echo installed"}
+%s
+checks:
+  smoke: [{name: health, shell: "%s"}]
+timing: {check_after: 0s, on_failure: pause}
+"""
+MANUAL_STEP = """  - name: stop the line
+    manual: Stop the label printers on line 3.
+    role: system_administrator
+    timeout: 1s
+    on_timeout: pause"""
+
+
+def dev_change(invoke, tmp_path: Path, title: str) -> str:
+    """A change to dev (no approval, no window) taken to scheduled."""
+    rollback = tmp_path / "rollback.sh"
+    rollback.write_text("echo rolled back\n")
+    log = tmp_path / "uat.log"
+    log.write_text("42 passed\n")
+    ref = json.loads(ok(invoke("dana.dev", "change", "create", "--title", title, "--env", "dev", "--category",
+                               "application", "--level", "patch", "--item", "mes-labels", "--impact", "none",
+                               "--implementation", "deploy", "--verification", "smoke", "--rollback-file",
+                               str(rollback), "--start", START, "--downtime", "5m", "--json")))["ref"]
+    for person, *args in [("dana.dev", "attach", ref, str(log)), ("dana.dev", "submit", ref),
+                          ("chris.change", "assess", ref), ("chris.change", "schedule", ref)]:
+        ok(invoke(person, "change", *args))
+    return ref
+
+
+@pytest.fixture
+def run_worker(invoke):
+    """Through --url the server queues runs: a real ``changegate worker`` process carries them out."""
+    if not invoke.remote:
+        yield None
+        return
+    proc = subprocess.Popen([sys.executable, "-m", "changegate.cli.main", "worker"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_a_deployment_run_from_its_plan_to_its_log(invoke, tmp_path, run_worker):
+    """attach_plan, get_plan, deploy, show_run, run_log, follow_log."""
+    ref = dev_change(invoke, tmp_path, "Ship 2.0")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(RUN_PLAN % ("", "true"))
+    assert ok(invoke("rene.release", "plan", "attach", ref, str(plan))).startswith(f"{ref}: plan plan.yaml attached")
+    assert ok(invoke("audrey.audit", "plan", "show", ref)) == plan.read_text()
+    dry = json.loads(ok(invoke("rene.release", "deploy", ref, "--env", "dev", "--dry-run", "--json")))
+    assert dry["lines"][0] == "step 1. install: sh -c 'echo installed'"
+    out = ok(invoke("rene.release", "deploy", ref, "--env", "dev"))
+    assert "steps.0 install" in out and f"run 1 of {ref} on dev: committed — every check passed" in out
+    shown = json.loads(ok(invoke("audrey.audit", "run", "show", ref, "--json")))
+    assert shown["state"] == "committed" and [s["key"] for s in shown["steps"]] == ["steps.0", "checks.smoke.health"]
+    log = ok(invoke("audrey.audit", "run", "log", ref))
+    assert log.splitlines()[0] == f"run 1 of {ref} on dev: committed" and "    installed" in log
+    followed = ok(invoke("audrey.audit", "run", "log", ref, "--follow")).splitlines()
+    assert followed[-1] == "run 1 committed: every check passed" and len(followed) == 3
+    assert json.loads(ok(invoke("audrey.audit", "change", "show", ref, "--json")))["state"] == "completed"
+
+
+def test_people_decide_paused_runs(invoke, tmp_path, run_worker):
+    """confirm_step, commit_run, rollback (and deploy, follow_log to wait for a worker)."""
+    # A manual step nobody confirms within 1 s pauses the run (on_timeout: pause); confirmed late, it carries on.
+    first = dev_change(invoke, tmp_path, "Ship 2.1")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(RUN_PLAN % (MANUAL_STEP, "false"))
+    code, out, err = invoke("rene.release", "deploy", first, "--env", "dev", "--plan", str(plan))
+    assert code == 1 and f"on dev: paused — manual step 'stop the line' not confirmed within 1 s: paused" in out, \
+        out + err
+    code, _, err = invoke("rene.release", "run", "commit", first, "--reason", "looks fine")
+    assert code == 1 and "its deployment stopped at the manual step 'stop the line'" in err
+    code, _, err = invoke("rene.release", "run", "confirm", first, "stop the line")
+    assert code == 1 and "only a system_administrator may confirm 'stop the line'" in err
+    ok(invoke("sam.sysadmin", "run", "confirm", first, "stop the line", "--note", "stopped"))
+    if invoke.remote:  # the worker carries the resumed run on; locally, run confirm drove it itself
+        ok(invoke("audrey.audit", "run", "log", first, "--follow"))
+    shown = json.loads(ok(invoke("audrey.audit", "run", "show", first, "--json")))
+    assert shown["state"] == "paused" and shown["outcome"].startswith("smoke check 'health'"), shown
+    # The smoke check failed and the plan says pause: a person decides the deployment stands.
+    code, _, err = invoke("kim.keyuser", "run", "commit", first, "--reason", "known false alarm")
+    assert code == 1 and "may not change.implement" in err
+    committed = json.loads(ok(invoke("rene.release", "run", "commit", first, "--reason", "known false alarm", "--json")))
+    assert committed["state"] == "committed" and committed["outcome"] == \
+        "committed on rene.release's decision: known false alarm"
+    assert json.loads(ok(invoke("audrey.audit", "change", "show", first, "--json")))["state"] == "completed"
+    # Another paused run: a person rolls it back.
+    second = dev_change(invoke, tmp_path, "Ship 2.2")
+    plan.write_text(RUN_PLAN % ("", "false"))
+    assert invoke("rene.release", "deploy", second, "--env", "dev", "--plan", str(plan))[0] == 1
+    out = ok(invoke("rene.release", "rollback", second, "--reason", "health is red"))
+    if invoke.remote:
+        assert "the rollback is carried out by a worker" in out
+        ok(invoke("audrey.audit", "run", "log", second, "--follow"))
+    else:
+        assert f"on dev: rolled_back — rolled back on rene.release's decision: health is red" in out
+    assert json.loads(ok(invoke("audrey.audit", "change", "show", second, "--json")))["state"] == "rolled_back"
+    actions = [e["action"] for e in json.loads(ok(invoke("audrey.audit", "change", "history", first, "--json")))]
+    assert [a for a in actions if a in {"run.paused", "run.step_confirmed", "run.deploying", "run.commit_requested",
+                                        "run.committed", "change.complete"}] == [
+        "run.deploying", "run.paused", "run.step_confirmed", "run.deploying", "run.paused", "run.commit_requested",
+        "run.committed", "change.complete"]

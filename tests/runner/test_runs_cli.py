@@ -3,6 +3,8 @@ the run, a worker drives it): plan errors with their line, the dry run, deploy, 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from typer.testing import CliRunner
 
@@ -79,19 +81,96 @@ def test_deploy_locally_shows_progress_and_the_run(cli, rt, service, tmp_path):
     assert code == 2 and f"{ref} has no deployment run under way" in err
 
 
-def test_deploy_through_the_api_is_queued_and_a_worker_carries_it_out(cli, rt, rt_server, rt_tokens, service,
-                                                                     tmp_path):
+def test_deploy_through_the_api_is_queued_and_followed_while_a_worker_carries_it_out(cli, rt, rt_server, rt_tokens,
+                                                                                    service, tmp_path):
     service.release("v2", version="2.0.0")
     ref = scheduled_dev_change(rt, ROLLBACK)
     plan = tmp_path / "plan.yaml"
     plan.write_text(plan_for(service, "v2"))
     remote = ("--url", rt_server, "--token", rt_tokens["rene.release"])
+    worker = threading.Thread(target=runs.work, args=(rt, runs.worker_id()), kwargs={"max_runs": 1})
+    worker.start()
     code, out, err = cli(*remote, "deploy", ref, "--env", "dev", "--plan", str(plan))
+    worker.join(60)
     assert code == 0, out + err
-    assert f"run 1 of {ref} on dev: queued" in out and "a worker carries it out" in out
-    assert runs.work(rt, runs.worker_id(), max_runs=1) == 1
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[0] == "run 1 queued: a worker carries it out"  # then the streamed log, as it happens
+    assert any(line.endswith("steps.0 install v2: succeeded exit status 0") for line in lines), out
+    assert f"run 1 of {ref} on dev: committed — every check passed" in lines
     code, out, _ = cli(*remote, "run", "show", ref)
     assert code == 0 and f"run 1 of {ref} on dev: committed" in out
     code, out, _ = cli(*remote, "run", "log", ref)
     assert code == 0 and "checks.smoke.health health (attempt 1): succeeded exit 200 answered 200" in out
     assert service.get("/version").text == "2.0.0" and change_state(rt, ref) == "completed"
+
+
+def test_deploy_through_the_api_with_no_follow_returns_once_queued(cli, rt, rt_server, rt_tokens, service, tmp_path):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2"))
+    remote = ("--url", rt_server, "--token", rt_tokens["rene.release"])
+    code, out, err = cli(*remote, "deploy", ref, "--env", "dev", "--plan", str(plan), "--no-follow")
+    assert code == 0, out + err
+    assert f"run 1 of {ref} on dev: queued" in out and "run 1 queued: a worker carries it out" in out
+    assert runs.work(rt, runs.worker_id(), max_runs=1) == 1
+    code, out, _ = cli(*remote, "run", "log", ref, "--follow")  # a finished run: its steps, then its end
+    assert code == 0 and out.splitlines()[-1] == "run 1 committed: every check passed", out
+    assert change_state(rt, ref) == "completed"
+
+
+def test_on_a_terminal_deploy_shows_a_live_display_of_steps_states_durations_and_the_wait(rt, policy_file,
+                                                                                        database_url, service,
+                                                                                        tmp_path):
+    """A real terminal (a pty): the live display names each step with its state and duration, the phase, and
+    the time left until the checks at T+N."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2").replace("check_after: 1s", "check_after: 3s"))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    env = {**os.environ, "CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(policy_file),
+           "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "50"}
+    for var in ("CHANGEGATE_URL", "CHANGEGATE_TOKEN", "NO_COLOR"):
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, "-m", "changegate.cli.main", "--as", "rene.release", "deploy", ref,
+                             "--env", "dev", "--plan", str(plan)], stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(60) == 0
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert re.search(r"steps\.0\s+install v2\s+succeeded\s+\d+\.\d+s", screen), screen
+    assert re.search(r"run 1 of CHG-\d+ on dev: waiting for the checks — checks at T\+N in \ds", screen), screen
+    assert "checks.smoke.health" in screen and f"run 1 of {ref} on dev: committed" in screen
+
+
+def test_with_json_the_progress_lines_go_to_stderr_and_stdout_is_the_run(cli, rt, service, tmp_path):
+    import json
+
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(plan_for(service, "v2"))
+    code, out, err = cli("--as", "rene.release", "deploy", ref, "--env", "dev", "--plan", str(plan), "--json")
+    assert code == 0, err
+    assert json.loads(out)["state"] == "committed"
+    assert "started steps.0 install v2" in err and "run checking -> committed: every check passed" in err

@@ -132,3 +132,77 @@ rollback: {{cwd: {service.root}}}
     assert next(s for s in run.steps if s.key == "checks.smoke.a person decides").state == "succeeded"
     assert run.outcome == "rolled back on sam.sysadmin's decision: line 3 jams"
     assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"
+
+
+def _manual_plan(service, on_timeout: str = "") -> str:
+    return f"""
+protect: [{{name: snapshot, shell: "cp live/* backup/", cwd: {service.root}}}]
+steps:
+  - {{name: install v2, shell: "cp releases/v2/* live/", cwd: {service.root}}}
+  - name: restart the printers
+    manual: The system administrator restarts the label printers on line 3.
+    role: system_administrator
+    timeout: 1s
+    {on_timeout}
+checks:
+  smoke: [{{name: health, http: {{url: "{service.url}/health"}}}}]
+timing: {{check_after: 0s}}
+rollback: {{cwd: {service.root}}}
+"""
+
+
+def test_a_manual_step_nobody_confirms_in_time_fails_and_the_run_rolls_back(rt, service):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    thread, result = _start(rt, ref, _manual_plan(service))
+    thread.join(60)
+    assert result["state"] == "rolled_back"
+    with rt.uow(write=False) as uow:
+        run = runs.show_run(uow, rt.context("audrey.audit"), ref)
+    step = next(s for s in run.steps if s.key == "steps.1")
+    assert step.state == "failed" and step.detail["message"] == "not confirmed within 1 s"
+    assert "deadline" in step.detail  # stored with the step: a worker taking the run over keeps it
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"
+
+
+def test_a_manual_step_that_pauses_on_its_timeout_carries_on_when_confirmed_late(rt, service):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    thread, result = _start(rt, ref, _manual_plan(service, "on_timeout: pause"))
+    thread.join(60)
+    assert result["state"] == "paused" and change_state(rt, ref) == "implementing"
+    with pytest.raises(Forbidden), rt.uow() as uow:
+        runs.confirm_step(uow, rt.context("rene.release"), ref, ConfirmIn(step="restart the printers"))
+    with rt.uow() as uow:
+        out = runs.confirm_step(uow, rt.context("sam.sysadmin"), ref,
+                                ConfirmIn(step="restart the printers", note="late, but done"))
+    assert out.state == "deploying" and out.lease_owner is None  # resumed: a worker carries it on
+    worker = runs.worker_id()
+    assert runs.lease_to(rt, out.id, worker)
+    assert runs.drive(rt, out.id, worker) == "committed"
+    assert service.get("/version").text == "2.0.0" and change_state(rt, ref) == "completed"
+    with rt.uow(write=False) as uow:
+        history = changes.history(uow, rt.context("audrey.audit"), ref)
+    paused = next(e for e in history if e.action == "run.paused")
+    assert paused.detail["event"] == "timed_out_pause"
+    resumed = [e for e in history if e.action == "run.deploying"][-1]
+    assert resumed.actor == "sam.sysadmin" and resumed.detail["event"] == "resumed"
+
+
+def test_rolling_back_a_run_paused_at_a_manual_step_closes_the_step(rt, service):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    thread, result = _start(rt, ref, _manual_plan(service, "on_timeout: pause"))
+    thread.join(60)
+    assert result["state"] == "paused"
+    with rt.uow() as uow:
+        out = runs.request_rollback(uow, rt.context("sam.sysadmin"), ref, RollbackIn(reason="printers stay off"))
+    worker = runs.worker_id()
+    assert runs.lease_to(rt, out.id, worker) and runs.drive(rt, out.id, worker) == "rolled_back"
+    with rt.uow(write=False) as uow:
+        run = runs.show_run(uow, rt.context("audrey.audit"), ref)
+        history = changes.history(uow, rt.context("audrey.audit"), ref)
+    step = next(s for s in run.steps if s.key == "steps.1")
+    assert step.state == "failed" and step.detail["message"] == "no longer awaited: sam.sysadmin rolled the run back"
+    assert next(e for e in history if e.action == "run.rollback_requested").detail["closed"] == ["steps.1"]
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"

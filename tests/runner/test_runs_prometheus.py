@@ -12,6 +12,10 @@ import time
 import httpx
 import pytest
 
+from changegate.core.errors import InvalidInput
+from changegate.schemas.runs import DeployIn, PlanIn
+from changegate.services import runs
+
 from runner_support import _free_port, scheduled_dev_change
 from test_runs_deploy import ROLLBACK, deploy, plan_for, change_state
 
@@ -53,7 +57,17 @@ scrape_configs:
             pass
         assert proc.poll() is None and time.monotonic() < deadline, "prometheus did not start"
         time.sleep(0.2)
+    _running[url] = proc
     yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+_running: dict[str, subprocess.Popen] = {}
+
+
+def stop_prometheus(url: str) -> None:
+    proc = _running.pop(url)
     proc.terminate()
     proc.wait(10)
 
@@ -81,10 +95,48 @@ def test_a_regression_seen_by_prometheus_rolls_back(rt, service, prometheus):
     assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"
 
 
-def test_a_prometheus_that_does_not_answer_stops_the_run_before_any_change(rt, service):
+def _line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_a_prometheus_url_that_does_not_answer_is_refused_when_the_plan_is_attached(rt, service):
+    """Attaching (or deploying with) a plan asks each Prometheus server it names: a wrong URL is found then,
+    with the file's line, and nothing is stored or changed."""
     service.release("v2", version="2.0.0")
     ref = scheduled_dev_change(rt, ROLLBACK)
-    run, _ = deploy(rt, ref, _prometheus_plan(service, f"http://127.0.0.1:{_free_port()}"))
-    assert run.state == "failed" and "could not be sampled" in run.outcome and "does not answer" in run.outcome
+    nobody = f"http://127.0.0.1:{_free_port()}"
+    text = _prometheus_plan(service, nobody)
+    line = _line_of(text, "prometheus:")
+    with pytest.raises(InvalidInput) as caught, rt.uow() as uow:
+        runs.attach_plan(uow, rt.context("rene.release"), ref, PlanIn(filename="plan.yaml", text=text))
+    problem = caught.value.reasons[0].message
+    assert problem.startswith(f"plan.yaml:{line}: checks.performance.0.prometheus.url: Prometheus at {nobody} "
+                              "does not answer: "), problem
+    not_prometheus = _prometheus_plan(service, service.url)  # answers, but it is no Prometheus
+    with pytest.raises(InvalidInput) as caught:
+        deploy(rt, ref, not_prometheus)
+    assert caught.value.reasons[0].message == (f"plan.yaml:{line}: checks.performance.0.prometheus.url: Prometheus "
+                                               f"at {service.url} answered HTTP 404 with no JSON: is it a "
+                                               "Prometheus server?")
+    with rt.uow(write=False) as uow:
+        assert uow.plans.current(int(ref.removeprefix("CHG-"))) is None and uow.runs.for_change(int(ref.removeprefix("CHG-"))) == []
+    assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "scheduled"
+
+
+def test_a_prometheus_that_stopped_answering_after_the_plan_was_attached_stops_the_run_before_any_change(
+        rt, service, prometheus):
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    with rt.uow() as uow:
+        runs.attach_plan(uow, rt.context("rene.release"), ref,
+                         PlanIn(filename="plan.yaml", text=_prometheus_plan(service, prometheus)))
+    stop_prometheus(prometheus)
+    worker = runs.worker_id()
+    with rt.uow() as uow:
+        run = runs.create_run(uow, rt.context("rene.release"), ref, DeployIn(environment="dev"), worker=worker)
+    assert runs.drive(rt, run.id, worker) == "failed"
+    with rt.uow(write=False) as uow:
+        run = runs.show_run(uow, rt.context("audrey.audit"), ref)
+    assert "could not be sampled" in run.outcome and "does not answer" in run.outcome
     assert "nothing was changed" in run.outcome
     assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "failed"

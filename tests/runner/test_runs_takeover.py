@@ -91,3 +91,49 @@ def test_a_killed_worker_is_taken_over_and_the_run_ends_safely(rt, service, poli
         assert steps["steps.1"].attempt == 1 and steps["steps.1"].state == "failed"
         assert steps["steps.1"].detail["message"].startswith("interrupted")
         assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"
+
+
+def test_a_worker_killed_while_monitoring_is_taken_over_and_monitoring_carries_on(rt, service, policy_file,
+                                                                                  database_url, tmp_path):
+    """Early-life monitoring survives its worker: the rounds done are not repeated, the end stays the same."""
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""
+steps: [{{name: install v2, shell: "cp releases/v2/* live/", cwd: {service.root}}}]
+checks:
+  smoke: [{{name: health, http: {{url: "{service.url}/health"}}}}]
+timing: {{check_after: 0s, monitor_for: 6s, monitor_every: 1s}}
+rollback: {{cwd: {service.root}}}
+""")
+    env = {**os.environ, "CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(policy_file),
+           "CHANGEGATE_USER": "rene.release"}
+    first = _cli(env, "deploy", ref, "--env", "dev", "--plan", str(plan))
+    deadline = time.monotonic() + 60
+    while True:  # until the second round passed
+        with rt.uow(write=False) as uow:
+            try:
+                run = runs.show_run(uow, rt.context("audrey.audit"), ref)
+            except Exception:  # noqa: BLE001 - not created yet
+                run = None
+        if run and any(s.key == "monitor.2.smoke.health" and s.state == "succeeded" for s in run.steps):
+            break
+        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read() if first.poll() else ""
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    until = run.monitor_until
+    shown, _ = _cli(env, "run", "show", ref).communicate(timeout=60)  # nobody drives it now: still monitoring
+    assert f"on dev: monitoring — every check passed: committed; early-life monitoring for 6 s" in shown
+    assert f"  early-life monitoring until {until.isoformat(timespec='seconds')}" in shown
+    second = _cli(env, "worker", "--max-runs", "1")
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    with rt.uow(write=False) as uow:
+        run = runs.show_run(uow, rt.context("audrey.audit"), ref)
+    assert run.state == "committed", run.outcome
+    assert any(n.startswith("taken over by ") and "in state monitoring" in n for n in run.notes), run.notes
+    rounds = {s.key: s.attempt for s in run.steps if s.key.startswith("monitor.")}
+    assert sorted(rounds) == [f"monitor.{n}.smoke.health" for n in range(1, 7)]
+    assert rounds["monitor.1.smoke.health"] == rounds["monitor.2.smoke.health"] == 1  # not repeated
+    assert run.monitor_until == until and change_state(rt, ref) == "completed"

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from .. import jobs
 from ..schemas.common import ERROR_RESPONSES
-from ..schemas.runs import ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut
+from ..schemas.runs import CommitIn, ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut
 from ..services import runs
 from .deps import RT, Caller, model_response
 
@@ -57,6 +57,14 @@ def confirm(ref: str, body: ConfirmIn, ctx: Caller, rt: RT) -> Response:
     return model_response(out)
 
 
+@router.post("/{ref}/run/commit", response_model=RunOut)
+def commit(ref: str, body: CommitIn, ctx: Caller, rt: RT) -> Response:
+    """Commit a paused run: a person decides the deployment stands after a failed check, audited."""
+    with rt.uow() as uow:
+        out = runs.commit_run(uow, ctx, ref, body)
+    return model_response(out)
+
+
 @router.get("/{ref}/run", response_model=RunOut)
 def show_run(ref: str, ctx: Caller, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
@@ -69,8 +77,8 @@ def show_run(ref: str, ctx: Caller, rt: RT) -> Response:
 def run_log(ref: str, ctx: Caller, rt: RT, follow: bool = False) -> Response:
     """The newest run's steps as text: start, end, state, exit status and output of each. ``follow``: streamed,
     a line as each step starts and ends, until the run ends or pauses for a person."""
+    if follow:  # follow_log checks the caller and the run before it returns: errors are statuses, not streams
+        return StreamingResponse(runs.follow_log(rt, ctx, ref), media_type="text/plain; charset=utf-8")
     with rt.uow(write=False) as uow:
         out = runs.show_run(uow, ctx, ref)
-    if follow:
-        return StreamingResponse(runs.follow_log(rt, ctx, ref), media_type="text/plain; charset=utf-8")
     return Response(runs.log_text(out), media_type="text/plain; charset=utf-8")

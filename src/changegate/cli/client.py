@@ -7,7 +7,10 @@ must start without SQLAlchemy, Alembic or sqlglot (tests/cli/test_startup.py kee
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Iterator, Protocol
+
+# Told as a run moves: the event's line, and the run as it stands then (the run's JSON, as ``show_run``).
+OnProgress = Callable[[str, dict], None]
 
 
 class Client(Protocol):
@@ -54,3 +57,17 @@ class Client(Protocol):
     def curate_impact(self, ref: str, payload: dict) -> dict: ...
     def cmdb_import(self, files: list, fmt: str | None, apply_valid: bool, progress) -> dict: ...
     def cmdb_export(self) -> dict: ...
+    # --- deployment runs (docs/runner.md) ---
+    def attach_plan(self, ref: str, payload: dict) -> dict: ...
+    def get_plan(self, ref: str) -> dict: ...
+    def deploy(self, ref: str, payload: dict, progress: OnProgress | None = None, follow: bool = True) -> dict:
+        """Locally: create the run and drive it here, to its end or a pause. Remotely: the server queues it;
+        with ``follow``, the log is followed until the run ends or pauses. Returns the run (or the dry run)."""
+    def rollback(self, ref: str, payload: dict, progress: OnProgress | None = None) -> dict:
+        """A person's rollback; locally also carried out here when no live worker holds the run."""
+    def commit_run(self, ref: str, payload: dict) -> dict: ...
+    def confirm_step(self, ref: str, payload: dict) -> dict: ...
+    def show_run(self, ref: str) -> dict: ...
+    def run_log(self, ref: str) -> str: ...
+    def follow_log(self, ref: str) -> Iterator[str]:
+        """The run's log lines as its steps start and end, until it ends or pauses."""

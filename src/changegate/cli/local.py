@@ -346,3 +346,82 @@ class LocalClient:
         with self.rt.uow(write=False) as uow:
             uow.read_snapshot()
             return cmdb_files.export(uow, self.rt.context(self.person))
+
+    # --- deployment runs (services/runs.py; docs/runner.md) ------------------------------------------
+
+    def attach_plan(self, ref: str, payload: dict) -> dict:
+        from ..schemas.runs import PlanIn
+        from ..services import runs
+
+        return self._run(runs.attach_plan, ref, _parse(PlanIn, payload))
+
+    def get_plan(self, ref: str) -> dict:
+        from ..services import runs
+
+        return self._run(runs.get_plan, ref, write=False)
+
+    def deploy(self, ref: str, payload: dict, progress=None, follow: bool = True) -> dict:
+        """Creates the run leased to this process and drives it here (``follow`` is the remote client's)."""
+        from ..schemas.runs import DeployIn
+        from ..services import runs
+
+        body = _parse(DeployIn, payload)
+        worker = None if body.dry_run else runs.worker_id()
+        ctx = self.rt.context(self.person)
+        with self.rt.uow() as uow:
+            out = runs.create_run(uow, ctx, ref, body, worker=worker)
+        if body.dry_run:
+            return _json(out)
+        return self._drive(ref, out.id, worker, progress)
+
+    def _drive(self, ref: str, run_id: int, worker: str, progress) -> dict:
+        from ..services import runs
+
+        on_event = None if progress is None else (lambda line: progress(line, self.show_run(ref)))
+        runs.drive(self.rt, run_id, worker, on_event=on_event)
+        return self.show_run(ref)
+
+    def rollback(self, ref: str, payload: dict, progress=None) -> dict:
+        from ..schemas.runs import RollbackIn
+        from ..services import runs
+
+        out = self._run(runs.request_rollback, ref, _parse(RollbackIn, payload))
+        worker = runs.worker_id()
+        if not runs.lease_to(self.rt, out["id"], worker):  # an expired lease (its worker died) is taken over
+            return out  # a live worker holds the run: it carries the rollback out
+        return self._drive(ref, out["id"], worker, progress)
+
+    def commit_run(self, ref: str, payload: dict) -> dict:
+        from ..schemas.runs import CommitIn
+        from ..services import runs
+
+        return self._run(runs.commit_run, ref, _parse(CommitIn, payload))
+
+    def confirm_step(self, ref: str, payload: dict) -> dict:
+        from ..schemas.runs import ConfirmIn
+        from ..services import runs
+
+        from ..core.runs.machine import RunState
+
+        out = self._run(runs.confirm_step, ref, _parse(ConfirmIn, payload))
+        if out["state"] == RunState.DEPLOYING and out["lease_owner"] is None:  # resumed after a manual step's timeout
+            worker = runs.worker_id()
+            if runs.lease_to(self.rt, out["id"], worker):  # no worker took it yet: carried on here, as deploy does
+                return self._drive(ref, out["id"], worker, None)
+        return out
+
+    def show_run(self, ref: str) -> dict:
+        from ..services import runs
+
+        return self._run(runs.show_run, ref, write=False)
+
+    def run_log(self, ref: str) -> str:
+        from ..services import runs
+
+        with self.rt.uow(write=False) as uow:
+            return runs.log_text(runs.show_run(uow, self.rt.context(self.person), ref))
+
+    def follow_log(self, ref: str):
+        from ..services import runs
+
+        return runs.follow_log(self.rt, self.rt.context(self.person), ref)

@@ -45,6 +45,11 @@ class RemoteClient:
             raise InvalidInput(f"cannot reach {self.http.base_url}: {exc}", field="url") from exc
         if response.is_success:
             return response.json()
+        raise self._error(response)
+
+    @staticmethod
+    def _error(response: httpx.Response) -> ChangegateError:
+        """The server's error, as the domain error it mapped (api/errors.py)."""
         try:
             body = response.json()
         except ValueError:
@@ -53,8 +58,8 @@ class RemoteClient:
         message = body.get("message") or f"HTTP {response.status_code}"
         reasons = tuple(Reason(r["code"], r["message"]) for r in body.get("reasons", []))
         if cls is InvalidInput:
-            raise InvalidInput(message, field=body.get("field"))
-        raise cls(message, reasons=reasons)
+            return InvalidInput(message, field=body.get("field"), reasons=reasons)
+        return cls(message, reasons=reasons)
 
     def create_change(self, payload):
         return self._call("POST", "/changes", json=payload)
@@ -226,3 +231,58 @@ class RemoteClient:
 
     def cmdb_export(self):
         return self._call("GET", "/cmdb/export")
+
+    # --- deployment runs (api/runs.py; docs/runner.md) ---------------------------------------------
+
+    def attach_plan(self, ref, payload):
+        return self._call("PUT", f"/changes/{ref}/plan", json=payload)
+
+    def get_plan(self, ref):
+        return self._call("GET", f"/changes/{ref}/plan")
+
+    def deploy(self, ref, payload, progress=None, follow=True):
+        """The server queues the run (a worker carries it out); ``follow``: until it ends or pauses."""
+        out = self._call("POST", f"/changes/{ref}/deploy", json=payload)
+        if payload.get("dry_run") or not follow:
+            return out
+        if progress is not None:
+            progress(f"run {out['id']} queued: a worker carries it out", out)
+        for line in self.follow_log(ref):
+            if progress is not None:
+                progress(line.rstrip("\n"), self.show_run(ref))
+        return self.show_run(ref)
+
+    def rollback(self, ref, payload, progress=None):
+        return self._call("POST", f"/changes/{ref}/rollback", json=payload)
+
+    def commit_run(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/run/commit", json=payload)
+
+    def confirm_step(self, ref, payload):
+        return self._call("POST", f"/changes/{ref}/run/confirm", json=payload)
+
+    def show_run(self, ref):
+        return self._call("GET", f"/changes/{ref}/run")
+
+    def run_log(self, ref):
+        try:
+            response = self.http.get(f"/changes/{ref}/run/log")
+        except httpx.HTTPError as exc:
+            raise InvalidInput(f"cannot reach {self.http.base_url}: {exc}", field="url") from exc
+        if not response.is_success:
+            raise self._error(response)
+        return response.text
+
+    def follow_log(self, ref):
+        # No read timeout: the stream is quiet while the run waits for T+N or for a person.
+        try:
+            with self.http.stream("GET", f"/changes/{ref}/run/log", params={"follow": "true"},
+                                  timeout=httpx.Timeout(60, read=None)) as response:
+                if not response.is_success:
+                    response.read()
+                    raise self._error(response)
+                for line in response.iter_lines():
+                    if line:
+                        yield line + "\n"
+        except httpx.HTTPError as exc:
+            raise InvalidInput(f"cannot reach {self.http.base_url}: {exc}", field="url") from exc

@@ -292,6 +292,7 @@ class DeploymentRun(Base):
     deploy_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deploy_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     checks_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    monitor_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # early-life monitoring's end
     check_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rollback_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rollback_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from ..core.runs.decide import decide
-from ..core.runs.machine import FINAL, Event, RunState
-from ..core.runs.plan import OnFailure, Plan, Step
+from ..core.runs.machine import FINAL, STEP_ENDED, Event, RunState, StepState
+from ..core.runs.plan import OnFailure, OnMonitorFailure, OnTimeout, Plan, Step
 from .execute import Outcome, run_action, sample
 from .journal import Journal
 
@@ -33,11 +33,23 @@ class Settings:
     rollback_interpreter: str = "sh"
     # A rollback rehearsal: deploy, roll back at once, then the smoke checks must pass on the rolled-back system.
     rehearsal: bool = False
+    # Early-life monitoring after the checks at T+N passed: a round of every check each ``monitor_every``
+    # seconds for ``monitor_for`` seconds (0: none), and what a failed round does.
+    monitor_for: float = 0.0
+    monitor_every: float = 60.0
+    on_monitor_failure: OnMonitorFailure = OnMonitorFailure.ROLLBACK
 
 
 class _Interrupted(Exception):
     def __init__(self, key: str):
         self.key = key
+
+
+class _TimedOutPause(Exception):
+    """A manual step was not confirmed in time and its plan says pause (``on_timeout: pause``)."""
+
+    def __init__(self, message: str):
+        self.message = message
 
 
 class Engine:
@@ -65,6 +77,8 @@ class Engine:
                 return self._wait()
             case RunState.CHECKING:
                 return self._check()
+            case RunState.MONITORING:
+                return self._monitor()
             case RunState.ROLLING_BACK:
                 return self._roll_back()
         raise AssertionError(f"no phase for {state}")
@@ -127,6 +141,8 @@ class Engine:
             key = f"{prefix}.{i}"
             try:
                 ok = self._ensure(key, step, rerun=step.idempotent)
+            except _TimedOutPause as paused:
+                return self._move_unless_moved(RunState.DEPLOYING, Event.TIMED_OUT_PAUSE, paused.message)
             except _Interrupted:
                 self.journal.finish(key, Outcome(False, None, "", "interrupted: the worker running it "
                                                  "stopped; not idempotent, so not run again"))
@@ -141,29 +157,67 @@ class Engine:
         return None
 
     def _wait(self) -> RunState:
-        due = self.journal.checks_due_at()
+        state = self._wait_until(self.journal.checks_due_at(), RunState.WAITING)
+        return self.journal.move(Event.DUE) if state is RunState.WAITING else state
+
+    def _wait_until(self, due: datetime, expected: RunState) -> RunState:
+        """Sleep until ``due`` unless a person moves the run meanwhile; the state then."""
         while True:
             state = self.journal.state()
-            if state is not RunState.WAITING:
+            if state is not expected:
                 return state
             left = (due - self.now()).total_seconds()
             if left <= 0:
-                return self.journal.move(Event.DUE)
+                return state
             self.sleep(min(left, POLL_SECONDS * 5))
 
     def _check(self) -> RunState:
-        failures = self._smoke("checks.smoke")
-        for check in self.plan.checks.performance:
-            failed = self._performance(check)
-            if failed:
-                failures.append(failed)
+        failures = self._round("checks")
         if not failures:
+            if self.settings.monitor_for > 0:  # cleanup waits for monitoring's end: its checks still run
+                return self.journal.move(Event.MONITOR, "every check passed: committed; early-life monitoring "
+                                         f"for {self.settings.monitor_for:g} s")
             self._cleanup()
             return self.journal.move(Event.PASSED, "every check passed")
         message = "; ".join(failures)
         if self.settings.on_failure is OnFailure.PAUSE:
             return self.journal.move(Event.CHECK_FAILED_PAUSE, message)
         return self.journal.move(Event.CHECK_FAILED, message)
+
+    def _round(self, prefix: str) -> list[str]:
+        """Every smoke check, then every performance check against the baseline; the failures as sentences."""
+        failures = self._smoke(f"{prefix}.smoke")
+        for check in self.plan.checks.performance:
+            failed = self._performance(check, f"{prefix}.performance.{check.name}")
+            if failed:
+                failures.append(failed)
+        return failures
+
+    def _monitor(self) -> RunState:
+        """Early-life monitoring: a round of every check each ``monitor_every`` until ``monitor_until``. Each
+        round's steps are keyed by its number, so a takeover carries on with the first unfinished round."""
+        until = self.journal.monitor_until()
+        start = until - timedelta(seconds=self.settings.monitor_for)
+        every = min(self.settings.monitor_every, self.settings.monitor_for)
+        rounds = max(1, int(self.settings.monitor_for // every))
+        for n in range(1, rounds + 1):
+            state = self._wait_until(min(start + timedelta(seconds=n * every), until), RunState.MONITORING)
+            if state is not RunState.MONITORING:
+                return state  # a person's rollback
+            failures = self._round(f"monitor.{n}")
+            if not failures:
+                continue
+            message = f"early-life monitoring, round {n} of {rounds}: {'; '.join(failures)}"
+            match self.settings.on_monitor_failure:
+                case OnMonitorFailure.ALARM:
+                    self.journal.alarm(message)  # recorded and audited; the deployment stands, monitoring goes on
+                case OnMonitorFailure.PAUSE:
+                    return self._move_unless_moved(RunState.MONITORING, Event.CHECK_FAILED_PAUSE, message)
+                case _:
+                    return self._move_unless_moved(RunState.MONITORING, Event.CHECK_FAILED, message)
+        self._cleanup()
+        return self._move_unless_moved(RunState.MONITORING, Event.MONITORED,
+                                       f"every check passed, and {rounds} round(s) of early-life monitoring")
 
     def _smoke(self, prefix: str) -> list[str]:
         failures = []
@@ -177,10 +231,9 @@ class Engine:
                     failures.append(f"smoke check {check.name!r}: {got.message}")
         return failures
 
-    def _performance(self, check) -> str | None:
-        key = f"checks.performance.{check.name}"
+    def _performance(self, check, key: str) -> str | None:
         record = self.journal.record(key)
-        if record is not None and record.state == "succeeded":
+        if record is not None and record.state == StepState.SUCCEEDED:
             return None
         baseline = self.journal.record(f"baseline.{check.name}")
         self.journal.begin(key, check.name, f"performance: {check.samples} samples of {check.describe()}")
@@ -221,15 +274,15 @@ class Engine:
 
     def _done(self, key: str) -> bool:
         record = self.journal.record(key)
-        return record is not None and record.state == "succeeded"
+        return record is not None and record.state == StepState.SUCCEEDED
 
     def _ensure(self, key: str, step: Step, *, rerun: bool) -> bool:
         """Run ``step`` unless it already succeeded; False when it failed."""
         record = self.journal.record(key)
         if record is not None:
-            if record.state == "succeeded":
+            if record.state == StepState.SUCCEEDED:
                 return True
-            if record.state == "failed":
+            if record.state == StepState.FAILED:
                 return False
             if not rerun and step.manual is None:  # started, never ended: the worker running it died
                 raise _Interrupted(key)
@@ -241,17 +294,30 @@ class Engine:
         return got.ok
 
     def _manual(self, key: str, step: Step, record) -> bool:
-        """Wait for a holder of the step's role to confirm it (services/runs.py: confirm_step)."""
-        if record is None:
-            self.journal.begin(key, step.name, step.describe(), waiting=True)
-        deadline = time.monotonic() + (step.timeout or self.plan.default_timeout)
-        while time.monotonic() < deadline:
-            record = self.journal.record(key)
-            if record.state in ("succeeded", "failed"):
-                return record.state == "succeeded"
-            self.sleep(POLL_SECONDS)
+        """Wait for a holder of the step's role to confirm it (services/runs.py: confirm_step) until its
+        deadline, which is stored with the step: a takeover, or a run resumed after a pause, keeps it."""
         timeout = step.timeout or self.plan.default_timeout
-        self.journal.finish(key, Outcome(False, None, "", f"not confirmed within {timeout:g} s"))
+        if record is None:
+            deadline = self.now() + timedelta(seconds=timeout)
+            self.journal.begin(key, step.name, step.describe(), waiting=True, detail={"deadline": deadline.isoformat()})
+        expected = self.journal.state()
+        while True:
+            record = self.journal.record(key)
+            if record.state in STEP_ENDED:
+                return record.state == StepState.SUCCEEDED
+            if self.journal.state() is not expected:  # a person rolled back meanwhile
+                self.journal.finish(key, Outcome(False, None, "", "no longer awaited: the run moved on"))
+                return False
+            deadline = datetime.fromisoformat(record.detail["deadline"])
+            if self.now() >= deadline:
+                break
+            self.sleep(min(POLL_SECONDS, max(0.0, (deadline - self.now()).total_seconds())))
+        message = f"not confirmed within {timeout:g} s"
+        if step.on_timeout is OnTimeout.PAUSE and not record.detail.get("timed_out"):
+            self.journal.annotate(key, {"timed_out": True, "message": f"{message}: paused for a person"})
+            raise _TimedOutPause(f"manual step {step.name!r} {message}: paused; confirm it (changegate run "
+                                 "confirm) to carry on, or roll back")
+        self.journal.finish(key, Outcome(False, None, "", message))
         return False
 
     def _move_unless_moved(self, expected: RunState, event: Event, message: str) -> RunState:
@@ -296,5 +362,8 @@ def describe(plan: Plan, settings: Settings) -> list[str]:
               for c in plan.checks.performance]
     lines += [f"cleanup {i + 1}. {s.name}: {s.describe()}" for i, s in enumerate(plan.cleanup)]
     lines.append(f"then: commit when every check passes; on a failed check: {settings.on_failure.value}")
+    if settings.monitor_for > 0:
+        lines.append(f"early-life monitoring: every check again every {min(settings.monitor_every, settings.monitor_for):g} s "
+                     f"for {settings.monitor_for:g} s; on a failed round: {settings.on_monitor_failure.value}")
     lines += [f"rollback {s.name}: {s.describe()}" for _, s in Engine(plan, settings, None)._rollback_steps()]  # type: ignore[arg-type]
     return lines

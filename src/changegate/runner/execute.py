@@ -147,7 +147,10 @@ def prometheus_value(q: PrometheusQuery, client: httpx.Client) -> Outcome:
     try:
         body = response.json()
     except ValueError:
-        return Outcome(False, response.status_code, _text(response.content), f"{where} answered no JSON")
+        return Outcome(False, response.status_code, _text(response.content),
+                       f"{where} answered HTTP {response.status_code} with no JSON: is it a Prometheus server?")
+    if not isinstance(body, dict):
+        return Outcome(False, response.status_code, "", f"{where} answered JSON that is no Prometheus answer")
     if body.get("status") != "success":
         return Outcome(False, response.status_code, "", f"{where} refused the query: {body.get('error', body)}")
     data = body.get("data", {})
@@ -159,3 +162,10 @@ def prometheus_value(q: PrometheusQuery, client: httpx.Client) -> Outcome:
         return Outcome(False, response.status_code, "", f"the query {q.query!r} returned {count} series; a "
                        "performance check needs exactly one number (aggregate it, e.g. with sum())")
     return Outcome(True, response.status_code, "", "", {"value": float(result[0]["value"][1])})
+
+
+def prometheus_problem(url: str, timeout: float) -> str | None:
+    """None when the Prometheus server at ``url`` answers an instant query; else why not, as a sentence."""
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        got = prometheus_value(PrometheusQuery(url=url, query="vector(1)"), client)
+    return None if got.ok else got.message

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from ..core.runs.machine import Event, RunState
+from ..core.runs.machine import Event, RunState, StepState
 from .execute import Outcome
 
 
@@ -22,7 +22,7 @@ class LeaseLost(Exception):
 @dataclass(frozen=True)
 class StepRecord:
     key: str
-    state: str  # running, waiting (a manual step), succeeded, failed
+    state: StepState
     attempt: int
     detail: dict = field(default_factory=dict)
 
@@ -32,8 +32,13 @@ class Journal(Protocol):
 
     def record(self, key: str) -> StepRecord | None: ...
 
-    def begin(self, key: str, name: str, description: str, *, waiting: bool = False) -> None:
-        """A step starts (``waiting``: a manual step, now waiting for a person's confirmation)."""
+    def begin(self, key: str, name: str, description: str, *, waiting: bool = False,
+              detail: dict | None = None) -> None:
+        """A step starts (``waiting``: a manual step, now waiting for a person's confirmation; ``detail``:
+        kept with the step, e.g. a manual step's deadline)."""
+
+    def annotate(self, key: str, detail: dict) -> None:
+        """Add to a step's detail without ending it (a manual step that timed out and paused the run)."""
 
     def finish(self, key: str, outcome: Outcome) -> None: ...
 
@@ -41,6 +46,12 @@ class Journal(Protocol):
         """Advance the run by ``event`` (core/runs/machine.py), with the figures the event fixes."""
 
     def checks_due_at(self) -> datetime: ...
+
+    def monitor_until(self) -> datetime:
+        """When early-life monitoring ends (set as the run entered it)."""
+
+    def alarm(self, message: str) -> None:
+        """Record and audit an alarm on the run (a failed round of early-life monitoring that only alarms)."""
 
     def note(self, message: str) -> None:
         """Record on the run what a takeover decided."""

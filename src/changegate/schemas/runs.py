@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from ..core.runs.machine import RunState, StepState
 from .common import Line, Out, Reason, Strict, Text
 
 PlanText = Annotated[Text, StringConstraints(min_length=1, max_length=1_000_000)]
@@ -41,6 +42,10 @@ class RollbackIn(Strict):
     reason: Reason(required=True)
 
 
+class CommitIn(Strict):
+    reason: Reason(required=True)
+
+
 class ConfirmIn(Strict):
     step: Line(120) = Field(description="the step's name or key (steps.2)")
     done: bool = True
@@ -52,7 +57,7 @@ class StepOut(Out):
     key: str
     name: str
     description: str
-    state: str
+    state: StepState
     attempt: int
     exit_status: int | None
     output: str
@@ -66,7 +71,7 @@ class RunOut(Out):
     id: int
     change: str
     environment: str
-    state: str
+    state: RunState
     rehearsal: bool = False
     actor: str
     plan_filename: str
@@ -76,6 +81,7 @@ class RunOut(Out):
     created_at: datetime
     ended_at: datetime | None
     checks_due_at: datetime | None
+    monitor_until: datetime | None = None  # when early-life monitoring ends (a run that entered it)
     outcome: str
     notes: list[str]
     # What was measured (docs/runner.md): seconds.

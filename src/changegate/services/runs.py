@@ -17,17 +17,19 @@ from ..core.decisions import Reason
 from ..core.errors import ChangegateError, Forbidden, InvalidInput, NotFound, Refused
 from ..core.audit import AuditRecord
 from ..core.policy.model import Permission
-from ..core.runs.machine import CHANGE_ACTION, FINAL, UNFINISHED, Event, RunState, next_state
+from ..core.runs.machine import (
+    ACTIVE, CHANGE_ACTION, FINAL, STEP_ENDED, UNFINISHED, Event, RunState, StepState, next_state,
+)
 from ..db.models import Change, DeploymentPlan, DeploymentRun
 from ..db.uow import UnitOfWork
 from ..runner.engine import Engine, describe
 from ..runner.journal import LeaseLost
 from ..schemas.changes import TransitionIn
-from ..schemas.runs import ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut, StepOut
+from ..schemas.runs import CommitIn, ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut, StepOut
 from . import changes
 from .context import Context
 from .lookup import load
-from .runs_journal import DbJournal, OnEvent, audit_run
+from .runs_journal import DbJournal, OnEvent, audit_run, downtime
 from .runs_plan import parse_plan, settings_for
 from .runtime import Runtime
 from .views import facts_of
@@ -39,13 +41,15 @@ IDLE_POLL_SECONDS = 0.5
 
 
 def attach_plan(uow: UnitOfWork, ctx: Context, ref: str, body: PlanIn) -> PlanOut:
+    # Checked (and its Prometheus servers asked) before the change row is locked: no lock held over the network.
+    parse_plan(body.text, body.filename, ctx.policy, probe=True)
     change = load(uow, ref, for_update=True)
     ctx.require(Permission.CHANGE_IMPLEMENT, change=facts_of(change))
     return _attach(uow, ctx, change, body)
 
 
 def _attach(uow: UnitOfWork, ctx: Context, change: Change, body: PlanIn) -> PlanOut:
-    parse_plan(body.text, body.filename, ctx.policy)  # refused with file:line problems before anything is stored
+    """Store a plan already checked (``parse_plan``): refused with file:line problems before anything is stored."""
     if State(change.state) in TERMINAL_STATES:
         raise Refused(f"cannot attach a plan to {format_ref(change.id)}: it is {change.state}")
     if uow.runs.unfinished_for_change(change.id, [s.value for s in UNFINISHED]) is not None:
@@ -78,7 +82,10 @@ def _plan_out(change: Change, plan: DeploymentPlan) -> PlanOut:
 def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worker: str | None = None
                ) -> RunOut | DryRunOut:
     """Ask the gate (through the change's start, as ``change start`` does), start the change and queue its
-    run; leased to ``worker`` when that process drives it itself. A dry run changes nothing."""
+    run; leased to ``worker`` when that process drives it itself. A dry run changes nothing. The plan is
+    parsed once: a plan given here is checked (and, unless a dry run, attached) before the change is locked."""
+    given = parse_plan(body.plan.text, body.plan.filename, ctx.policy, probe=not body.dry_run) \
+        if body.plan is not None else None
     change = load(uow, ref, for_update=True)
     rehearsal = body.rehearse_rollback
     if rehearsal:
@@ -90,7 +97,7 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
                            field="environment")
     stored = _attach(uow, ctx, change, body.plan) if body.plan is not None and not body.dry_run else None
     plan_row = stored or _current_or_given(uow, change, body)
-    plan = parse_plan(plan_row.text, plan_row.filename, ctx.policy)
+    plan = given or parse_plan(plan_row.text, plan_row.filename, ctx.policy)
     settings = settings_for(plan, ctx.policy, change.rollback_script, change.rollback_interpreter,
                             rehearsal=rehearsal)
     if body.dry_run:
@@ -170,7 +177,7 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
         settings = settings_for(plan, rt.policy, change.rollback_script, change.rollback_interpreter,
                                 rehearsal=run.rehearsal)
     journal = DbJournal(rt, run_id, worker, on_event=on_event, check_after=settings.check_after,
-                        finish_change=lambda uow, run: _finish_change(rt, uow, run))
+                        monitor_for=settings.monitor_for, finish_change=lambda uow, run: _finish_change(rt, uow, run))
     beat = journal.heartbeat()
     try:
         return Engine(plan, settings, journal, now=rt.clock).drive()
@@ -197,6 +204,10 @@ def _finish_change(rt: Runtime, uow: UnitOfWork, run: DeploymentRun) -> None:
     if run.rehearsal:
         _record_rehearsal(rt, uow, ctx, run)
         return
+    _change_follows(uow, ctx, run)
+
+
+def _change_follows(uow: UnitOfWork, ctx: Context, run: DeploymentRun) -> None:
     action = CHANGE_ACTION[RunState(run.state)]
     reason = "" if action == "complete" else (run.outcome or f"deployment run {run.id} ended {run.state}")
     try:
@@ -246,16 +257,31 @@ def request_rollback(uow: UnitOfWork, ctx: Context, ref: str, body: RollbackIn) 
     if run.check_failed_at is None and state is RunState.CHECKING:
         run.check_failed_at = ctx.now
     run.outcome = f"rolled back on {ctx.actor.id}'s decision: {body.reason}"
-    audit_run(uow, run, "run.rollback_requested", ctx.now, {"from": state.value, "reason": body.reason},
+    closed = _close_waiting(uow, run, ctx, f"no longer awaited: {ctx.actor.id} rolled the run back") \
+        if state is RunState.PAUSED else []  # a worker waiting on a step closes it itself
+    audit_run(uow, run, "run.rollback_requested", ctx.now, {"from": state.value, "reason": body.reason,
+                                                            **({"closed": closed} if closed else {})},
               actor=ctx.actor.id)
     return run_out(run)
+
+
+def _close_waiting(uow: UnitOfWork, run: DeploymentRun, ctx: Context, message: str) -> list[str]:
+    """A manual step that paused the run on its timeout fails when a person rolls the run back instead."""
+    closed = []
+    for step in uow.runs.steps(run.id):
+        if step.state == StepState.WAITING:
+            step.state, step.ended_at = StepState.FAILED, ctx.now
+            step.detail = {**(step.detail or {}), "message": message}
+            closed.append(step.key)
+    return closed
 
 
 def confirm_step(uow: UnitOfWork, ctx: Context, ref: str, body: ConfirmIn) -> RunOut:
     """A holder of a manual step's role says it is done (or failed); anybody else is refused, audited."""
     change = load(uow, ref, for_update=True)
     run = _open_run(uow, change)
-    step = next((s for s in uow.runs.steps(run.id) if s.state == "waiting" and body.step in (s.key, s.name)), None)
+    step = next((s for s in uow.runs.steps(run.id) if s.state == StepState.WAITING and body.step in (s.key, s.name)),
+                None)
     if step is None:
         raise NotFound(f"{format_ref(change.id)} has no manual step {body.step!r} waiting for a confirmation")
     plan = parse_plan(run.plan_text, run.plan_filename, ctx.policy)
@@ -267,12 +293,41 @@ def confirm_step(uow: UnitOfWork, ctx: Context, ref: str, body: ConfirmIn) -> Ru
         err.audit = AuditRecord(actor=ctx.actor.id, action="run.step_confirm.refused", entity=f"change:{change.id}",
                                 detail={"run": run.id, "step": step.key, "role": role})
         raise err
-    step.state = "succeeded" if body.done else "failed"
+    step.state = StepState.SUCCEEDED if body.done else StepState.FAILED
     step.ended_at = ctx.now
     step.detail = {**(step.detail or {}), "confirmed_by": ctx.actor.id, "note": body.note,
                    "message": f"{'done' if body.done else 'failed'}, says {ctx.actor.id}"}
     audit_run(uow, run, "run.step_confirmed", ctx.now, {"step": step.key, "done": body.done, "role": role,
                                                         "note": body.note}, actor=ctx.actor.id)
+    if run.state == RunState.PAUSED:  # paused by this step's timeout: the deployment carries on (or rolls back)
+        run.state = next_state(RunState.PAUSED, Event.RESUMED).value
+        audit_run(uow, run, f"run.{run.state}", ctx.now, {"from": RunState.PAUSED.value, "event": Event.RESUMED.value,
+                                                          "step": step.key}, actor=ctx.actor.id)
+    return run_out(run)
+
+
+def commit_run(uow: UnitOfWork, ctx: Context, ref: str, body: CommitIn) -> RunOut:
+    """A person decides a paused deployment stands after a failed check: the run ends committed and the change
+    completes, audited with the reason. Needs the same right as a rollback (``change.implement`` there)."""
+    change = load(uow, ref, for_update=True)
+    ctx.require(Permission.CHANGE_IMPLEMENT, change=facts_of(change))
+    run = _open_run(uow, change)
+    waiting = next((s for s in uow.runs.steps(run.id) if s.state == StepState.WAITING), None)
+    if waiting is not None:
+        raise Refused(f"cannot commit {format_ref(change.id)}: its deployment stopped at the manual step "
+                      f"{waiting.name!r}; confirm it (changegate run confirm) or roll back")
+    try:
+        target = next_state(RunState(run.state), Event.COMMIT_REQUESTED)
+    except ValueError as exc:
+        raise Refused(f"cannot commit {format_ref(change.id)} now: {exc}") from None
+    before, run.state = run.state, target.value
+    run.ended_at, run.lease_owner, run.lease_expires = ctx.now, None, None
+    run.downtime_seconds = downtime(run)
+    run.outcome = f"committed on {ctx.actor.id}'s decision: {body.reason}"
+    audit_run(uow, run, "run.commit_requested", ctx.now, {"from": before, "reason": body.reason}, actor=ctx.actor.id)
+    audit_run(uow, run, f"run.{target.value}", ctx.now, {"from": before, "event": Event.COMMIT_REQUESTED.value},
+              actor=ctx.actor.id)
+    _change_follows(uow, ctx, run)
     return run_out(run)
 
 
@@ -306,7 +361,8 @@ def run_out(run: DeploymentRun, *, change_id: int | None = None, steps=()) -> Ru
         rehearsal=bool(run.rehearsal),
         actor=run.actor, plan_filename=run.plan_filename, plan_sha256=run.plan_sha256, lease_owner=run.lease_owner,
         lease_expires=run.lease_expires, created_at=run.created_at, ended_at=run.ended_at,
-        checks_due_at=run.checks_due_at, outcome=run.outcome, notes=list(run.notes or []),
+        checks_due_at=run.checks_due_at, monitor_until=run.monitor_until, outcome=run.outcome,
+        notes=list(run.notes or []),
         check_to_rollback_seconds=gap(run.check_failed_at, run.rollback_started_at),
         rollback_seconds=gap(run.rollback_started_at, run.rollback_ended_at),
         rollback_over_limit=run.rollback_over_limit, downtime_seconds=run.downtime_seconds,
@@ -330,19 +386,31 @@ def log_text(run: RunOut) -> str:
 
 
 def follow_log(rt: Runtime, ctx: Context, ref: str, *, poll: float = IDLE_POLL_SECONDS):
-    """Lines of the newest run as its steps start and end, until it ends or pauses (the streamed log)."""
-    seen: set[tuple] = set()
+    """Lines of the newest run as its steps start and end, until it ends or pauses (the streamed log). Each
+    poll reads the run row, the steps added since the last poll and the steps still open, nothing else."""
+    with rt.uow(write=False) as uow:  # at the call, not at the first line: errors come before a stream starts
+        run_id = show_run(uow, ctx, ref, with_steps=False).id  # who may read it, and which run
+    return _follow(rt, run_id, poll)
+
+
+def _follow(rt: Runtime, run_id: int, poll: float):
+    last_id, open_ids, said = 0, set(), {}
     while True:
         with rt.uow(write=False) as uow:
-            run = show_run(uow, ctx, ref)
-        for s in run.steps:
-            mark = (s.key, s.attempt, s.state)
-            if mark not in seen:
-                seen.add(mark)
-                yield f"{(s.ended_at or s.started_at).isoformat()} {s.key} {s.name}: {s.state} " \
-                      f"{s.detail.get('message', '')}".rstrip() + "\n"
-        if run.state in {st.value for st in FINAL} or run.state == RunState.PAUSED.value:
-            yield f"run {run.id} {run.state}" + (f": {run.outcome}" if run.outcome else "") + "\n"
+            run = uow.runs.get(run_id)
+            fresh = uow.runs.steps(run_id, after_id=last_id, also=sorted(open_ids))
+            state, outcome = run.state, run.outcome
+            lines = []
+            for s in fresh:
+                last_id = max(last_id, s.id)
+                (open_ids.discard if s.state in STEP_ENDED else open_ids.add)(s.id)
+                if said.get(s.id) != (s.attempt, s.state):
+                    said[s.id] = (s.attempt, s.state)
+                    lines.append(f"{(s.ended_at or s.started_at).isoformat()} {s.key} {s.name}: {s.state} "
+                                 f"{(s.detail or {}).get('message', '')}".rstrip() + "\n")
+        yield from lines  # outside the transaction: a slow reader holds no snapshot open
+        if state in {st.value for st in FINAL} or state == RunState.PAUSED.value:
+            yield f"run {run_id} {state}" + (f": {outcome}" if outcome else "") + "\n"
             return
         time.sleep(poll)
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from ..core.audit import AuditRecord
-from ..core.runs.machine import CHANGE_ACTION, FINAL, Event, RunState, next_state
+from ..core.runs.machine import CHANGE_ACTION, FINAL, Event, RunState, StepState, next_state
 from ..db.models import DeploymentRun, RunStep
 from ..db.uow import UnitOfWork
 from ..runner.execute import Outcome
@@ -32,9 +32,10 @@ def audit_run(uow: UnitOfWork, run: DeploymentRun, action: str, now: datetime, d
 class DbJournal:
     def __init__(self, rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = None,
                  finish_change: Callable[[UnitOfWork, DeploymentRun], None] | None = None,
-                 check_after: float = 0.0):
+                 check_after: float = 0.0, monitor_for: float = 0.0):
         self.rt, self.run_id, self.worker = rt, run_id, worker
         self.check_after = timedelta(seconds=check_after)
+        self.monitor_for = timedelta(seconds=monitor_for)
         self.lease = timedelta(seconds=rt.policy.deploy.lease)
         self.on_event = on_event or (lambda line: None)
         self.finish_change = finish_change
@@ -81,7 +82,7 @@ class DbJournal:
             with self.rt.uow(write=False) as uow:
                 self._records = {s.key: _record(s) for s in uow.runs.steps(self.run_id)}
         cached = self._records.get(key)
-        if cached is not None and cached.state == "waiting":
+        if cached is not None and cached.state == StepState.WAITING:
             with self.rt.uow(write=False) as uow:
                 self._records[key] = cached = _record(uow.runs.step(self.run_id, key))
         return cached
@@ -90,25 +91,42 @@ class DbJournal:
         with self.rt.uow(write=False) as uow:
             return uow.runs.get(self.run_id).checks_due_at
 
-    def note(self, message: str) -> None:
+    def monitor_until(self) -> datetime:
+        with self.rt.uow(write=False) as uow:
+            return uow.runs.get(self.run_id).monitor_until
+
+    def note(self, message: str, *, action: str = "run.note", label: str = "note") -> None:
         with self.rt.uow() as uow:
             run = self._locked(uow)
-            run.notes = [*run.notes, message]
-            audit_run(uow, run, "run.note", self.rt.clock(), {"note": message, "worker": self.worker})
-        self.on_event(f"note: {message}")
+            run.notes = [*run.notes, message if label == "note" else f"{label}: {message}"]
+            audit_run(uow, run, action, self.rt.clock(), {"note": message, "worker": self.worker})
+        self.on_event(f"{label}: {message}")
 
-    def begin(self, key: str, name: str, description: str, *, waiting: bool = False) -> None:
+    def alarm(self, message: str) -> None:
+        self.note(message, action="run.alarm", label="ALARM")
+
+    def annotate(self, key: str, detail: dict) -> None:
+        with self.rt.uow() as uow:
+            self._locked(uow)
+            step = uow.runs.step(self.run_id, key)
+            step.detail = {**(step.detail or {}), **detail}
+            self._remember(step)
+
+    def begin(self, key: str, name: str, description: str, *, waiting: bool = False,
+              detail: dict | None = None) -> None:
         now = self.rt.clock()
         with self.rt.uow() as uow:
             run = self._locked(uow)
             step = uow.runs.step(self.run_id, key)
             if step is None:
                 step = uow.runs.add_step(RunStep(run_id=run.id, key=key, name=name, description=description,
-                                                 state="running", attempt=0, output="", detail={},
+                                                 state=StepState.RUNNING, attempt=0, output="", detail={},
                                                  worker=self.worker, started_at=now))
             step.attempt += 1
-            step.state = "waiting" if waiting else "running"
+            step.state = StepState.WAITING if waiting else StepState.RUNNING
             step.worker, step.started_at, step.ended_at, step.exit_status = self.worker, now, None, None
+            if detail:
+                step.detail = {**(step.detail or {}), **detail}
             _phase_start(run, key, now)
             audit_run(uow, run, "run.step_waiting" if waiting else "run.step_started", now,
                       {"step": key, "name": name, "attempt": step.attempt, "worker": self.worker})
@@ -120,7 +138,7 @@ class DbJournal:
         with self.rt.uow() as uow:
             run = self._locked(uow)
             step = uow.runs.step(self.run_id, key)
-            step.state = "succeeded" if outcome.ok else "failed"
+            step.state = StepState.SUCCEEDED if outcome.ok else StepState.FAILED
             step.exit_status, step.output, step.ended_at = outcome.exit_status, outcome.output, now
             step.detail = {**(step.detail or {}), **outcome.detail, "message": outcome.message}
             audit_run(uow, run, f"run.step_{step.state}", now,
@@ -146,6 +164,8 @@ class DbJournal:
             _figures(run, event, target, now, self.rt.policy.deploy.rollback_limit)
             if event is Event.DEPLOYED:
                 run.checks_due_at = now + self.check_after
+            if event is Event.MONITOR:
+                run.monitor_until = now + self.monitor_for
             if message:
                 run.outcome = message
             if target in FINAL or target is RunState.PAUSED:
@@ -159,7 +179,7 @@ class DbJournal:
 
 
 def _record(step: RunStep) -> StepRecord:
-    return StepRecord(step.key, step.state, step.attempt, dict(step.detail or {}))
+    return StepRecord(step.key, StepState(step.state), step.attempt, dict(step.detail or {}))
 
 
 def _phase_start(run: DeploymentRun, key: str, now: datetime) -> None:

@@ -99,3 +99,16 @@ def test_the_plan_in_docs_runner_md_is_a_valid_plan():
     plan = parse_plan(example, "runner.md", POLICY)
     assert [s.name for s in plan.steps] == ["stop the line", "install", "reload"]
     assert plan.checks.performance[2].prometheus.query == "sum(rate(mes_labels_total[1m]))"
+
+
+def test_early_life_monitoring_timing_and_its_defaults():
+    plan = parse_plan("steps: [{name: a, shell: 'true'}]\ntiming: {monitor_for: 1h, monitor_every: 5m, "
+                      "on_failure: pause}\n", "plan.yaml", POLICY)
+    settings = settings_for(plan, POLICY, "", "")
+    assert (settings.monitor_for, settings.monitor_every, settings.on_monitor_failure.value) == (3600, 300, "pause")
+    plain = settings_for(parse_plan("steps: [{name: a, shell: 'true'}]\n", "plan.yaml", POLICY), POLICY, "", "")
+    assert plain.monitor_for == 0 and plain.on_monitor_failure.value == "rollback"  # none unless the plan asks
+    assert problems("steps: [{name: a, shell: 'true'}]\ntiming:\n  monitor_every: 0s\n"
+                    "  on_monitor_failure: shout\n") == [
+        "plan.yaml:3: timing.monitor_every: monitor_every must be longer than zero",
+        "plan.yaml:4: timing.on_monitor_failure: Input should be 'rollback', 'pause' or 'alarm'"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from changegate.core.runs.machine import (
-    ACTIVE, CHANGE_ACTION, FINAL, TRANSITIONS, Event, IllegalRunMove, RunState, next_state,
+    ACTIVE, CHANGE_ACTION, FINAL, STEP_ENDED, TRANSITIONS, Event, IllegalRunMove, RunState, StepState, next_state,
 )
 
 
@@ -29,3 +29,25 @@ def test_a_person_may_roll_back_from_every_state_after_changes_began():
     for state in (RunState.DEPLOYING, RunState.WAITING, RunState.CHECKING, RunState.PAUSED):
         assert next_state(state, Event.ROLLBACK_REQUESTED) is RunState.ROLLING_BACK
     assert RunState.PAUSED not in ACTIVE  # a paused run waits for a person, not a worker
+
+
+def test_early_life_monitoring_commits_or_fails_like_the_checks():
+    assert next_state(RunState.CHECKING, Event.MONITOR) is RunState.MONITORING
+    assert next_state(RunState.MONITORING, Event.MONITORED) is RunState.COMMITTED
+    assert next_state(RunState.MONITORING, Event.CHECK_FAILED) is RunState.ROLLING_BACK
+    assert next_state(RunState.MONITORING, Event.CHECK_FAILED_PAUSE) is RunState.PAUSED
+    assert next_state(RunState.MONITORING, Event.ROLLBACK_REQUESTED) is RunState.ROLLING_BACK
+    assert RunState.MONITORING in ACTIVE and RunState.MONITORING not in FINAL  # a worker keeps watching
+
+
+def test_a_person_commits_a_paused_run_or_resumes_one_paused_at_a_manual_step():
+    assert next_state(RunState.PAUSED, Event.COMMIT_REQUESTED) is RunState.COMMITTED
+    assert next_state(RunState.DEPLOYING, Event.TIMED_OUT_PAUSE) is RunState.PAUSED
+    assert next_state(RunState.PAUSED, Event.RESUMED) is RunState.DEPLOYING
+    with pytest.raises(IllegalRunMove):
+        next_state(RunState.CHECKING, Event.COMMIT_REQUESTED)  # only a paused run waits for that decision
+
+
+def test_step_states_are_one_enum_and_ended_means_succeeded_or_failed():
+    assert [s.value for s in StepState] == ["running", "waiting", "succeeded", "failed"]
+    assert STEP_ENDED == {StepState.SUCCEEDED, StepState.FAILED} and "succeeded" in STEP_ENDED

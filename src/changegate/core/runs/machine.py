@@ -15,7 +15,10 @@ class RunState(StrEnum):
     DEPLOYING = "deploying"
     WAITING = "waiting"  # until T+N
     CHECKING = "checking"
-    PAUSED = "paused"  # a check failed and the plan says pause: a person decides (changegate rollback)
+    # Committed at T+N, and still watched: the checks run again at an interval (the plan's timing.monitor_for).
+    MONITORING = "monitoring"
+    # A check failed (or a manual step was not confirmed in time) and the plan says pause: a person decides.
+    PAUSED = "paused"
     ROLLING_BACK = "rolling_back"
     COMMITTED = "committed"
     ROLLED_BACK = "rolled_back"
@@ -32,9 +35,14 @@ class Event(StrEnum):
     INTERRUPTED = "interrupted"  # a worker died in a step that is not idempotent
     DUE = "due"
     PASSED = "passed"
+    MONITOR = "monitor"  # the checks passed and early-life monitoring follows
+    MONITORED = "monitored"  # early-life monitoring ended with every round passing (or only alarms)
     CHECK_FAILED = "check_failed"
     CHECK_FAILED_PAUSE = "check_failed_pause"
     ROLLBACK_REQUESTED = "rollback_requested"  # a person's decision: skips analysis
+    COMMIT_REQUESTED = "commit_requested"  # a person's decision: the paused deployment stands
+    TIMED_OUT_PAUSE = "timed_out_pause"  # a manual step was not confirmed in time and says pause
+    RESUMED = "resumed"  # that step was confirmed after all: the deployment carries on
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
     WORKER_GAVE_UP = "worker_gave_up"  # driving it raised too often (changegate.jobs): a person must look
@@ -54,7 +62,15 @@ _ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
     (S.CHECKING, E.CHECK_FAILED, S.ROLLING_BACK),
     (S.CHECKING, E.CHECK_FAILED_PAUSE, S.PAUSED),
     (S.CHECKING, E.INTERRUPTED, S.ROLLING_BACK),
-    *((s, E.ROLLBACK_REQUESTED, S.ROLLING_BACK) for s in (S.DEPLOYING, S.WAITING, S.CHECKING, S.PAUSED)),
+    (S.CHECKING, E.MONITOR, S.MONITORING),
+    (S.MONITORING, E.MONITORED, S.COMMITTED),
+    (S.MONITORING, E.CHECK_FAILED, S.ROLLING_BACK),
+    (S.MONITORING, E.CHECK_FAILED_PAUSE, S.PAUSED),
+    (S.DEPLOYING, E.TIMED_OUT_PAUSE, S.PAUSED),
+    (S.PAUSED, E.RESUMED, S.DEPLOYING),
+    (S.PAUSED, E.COMMIT_REQUESTED, S.COMMITTED),
+    *((s, E.ROLLBACK_REQUESTED, S.ROLLING_BACK) for s in (S.DEPLOYING, S.WAITING, S.CHECKING, S.MONITORING,
+                                                           S.PAUSED)),
     (S.ROLLING_BACK, E.ROLLED_BACK, S.ROLLED_BACK),
     (S.ROLLING_BACK, E.ROLLBACK_FAILED, S.FAILED),
     *((s, E.WORKER_GAVE_UP, S.FAILED) for s in (S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING,
@@ -65,9 +81,23 @@ TRANSITIONS: dict[tuple[RunState, Event], RunState] = {(s, e): t for s, e, t in 
 FINAL = frozenset({S.COMMITTED, S.ROLLED_BACK, S.FAILED})
 # States a worker drives; PAUSED waits for a person, the final states for nobody.
 UNFINISHED = frozenset(RunState) - FINAL  # a change has at most one run in these states
-ACTIVE = frozenset({S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING, S.ROLLING_BACK})
+ACTIVE = frozenset({S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING, S.MONITORING, S.ROLLING_BACK})
 # The change's lifecycle action when its run ends (services/runs.py applies it).
 CHANGE_ACTION: dict[RunState, str] = {S.COMMITTED: "complete", S.ROLLED_BACK: "roll_back", S.FAILED: "fail"}
+
+
+
+
+class StepState(StrEnum):
+    """A step's state (``run_steps.state``); the engine, the journal and the services use only these."""
+
+    RUNNING = "running"
+    WAITING = "waiting"  # a manual step, waiting for a holder of its role
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+STEP_ENDED = frozenset({StepState.SUCCEEDED, StepState.FAILED})
 
 
 class IllegalRunMove(ValueError):

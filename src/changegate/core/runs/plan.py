@@ -122,6 +122,13 @@ def _exactly_one(action: Action, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"give exactly one of {', '.join(allowed)} (found {', '.join(kinds) or 'none'})")
 
 
+class OnTimeout(StrEnum):
+    """What a manual step nobody confirmed in time does."""
+
+    FAIL = "fail"  # the step fails: under protect the run fails (nothing changed), under steps it rolls back
+    PAUSE = "pause"  # the run pauses (steps and waves only): confirm the step late to carry on, or roll back
+
+
 class Step(Action):
     """A step of protect, steps, rollback or cleanup: a command, an HTTP call, or a manual step done by
     a holder of ``role`` and confirmed by them (``changegate run confirm``)."""
@@ -129,6 +136,7 @@ class Step(Action):
     name: str
     manual: str | None = None  # the instruction a person follows
     role: str | None = None
+    on_timeout: OnTimeout | None = None  # manual steps only; None: fail
     # Safe to run again after a worker died in the middle of it: a takeover re-runs it instead of rolling back.
     idempotent: bool = False
 
@@ -144,6 +152,8 @@ class Step(Action):
             return self
         if self.role is not None:
             raise ValueError("only a manual step has a role")
+        if self.on_timeout is not None:
+            raise ValueError("only a manual step has on_timeout (a command's timeout fails it)")
         _exactly_one(self, ("run", "shell", "http", "manual"))
         return self
 
@@ -239,9 +249,27 @@ class OnFailure(StrEnum):
     PAUSE = "pause"
 
 
+class OnMonitorFailure(StrEnum):
+    ROLLBACK = "rollback"
+    PAUSE = "pause"
+    ALARM = "alarm"  # record and audit an alarm; the deployment stands and monitoring goes on
+
+
 class Timing(_Strict):
     check_after: Seconds | None = None  # None: the policy's deploy.check_after (15 minutes)
     on_failure: OnFailure | None = None  # None: the policy's deploy.on_failure (rollback)
+    # Early-life monitoring: after the checks at T+N passed, every check again each monitor_every for
+    # monitor_for (default: none); a failed round does on_monitor_failure (default: what on_failure says).
+    monitor_for: Seconds = 0.0
+    monitor_every: Seconds = 60.0
+    on_monitor_failure: OnMonitorFailure | None = None
+
+    @field_validator("monitor_every")
+    @classmethod
+    def _positive_interval(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("monitor_every must be longer than zero")
+        return v
 
 
 class Rollback(_Strict):
@@ -316,14 +344,21 @@ def _no_duplicates(items, section: str) -> None:
         seen.add(item.name)
 
 
+def _sections(plan: Plan) -> list[tuple[tuple[str | int, ...], tuple[Step, ...]]]:
+    return [(("protect",), plan.protect), (("steps",), plan.steps), (("rollback", "steps"), plan.rollback.steps),
+            (("cleanup",), plan.cleanup), *((("waves", w, "steps"), wave.steps) for w, wave in enumerate(plan.waves))]
+
+
 def check_against_policy(plan: Plan, roles: dict[str, list[str]]) -> list[tuple[tuple[str | int, ...], str]]:
-    """Manual steps name a role of the policy that somebody holds; ``roles`` maps role -> holders."""
+    """Manual steps name a role of the policy that somebody holds; ``roles`` maps role -> holders. Only a
+    deployment step may pause on a timeout (a paused protect, rollback or cleanup would have nothing to
+    carry on to)."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
-    sections: list[tuple[tuple[str | int, ...], tuple[Step, ...]]] = [
-        (("protect",), plan.protect), (("steps",), plan.steps), (("rollback", "steps"), plan.rollback.steps),
-        (("cleanup",), plan.cleanup), *((("waves", w, "steps"), wave.steps) for w, wave in enumerate(plan.waves))]
-    for path, steps in sections:
+    for path, steps in _sections(plan):
         for i, step in enumerate(steps):
+            if step.on_timeout is OnTimeout.PAUSE and path[0] not in ("steps", "waves"):
+                problems.append(((*path, i, "on_timeout"), "only a step under steps: or waves: may pause on a "
+                                 "timeout; here an unconfirmed step fails"))
             if step.role is None:
                 continue
             if step.role not in roles:

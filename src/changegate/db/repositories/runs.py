@@ -76,9 +76,13 @@ class RunRepository(Repository[DeploymentRun]):
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
 
-    def steps(self, run_id: int, after_id: int = 0) -> list[RunStep]:
+    def steps(self, run_id: int, after_id: int = 0, also: Iterable[int] = ()) -> list[RunStep]:
+        """The run's steps after ``after_id``, and the steps ``also`` (those still open: a follower's re-read)."""
+        newer = RunStep.id > after_id
+        also = list(also)
         return list(self.s.execute(
-            select(RunStep).where(RunStep.run_id == run_id, RunStep.id > after_id).order_by(RunStep.id)
+            select(RunStep).where(RunStep.run_id == run_id, or_(newer, RunStep.id.in_(also)) if also else newer)
+            .order_by(RunStep.id)
             .execution_options(populate_existing=True)
         ).scalars())
 
