@@ -7,7 +7,7 @@ import pytest
 from changegate.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from changegate.db.engine import make_engine
 from changegate.schemas.cmdb import ImpactQuery, ItemIn, ItemUpdate, RelationIn
-from changegate.services import cmdb, cmdb_changes
+from changegate.services import cmdb, cmdb_changes, cmdb_files
 from changegate.services.runtime import Runtime
 
 
@@ -98,8 +98,43 @@ def test_an_index_is_never_stale_after_a_write_through_another_runtime(plant, cl
         with plant.uow() as uow:
             cmdb.delete_item(uow, plant.context("chris.change"), "mes-core")
         assert {i.name for i in impact(other, "db-mes-prod").impacted} == {"mes-reports"}
+        with plant.uow() as uow:
+            cmdb.update_item(uow, plant.context("chris.change"), "mes-reports", ItemUpdate(criticality="critical"))
+        assert impact(other, "db-mes-prod").highest_criticality == "critical"
+        # Each index caught up by merging the logged writes: neither was built again after its first query.
+        built = cmdb.cached_index(other).built
+        assert cmdb.cached_index(other).generation > built and cmdb.cached_index(plant).built == built
     finally:
         other.close()
+
+
+def test_an_index_behind_more_than_the_log_or_after_a_large_import_is_built_again(plant, monkeypatch):
+    first = impact(plant, "host-7")
+    monkeypatch.setattr(cmdb, "CATCH_UP_LIMIT", 1)
+    with plant.uow() as uow:
+        cmdb.create_item(uow, plant.context("chris.change"), ItemIn(name="mes-reports", type="application"))
+        cmdb.create_relation(uow, plant.context("chris.change"),
+                             RelationIn(source="mes-reports", target="db-mes-prod", type="depends_on"))
+    assert impact(plant, "host-7").total == first.total + 1
+    index = cmdb.cached_index(plant)
+    assert index.built == index.generation  # two writes, more than the limit of one: built again
+    monkeypatch.setattr(cmdb_files, "_LOGGED", 1)
+    with plant.uow() as uow:
+        cmdb_files.import_files(uow, plant.context("chris.change"), [("more.csv", b"name,type\na-1,host\na-2,host\n")])
+    assert impact(plant, "host-7").total == first.total + 1
+    assert cmdb.cached_index(plant).built == cmdb.cached_index(plant).generation == index.generation + 1
+
+
+def test_a_server_builds_the_index_at_start_up(plant):
+    from fastapi.testclient import TestClient
+
+    from changegate.api.app import create_app
+
+    assert cmdb.cached_index(plant) is None
+    app = create_app(plant)
+    with TestClient(app):
+        app.state.cmdb_warming.join(60)  # started by the app's start-up, before any request
+        assert cmdb.cached_index(plant) is not None
 
 
 def test_the_demo_plant_has_a_cmdb_holding_every_item_of_its_changes(runtime):

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..core.audit import AuditRecord
-from ..core.cmdb.graph import GraphIndex, Reach
+from ..core.cmdb.graph import GraphIndex, Reach, Write
 from ..core.cmdb.policy import CRITICALITY_RANK, Criticality
 from ..core.cmdb.rows import item_problems
 from ..core.errors import Conflict, InvalidInput, NotFound
@@ -48,9 +48,18 @@ def _snapshot(item: CmdbItem) -> dict:
     return item_out(item).model_dump(mode="json")
 
 
+Written = tuple[str, int, int, str, str]  # one row of the write log: (op, a, b, kind, criticality)
+
+
+def item_written(item: CmdbItem) -> Written:
+    return ("item", item.id, 0, item.type, item.criticality)
+
+
 def _audit(uow: UnitOfWork, ctx: Context, action: str, entity: str, before: dict | None, after: dict | None,
-           detail: dict | None = None) -> None:
-    uow.cmdb.bump_generation()  # every CMDB write: other processes' indexes see they are behind
+           detail: dict | None = None, *, writes: list[Written]) -> None:
+    # Every CMDB write: the generation moves (every process's index sees it is behind) and the write log
+    # says what changed, so an index catches up by merging instead of reading everything again.
+    uow.cmdb.bump_generation(writes)
     uow.audit.append(AuditRecord(actor=ctx.actor.id, action=action, entity=entity, before=before, after=after,
                                  detail=detail), ctx.now)
 
@@ -80,7 +89,8 @@ def create_item(uow: UnitOfWork, ctx: Context, data: ItemIn) -> ItemOut:
     if uow.cmdb.by_name(data.name) is not None:
         raise Conflict(f"configuration item {data.name!r} exists already")
     item = uow.cmdb.add(CmdbItem(name=data.name, **fields))
-    _audit(uow, ctx, "cmdb.item.created", f"cmdb_item:{item.id}", None, _snapshot(item))
+    _audit(uow, ctx, "cmdb.item.created", f"cmdb_item:{item.id}", None, _snapshot(item),
+           writes=[item_written(item)])
     return item_out(item)
 
 
@@ -97,7 +107,9 @@ def update_item(uow: UnitOfWork, ctx: Context, name: str, data: ItemUpdate) -> I
     uow.session.flush()
     after = _snapshot(item)
     if after != before:
-        _audit(uow, ctx, "cmdb.item.edited", f"cmdb_item:{item.id}", before, after)
+        graph_moved = (before["type"], before["criticality"]) != (after["type"], after["criticality"])
+        _audit(uow, ctx, "cmdb.item.edited", f"cmdb_item:{item.id}", before, after,
+               writes=[item_written(item) if graph_moved else ("none", 0, 0, "", "")])
     return item_out(item)
 
 
@@ -109,7 +121,7 @@ def delete_item(uow: UnitOfWork, ctx: Context, name: str) -> ItemOut:
     relations, _ = uow.cmdb.relations(item_id=item.id, limit=100_000)
     uow.cmdb.delete_item(item)
     _audit(uow, ctx, "cmdb.item.deleted", f"cmdb_item:{before['id']}", before, None,
-           {"relations": [f"{s} {t} {d}" for _, s, d, t in relations]})
+           {"relations": [f"{s} {t} {d}" for _, s, d, t in relations]}, writes=[("item_deleted", before["id"], 0, "", "")])
     return ItemOut(**before)
 
 
@@ -142,7 +154,8 @@ def create_relation(uow: UnitOfWork, ctx: Context, data: RelationIn) -> Relation
         raise Conflict(f"{data.source} {data.type} {data.target} exists already")
     relation = uow.cmdb.add_relation(source_id, target_id, data.type)
     out = RelationOut(id=relation.id, source=data.source, target=data.target, type=data.type)
-    _audit(uow, ctx, "cmdb.relation.created", f"cmdb_relation:{relation.id}", None, out.model_dump())
+    _audit(uow, ctx, "cmdb.relation.created", f"cmdb_relation:{relation.id}", None, out.model_dump(),
+           writes=[("relation", source_id, target_id, data.type, "")])
     return out
 
 
@@ -154,7 +167,8 @@ def delete_relation(uow: UnitOfWork, ctx: Context, data: RelationIn) -> Relation
         raise NotFound(f"no relation {data.source} {data.type} {data.target}")
     out = RelationOut(id=relation.id, source=data.source, target=data.target, type=data.type)
     uow.cmdb.delete_relation(relation)
-    _audit(uow, ctx, "cmdb.relation.deleted", f"cmdb_relation:{out.id}", out.model_dump(), None)
+    _audit(uow, ctx, "cmdb.relation.deleted", f"cmdb_relation:{out.id}", out.model_dump(), None,
+           writes=[("relation_deleted", source_id, target_id, data.type, "")])
     return out
 
 
@@ -174,11 +188,13 @@ class _Slot:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.index: GraphIndex | None = None
+        self.previous: GraphIndex | None = None  # for a query whose snapshot is one write older
         self.shape: tuple = ()
 
 
 _INDEXES: "weakref.WeakKeyDictionary[Any, _Slot]" = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()
+CATCH_UP_LIMIT = 50_000  # writes merged into an index at most; more, and reading everything again is as cheap
 
 
 def _shape(policy: Policy) -> tuple:
@@ -187,21 +203,49 @@ def _shape(policy: Policy) -> tuple:
 
 
 def graph(uow: UnitOfWork, policy: Policy) -> GraphIndex:
-    """This process's index of the database ``uow`` reads, rebuilt first if the stored generation moved
-    (one cheap query per call). Call ``uow.read_snapshot()`` before, so that it and the reads that follow
-    see one state of the database."""
+    """This process's index of the database ``uow`` reads, at the stored generation (one primary-key read
+    per call): when a write moved it, the writes since the index's generation are merged in, or, past
+    ``CATCH_UP_LIMIT`` or a large import, the index is built again. Call ``uow.read_snapshot()`` before, so
+    that it and the reads that follow see one state of the database."""
     with _INDEXES_LOCK:
         slot = _INDEXES.setdefault(uow.cmdb.index_key(), _Slot())
     generation, shape = uow.cmdb.generation(), _shape(policy)
-    index = slot.index
-    if index is not None and index.generation == generation and slot.shape == shape:
-        return index
-    with slot.lock:  # one rebuild at a time; the others wait for it and then use it
+    for index in (slot.index, slot.previous):
+        if index is not None and index.generation == generation and slot.shape == shape:
+            return index
+    with slot.lock:  # one update at a time; the others wait for it and then use it
         index = slot.index
         if index is None or index.generation != generation or slot.shape != shape:
-            index = build_index(uow, policy, generation)
-            slot.index, slot.shape = index, shape
+            fresh = _caught_up(uow, index, generation) if slot.shape == shape else None
+            fresh = fresh or build_index(uow, policy, generation)
+            slot.previous = index if slot.shape == shape else None
+            slot.index, slot.shape, index = fresh, shape, fresh
     return index
+
+
+def _caught_up(uow: UnitOfWork, index: GraphIndex | None, generation: int) -> GraphIndex | None:
+    """``index`` with the logged writes up to ``generation`` merged in; None if it has to be built again."""
+    if index is None or index.generation > generation:  # a snapshot older than the index: build what it sees
+        return None
+    rows = uow.cmdb.writes_between(index.generation, generation, CATCH_UP_LIMIT)
+    if rows is None:
+        return None
+    return index.apply([Write(op, a, b, kind, criticality) for _, op, a, b, kind, criticality in rows], generation)
+
+
+def warm(runtime: Any) -> None:
+    """Build the index of ``runtime``'s database now (a server at start-up), not on the first request."""
+    with runtime.uow(write=False) as uow:
+        uow.read_snapshot()
+        if uow.cmdb.has_items():
+            graph(uow, runtime.policy)
+
+
+def cached_index(runtime: Any) -> GraphIndex | None:
+    """The index this process holds for ``runtime``'s database, if any (what a warm start built)."""
+    with runtime.uow(write=False) as uow, _INDEXES_LOCK:
+        slot = _INDEXES.get(uow.cmdb.index_key())
+    return slot.index if slot else None
 
 
 def build_index(uow: UnitOfWork, policy: Policy, generation: int) -> GraphIndex:

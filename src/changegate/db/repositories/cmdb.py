@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
-from ..models import CmdbCuration, CmdbItem, CmdbRelation, CmdbState
+from ..models import CmdbCuration, CmdbItem, CmdbRelation, CmdbState, CmdbWrite
 from .base import Repository
 
 _CHUNK = 5_000  # names or ids per IN (…): well under both engines' parameter limits
+KEPT_GENERATIONS = 10_000  # the write log keeps this many generations: an index further behind is rebuilt
 
 
 def _marks(values: list) -> str:
@@ -28,12 +29,30 @@ class CmdbRepository(Repository[CmdbItem]):
 
     # --- the generation: every CMDB write transaction bumps it ------------------------------------
 
-    def bump_generation(self) -> None:
-        """Called by every writing use case; on PostgreSQL the row lock also orders CMDB writers."""
-        self.s.execute(update(CmdbState).where(CmdbState.id == 1).values(generation=CmdbState.generation + 1))
+    def bump_generation(self, writes: list[tuple[str, int, int, str, str]]) -> int:
+        """Called by every writing use case with what it changed, (op, a, b, kind, criticality) as
+        ``cmdb_writes`` holds them; returns the new generation. On PostgreSQL the row lock also orders CMDB
+        writers, so generations commit in order."""
+        generation = self.s.execute(update(CmdbState).where(CmdbState.id == 1)
+                                    .values(generation=CmdbState.generation + 1)
+                                    .returning(CmdbState.generation)).scalar_one()
+        self.s.execute(insert(CmdbWrite), [dict(generation=generation, op=op, a=a, b=b, kind=kind,
+                                                criticality=criticality) for op, a, b, kind, criticality in writes])
+        if generation % 100 == 0:  # trim now and then: one indexed range delete
+            self.s.execute(delete(CmdbWrite).where(CmdbWrite.generation <= generation - KEPT_GENERATIONS))
+        return generation
 
     def generation(self) -> int:
         return self._fetch("SELECT generation FROM cmdb_state WHERE id = 1", ())[0][0]
+
+    def writes_between(self, after: int, upto: int, limit: int) -> list[tuple] | None:
+        """(generation, op, a, b, kind, criticality) of the generations in (after, upto], oldest first; None
+        when there are more than ``limit`` rows or the log no longer holds every one of those generations."""
+        rows = self._fetch("SELECT generation, op, a, b, kind, criticality FROM cmdb_writes WHERE generation > ? "
+                           "AND generation <= ? ORDER BY generation, id LIMIT ?", (after, upto, limit + 1))
+        if len(rows) > limit or {r[0] for r in rows} != set(range(after + 1, upto + 1)):
+            return None
+        return rows
 
     def index_key(self) -> Any:
         """What identifies this database connection pool in this process (one index per pool)."""
