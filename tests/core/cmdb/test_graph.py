@@ -193,3 +193,12 @@ def test_a_reused_id_or_a_rebuild_write_asks_for_a_full_rebuild():
     assert g.apply([Write("rebuild")], 1) is None
     assert g.apply([Write("relation", 10, 99, "depends_on")], 1) is None  # an item the index does not hold
     assert g.apply([Write("item", 40, kind="thing"), Write("relation", 40, 10, "depends_on")], 1) is not None
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(case=graphs)
+def test_reaches_says_whether_the_impact_holds_an_item(case):
+    n, relations, touched, _, _ = case
+    g = index(n, relations)
+    expected, _ = brute_force(n, relations, set(touched), None, None)
+    assert [g.reaches(touched, p) for p in range(n)] == [expected.get(p, 0) > 0 for p in range(n)]

@@ -152,6 +152,26 @@ class GraphIndex:
         return Reach(edges, sources, reached, distance, via)
 
 
+    def reaches(self, touched: Iterable[int], target: int) -> bool:
+        """Whether ``target`` is impacted by the touched positions (not one of them): a search that stops at
+        the level that meets it."""
+        e = self.edges
+        frontier = np.unique(np.asarray(list(touched), dtype=np.int64))
+        seen = np.zeros(len(self.ids), dtype=bool)
+        seen[frontier] = True
+        if seen[target]:
+            return False
+        while frontier.size:
+            starts = e.indptr[frontier]
+            counts = e.indptr[frontier + 1] - starts
+            ends = np.cumsum(counts)
+            nxt = e.indices[np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(starts - (ends - counts), counts)]
+            frontier = np.unique(nxt[~seen[nxt]])
+            seen[frontier] = True
+            if seen[target]:
+                return True
+        return False
+
     def apply(self, writes: Sequence["Write"], generation: int) -> "GraphIndex | None":
         """A new index with these writes (oldest first) merged in, at ``generation``; None when only a full
         rebuild can tell (a write says so, or an item id that does not come after every known one)."""
