@@ -244,8 +244,89 @@ def test_the_highest_criticality_reached_sets_a_risk_floor_and_says_why(plant):
         ok_risk = cmdb_changes.change_impact(uow, plant.context("cab.carla"), fine, [], None, 10).risk
     assert (risk.change_risk, risk.floor, risk.below_floor) == ("standard", "critical", True)
     assert risk.why == ("the impact reaches line-3 ← printer-3a (critical); cmdb.risk_floor asks at least critical, "
-                        "and the change says standard")
+                        "and the change says standard (raised to it when the change is assessed)")
     assert (ok_risk.floor, ok_risk.below_floor) == ("critical", False)
+
+
+def test_assessing_raises_the_risk_to_the_floor_and_the_approvers_see_why_in_the_change_json(plant, as_):
+    def ok(response, status=200) -> dict:
+        assert response.status_code == status, response.text
+        return response.json()
+
+    dana, chris = as_("dana.dev"), as_("chris.change")
+    ref = ok(dana.post("/changes", json={
+        "title": "New label layout", "type": "normal", "category": "application", "release_level": "patch",
+        "environment": "prod", "items": ["printer-3a"], "risk": "standard", "impact_analysis": "labels only",
+        "implementation_plan": "push the layout", "verification_plan": "print one label",
+        "rollback_plan": {"script": "push the old layout", "interpreter": "sh"},
+        "planned_start": "2026-12-02T08:00:00Z", "estimated_downtime": "30m"}), 201)["ref"]
+    ok(dana.post(f"/changes/{ref}/evidence", files={"file": ("uat.log", b"42 passed\n", "text/plain")},
+                 data={"kind": "test_log"}), 201)
+    ok(dana.post(f"/changes/{ref}/transitions", json={"action": "submit"}))
+    assessed = ok(chris.post(f"/changes/{ref}/assessment", json={"risk_analysis": "labels only"}))
+    assert assessed["risk"] == "critical"  # standard, below the floor for the critical line-3 it reaches
+    seen = ok(as_("cab.carla").get(f"/changes/{ref}"))
+    assert seen["impact"]["computed"] == 2 and seen["impact"]["production_lines"] == ["line-3"]
+    assert seen["impact"]["risk"] == {"change_risk": "critical", "floor": "critical", "below_floor": False,
+                                      "why": "the impact reaches line-3 ← printer-3a (critical); cmdb.risk_floor "
+                                             "asks at least critical"}
+    with plant.uow(write=False) as uow:
+        event = [e for e in uow.audit.for_entity(f"change:{ref[4:]}") if e.action == "change.assess"][0]
+    assert __import__("json").loads(event.detail)["risk_floor"] == {
+        "from": "standard", "to": "critical",
+        "why": "the impact reaches line-3 ← printer-3a (critical); cmdb.risk_floor asks at least critical"}
+
+
+def test_the_floor_is_only_reported_when_the_policy_says_report(plant):
+    from changegate.db.models import Change
+    from changegate.services import changes
+
+    report = plant.policy.model_copy(update={"cmdb": plant.policy.cmdb.model_copy(
+        update={"risk_floor_mode": "report"})})
+    with plant.uow() as uow:
+        ref = changes.create_change(uow, plant.context("dana.dev"), _change(items=["printer-3a"])).ref
+    for policy, risk in ((report, None), (plant.policy, {"from": "standard", "to": "critical"})):
+        with plant.uow() as uow:
+            change = uow.session.get(Change, int(ref[4:]))
+            ctx = plant.context("chris.change").__class__(policy=policy, actor=plant.context("chris.change").actor,
+                                                          now=plant.clock())
+            raised = cmdb_changes.apply_risk_floor(uow, ctx, change)
+            assert (raised and {k: raised["risk_floor"][k] for k in ("from", "to")}) == risk
+            uow.session.rollback()
+
+
+def test_the_change_json_carries_its_impact_in_brief_computed_and_curated(plant):
+    from changegate.schemas.cmdb import CurationIn
+    from changegate.services import changes
+
+    with plant.uow() as uow:
+        ref = changes.create_change(uow, plant.context("dana.dev"), _change(items=["db-mes-prod"])).ref
+    with plant.uow(write=False) as uow:
+        brief = changes.get_change(uow, plant.context("cab.carla"), ref).impact
+    assert (brief.computed, brief.curated, brief.excluded, brief.unknown) == (5, 5, [], [])
+    assert (brief.highest_criticality, brief.services, brief.production_lines) == ("critical", ["mes-service"],
+                                                                                    ["line-3"])
+    assert brief.risk.below_floor and brief.risk.floor == "critical"
+    with plant.uow() as uow:
+        cmdb_changes.curate_impact(uow, plant.context("dana.dev"), ref, CurationIn(
+            item="site-north", decision="excluded", reason="the site keeps running"))
+    with plant.uow(write=False) as uow:  # the cached brief is not reused: curating moved the change's version
+        brief = changes.get_change(uow, plant.context("cab.carla"), ref).impact
+    assert (brief.computed, brief.curated, brief.excluded) == (5, 4, ["site-north"])
+    with plant.uow() as uow:  # nor after a CMDB write
+        cmdb.create_relation(uow, plant.context("chris.change"),
+                             RelationIn(source="printer-3a", target="db-mes-prod", type="depends_on"))
+    with plant.uow(write=False) as uow:
+        assert changes.get_change(uow, plant.context("cab.carla"), ref).impact.computed == 6
+
+
+def test_without_a_cmdb_the_change_json_has_no_impact(runtime):
+    from changegate.services import changes
+
+    with runtime.uow() as uow:
+        ref = changes.create_change(uow, runtime.context("dana.dev"), _change(items=["anything"])).ref
+    with runtime.uow(write=False) as uow:
+        assert changes.get_change(uow, runtime.context("cab.carla"), ref).impact is None
 
 
 def test_the_risk_floor_takes_the_highest_floor_at_or_below_the_criticality():

@@ -7,6 +7,7 @@ write through any process, on the same database, is seen by the next request of 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from typing import Any, Iterable
@@ -249,30 +250,28 @@ def cached_index(runtime: Any) -> GraphIndex | None:
 
 
 def build_index(uow: UnitOfWork, policy: Policy, generation: int) -> GraphIndex:
-    items, relations = uow.cmdb.graph_rows()
-    type_names = list(policy.cmdb.item_types)
-    type_code = {name: i for i, name in enumerate(type_names)}
-    relation_names = list(policy.cmdb.relation_types)
-    relation_code = {name: i for i, name in enumerate(relation_names)}
-    for _, type_, _ in items:  # a type the policy no longer lists still indexes
-        if type_ not in type_code:
-            type_code[type_] = len(type_names)
-            type_names.append(type_)
-    for _, _, type_ in relations:
-        if type_ not in relation_code:  # a relation type the policy no longer lists: carries no impact
-            relation_code[type_] = len(relation_names)
-            relation_names.append(type_)
-    count = len(items)
-    ids = np.fromiter((r[0] for r in items), dtype=np.int64, count=count)
-    kinds = np.fromiter((type_code[r[1]] for r in items), dtype=np.int16, count=count)
-    ranks = np.fromiter((CRITICALITY_RANK.get(r[2], 1) for r in items), dtype=np.int8, count=count)
-    count = len(relations)
-    sources = np.fromiter((r[0] for r in relations), dtype=np.int64, count=count)
-    targets = np.fromiter((r[1] for r in relations), dtype=np.int64, count=count)
-    codes = np.fromiter((relation_code[r[2]] for r in relations), dtype=np.int16, count=count)
+    """The index from everything stored, read as integer codes in chunks (see ``graph_rows``)."""
+    type_names = [*policy.cmdb.item_types, *uow.cmdb.unlisted_types("cmdb_items", list(policy.cmdb.item_types))]
+    relation_names = [*policy.cmdb.relation_types,
+                      *uow.cmdb.unlisted_types("cmdb_relations", list(policy.cmdb.relation_types))]
+    item_chunks, relation_chunks = uow.cmdb.graph_rows(type_names, relation_names, list(CRITICALITY_RANK))
+    ids, kinds, ranks = _columns(item_chunks, (np.int64, np.int16, np.int8))
+    ranks[ranks < 0] = CRITICALITY_RANK[Criticality.MEDIUM]  # a criticality the code does not know
+    sources, targets, codes = _columns(relation_chunks, (np.int64, np.int64, np.int16))
     directions = {name: r.impact for name, r in policy.cmdb.relation_types.items()}
     return GraphIndex.build(ids, kinds, ranks, type_names, sources, targets, codes, relation_names, directions,
                             generation)
+
+
+def _columns(chunks: Iterable[list[tuple]], dtypes: tuple) -> list[np.ndarray]:
+    """Integer rows, chunk by chunk, as one array per column (a chunk's rows are flattened in C)."""
+    parts: list[list[np.ndarray]] = [[] for _ in dtypes]
+    for rows in chunks:
+        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * len(dtypes))
+        flat = flat.reshape(len(rows), len(dtypes))
+        for column, dtype in enumerate(dtypes):
+            parts[column].append(flat[:, column].astype(dtype))
+    return [np.concatenate(p) if p else np.zeros(0, dtype=d) for p, d in zip(parts, dtypes)]
 
 
 # --- impact --------------------------------------------------------------------------------------------

@@ -109,8 +109,7 @@ class GraphIndex:
         order = np.argsort(ids, kind="stable")
         ids = ids[order]
         n = len(ids)
-        src = np.searchsorted(ids, np.asarray(relation_source, dtype=np.int64))
-        dst = np.searchsorted(ids, np.asarray(relation_target, dtype=np.int64))
+        src, dst = _positions_of(ids, relation_source), _positions_of(ids, relation_target)
         rel = np.asarray(relation_type, dtype=np.int16)
         origin, target, relation = _impact_edges(src, dst, rel, relation_names, directions)
         return cls(ids=ids, item_type=np.asarray(item_type, dtype=np.int16)[order],
@@ -298,6 +297,17 @@ class _Merge:
             at = np.searchsorted(origin, o, side="right")  # after the row's kept edges: rows stay in order
             origin, target, relation = np.insert(origin, at, o), np.insert(target, at, t), np.insert(relation, at, r)
         return _csr_sorted(n, origin, target, relation)
+
+
+def _positions_of(ids: np.ndarray, wanted: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Positions of ids known to be in ``ids`` (sorted): a direct table when the ids are dense (database ids
+    nearly always are), a binary search otherwise."""
+    wanted = np.asarray(wanted, dtype=np.int64)
+    if len(ids) and 0 <= ids[0] and ids[-1] < 4 * len(ids) + 1024:
+        table = np.zeros(int(ids[-1]) + 1, dtype=np.int32)
+        table[ids] = np.arange(len(ids), dtype=np.int32)
+        return table[wanted]
+    return np.searchsorted(ids, wanted)
 
 
 def _impact_edges(src: np.ndarray, dst: np.ndarray, rel: np.ndarray, relation_names: Sequence[str],

@@ -19,6 +19,15 @@ def _marks(values: list) -> str:
     return ", ".join("?" * len(values))
 
 
+def _code(column: str, names: list[str]) -> str:
+    """SQL giving the position of ``column``'s value in ``names``, -1 for any other (names are policy type
+    names and criticalities, quoted inline: a statement that stays the same, with no parameters to bind)."""
+    if not names:
+        return "-1"
+    cases = " ".join(f"WHEN '{str(name).replace(chr(39), chr(39) * 2)}' THEN {i}" for i, name in enumerate(names))
+    return f"CASE {column} {cases} ELSE -1 END"
+
+
 def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
@@ -217,19 +226,31 @@ class CmdbRepository(Repository[CmdbItem]):
 
     # --- reading everything: the graph index and export --------------------------------------------
 
-    def graph_rows(self) -> tuple[list[tuple], list[tuple]]:
-        """(id, type, criticality) of every item and (source_id, target_id, type) of every relation,
-        straight from the driver's cursor: SQLAlchemy rows would cost more than the index build."""
-        conn = self.s.connection()
-        cursor = conn.connection.dbapi_connection.cursor()
+    def graph_rows(self, item_types: list[str], relation_types: list[str], criticalities: list[str],
+                   chunk: int = 500_000) -> tuple[Iterator[list[tuple]], Iterator[list[tuple]]]:
+        """Every item as (id, type code, criticality code) and every relation as (source_id, target_id, type
+        code), in chunks, codes being positions in the lists given (-1: a name not listed, see
+        ``unlisted_types``). Integers only, straight from the driver's cursor: at a million items, building
+        Python strings and SQLAlchemy rows would cost more than the index build itself."""
+        items = (f"SELECT id, {_code('type', item_types)}, {_code('criticality', criticalities)} FROM cmdb_items")
+        relations = f"SELECT source_id, target_id, {_code('type', relation_types)} FROM cmdb_relations"
+        return self._chunks_of(items, chunk), self._chunks_of(relations, chunk)
+
+    def unlisted_types(self, table: str, listed: list[str]) -> list[str]:
+        """The types in ``cmdb_items`` or ``cmdb_relations`` that are not in ``listed`` (rare: a policy that
+        dropped a type still stored)."""
+        rows = self._fetch(f"SELECT DISTINCT type FROM {table} WHERE type NOT IN ({_marks(listed)})", listed) \
+            if listed else self._fetch(f"SELECT DISTINCT type FROM {table}", ())
+        return sorted(r[0] for r in rows)
+
+    def _chunks_of(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        cursor = self.s.connection().connection.dbapi_connection.cursor()
         try:
-            cursor.execute("SELECT id, type, criticality FROM cmdb_items")
-            items = cursor.fetchall()
-            cursor.execute("SELECT source_id, target_id, type FROM cmdb_relations")
-            relations = cursor.fetchall()
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(size):
+                yield rows
         finally:
             cursor.close()
-        return items, relations
 
     def iter_items(self, batch: int = 10_000) -> Iterator[CmdbItem]:
         return self.s.execute(select(CmdbItem).order_by(CmdbItem.name).execution_options(yield_per=batch)).scalars()
