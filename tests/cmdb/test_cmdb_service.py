@@ -7,7 +7,7 @@ import pytest
 from changegate.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from changegate.db.engine import make_engine
 from changegate.schemas.cmdb import ImpactQuery, ItemIn, ItemUpdate, RelationIn
-from changegate.services import cmdb, cmdb_changes, cmdb_files
+from changegate.services import cmdb, cmdb_changes, cmdb_files, cmdb_index
 from changegate.services.runtime import Runtime
 
 
@@ -110,7 +110,7 @@ def test_an_index_is_never_stale_after_a_write_through_another_runtime(plant, cl
 
 def test_an_index_behind_more_than_the_log_or_after_a_large_import_is_built_again(plant, monkeypatch):
     first = impact(plant, "host-7")
-    monkeypatch.setattr(cmdb, "CATCH_UP_LIMIT", 1)
+    monkeypatch.setattr(cmdb_index, "CATCH_UP_LIMIT", 1)
     with plant.uow() as uow:
         cmdb.create_item(uow, plant.context("chris.change"), ItemIn(name="mes-reports", type="application"))
         cmdb.create_relation(uow, plant.context("chris.change"),

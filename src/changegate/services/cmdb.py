@@ -7,15 +7,12 @@ write through any process, on the same database, is seen by the next request of 
 
 from __future__ import annotations
 
-import itertools
-import threading
-import weakref
 from typing import Any, Iterable
 
 import numpy as np
 
 from ..core.audit import AuditRecord
-from ..core.cmdb.graph import GraphIndex, Reach, Write
+from ..core.cmdb.graph import GraphIndex, Reach
 from ..core.cmdb.policy import CRITICALITY_RANK, Criticality
 from ..core.cmdb.rows import item_problems
 from ..core.errors import Conflict, InvalidInput, NotFound
@@ -34,6 +31,7 @@ from ..schemas.cmdb import (
     RelationOut,
     RelationPage,
 )
+from .cmdb_index import CATCH_UP_LIMIT, build_index, cached_index, graph, warm  # noqa: F401  (re-exported)
 from .cmdb_names import suggest
 from .context import Context
 
@@ -182,98 +180,6 @@ def list_relations(uow: UnitOfWork, ctx: Context, item: str | None, types: list[
                         total=total, limit=limit, offset=offset)
 
 
-# --- the graph index: one per database and process, never older than the stored generation -------------
-
-
-class _Slot:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.index: GraphIndex | None = None
-        self.previous: GraphIndex | None = None  # for a query whose snapshot is one write older
-        self.shape: tuple = ()
-
-
-_INDEXES: "weakref.WeakKeyDictionary[Any, _Slot]" = weakref.WeakKeyDictionary()
-_INDEXES_LOCK = threading.Lock()
-CATCH_UP_LIMIT = 50_000  # writes merged into an index at most; more, and reading everything again is as cheap
-
-
-def _shape(policy: Policy) -> tuple:
-    """What of the policy the index is built with: a different policy means a different index."""
-    return tuple((name, r.impact) for name, r in policy.cmdb.relation_types.items())
-
-
-def graph(uow: UnitOfWork, policy: Policy) -> GraphIndex:
-    """This process's index of the database ``uow`` reads, at the stored generation (one primary-key read
-    per call): when a write moved it, the writes since the index's generation are merged in, or, past
-    ``CATCH_UP_LIMIT`` or a large import, the index is built again. Call ``uow.read_snapshot()`` before, so
-    that it and the reads that follow see one state of the database."""
-    with _INDEXES_LOCK:
-        slot = _INDEXES.setdefault(uow.cmdb.index_key(), _Slot())
-    generation, shape = uow.cmdb.generation(), _shape(policy)
-    for index in (slot.index, slot.previous):
-        if index is not None and index.generation == generation and slot.shape == shape:
-            return index
-    with slot.lock:  # one update at a time; the others wait for it and then use it
-        index = slot.index
-        if index is None or index.generation != generation or slot.shape != shape:
-            fresh = _caught_up(uow, index, generation) if slot.shape == shape else None
-            fresh = fresh or build_index(uow, policy, generation)
-            slot.previous = index if slot.shape == shape else None
-            slot.index, slot.shape, index = fresh, shape, fresh
-    return index
-
-
-def _caught_up(uow: UnitOfWork, index: GraphIndex | None, generation: int) -> GraphIndex | None:
-    """``index`` with the logged writes up to ``generation`` merged in; None if it has to be built again."""
-    if index is None or index.generation > generation:  # a snapshot older than the index: build what it sees
-        return None
-    rows = uow.cmdb.writes_between(index.generation, generation, CATCH_UP_LIMIT)
-    if rows is None:
-        return None
-    return index.apply([Write(op, a, b, kind, criticality) for _, op, a, b, kind, criticality in rows], generation)
-
-
-def warm(runtime: Any) -> None:
-    """Build the index of ``runtime``'s database now (a server at start-up), not on the first request."""
-    with runtime.uow(write=False) as uow:
-        uow.read_snapshot()
-        if uow.cmdb.has_items():
-            graph(uow, runtime.policy)
-
-
-def cached_index(runtime: Any) -> GraphIndex | None:
-    """The index this process holds for ``runtime``'s database, if any (what a warm start built)."""
-    with runtime.uow(write=False) as uow, _INDEXES_LOCK:
-        slot = _INDEXES.get(uow.cmdb.index_key())
-    return slot.index if slot else None
-
-
-def build_index(uow: UnitOfWork, policy: Policy, generation: int) -> GraphIndex:
-    """The index from everything stored, read as integer codes in chunks (see ``graph_rows``)."""
-    type_names = [*policy.cmdb.item_types, *uow.cmdb.unlisted_types("cmdb_items", list(policy.cmdb.item_types))]
-    relation_names = [*policy.cmdb.relation_types,
-                      *uow.cmdb.unlisted_types("cmdb_relations", list(policy.cmdb.relation_types))]
-    item_chunks, relation_chunks = uow.cmdb.graph_rows(type_names, relation_names, list(CRITICALITY_RANK))
-    ids, kinds, ranks = _columns(item_chunks, (np.int64, np.int16, np.int8))
-    ranks[ranks < 0] = CRITICALITY_RANK[Criticality.MEDIUM]  # a criticality the code does not know
-    sources, targets, codes = _columns(relation_chunks, (np.int64, np.int64, np.int16))
-    directions = {name: r.impact for name, r in policy.cmdb.relation_types.items()}
-    return GraphIndex.build(ids, kinds, ranks, type_names, sources, targets, codes, relation_names, directions,
-                            generation)
-
-
-def _columns(chunks: Iterable[list[tuple]], dtypes: tuple) -> list[np.ndarray]:
-    """Integer rows, chunk by chunk, as one array per column (a chunk's rows are flattened in C)."""
-    parts: list[list[np.ndarray]] = [[] for _ in dtypes]
-    for rows in chunks:
-        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * len(dtypes))
-        flat = flat.reshape(len(rows), len(dtypes))
-        for column, dtype in enumerate(dtypes):
-            parts[column].append(flat[:, column].astype(dtype))
-    return [np.concatenate(p) if p else np.zeros(0, dtype=d) for p, d in zip(parts, dtypes)]
-
-
 # --- impact --------------------------------------------------------------------------------------------
 
 
@@ -344,20 +250,3 @@ def _impacted(index: GraphIndex, info: dict, steps: list[tuple[int, int]], dista
     relations = [index.relation_names[r] for _, r in steps[:-1]]
     return ImpactedOut(name=name, type=type_, criticality=criticality, distance=distance, path=names,
                        relations=relations, explanation=" ← ".join(names))
-
-
-def explain_reach(uow: UnitOfWork, policy: Policy, touched: Iterable[str], among: Iterable[str]) -> dict[str, str]:
-    """Which of ``among`` the ``touched`` items impact, each with the path that explains it (for conflicts
-    through dependencies). Names the CMDB does not hold are left out."""
-    touched, among = list(touched), list(among)
-    ids = uow.cmdb.ids_by_names([*touched, *among])
-    sources = [n for n in touched if n in ids]
-    targets = [n for n in among if n in ids and n not in sources]
-    if not sources or not targets:
-        return {}
-    index = graph(uow, policy)
-    reach = index.impact(index.positions(ids[n] for n in sources))
-    positions = dict(zip(targets, index.positions(ids[n] for n in targets).tolist()))
-    paths = {n: reach.path(p) for n, p in positions.items() if reach.distance_of(p) > 0}
-    info = uow.cmdb.names_by_ids({int(index.ids[q]) for steps in paths.values() for q, _ in steps})
-    return {n: " ← ".join(info[int(index.ids[q])][0] for q, _ in steps) for n, steps in paths.items()}
