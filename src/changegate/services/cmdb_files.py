@@ -49,7 +49,7 @@ def import_files(uow: UnitOfWork, ctx: Context, files: list[tuple[str, bytes]], 
         raise ImportRejected(f"{len(problems)} problem(s) in the files; nothing was imported (--apply-valid "
                              "imports the valid rows)", problems=tuple(problems))
     created, updated = _apply_items(uow, checked, stored)
-    created_relations, triples, new_relations = _apply_relations(uow, checked, ids)
+    created_relations, triples, new_relations = _apply_relations(uow, checked, ids, stored)
     counts = dict(items_created=len(created), items_updated=len(updated),
                   items_unchanged=len(checked.items) - len(created) - len(updated),
                   relations_created=created_relations, relations_unchanged=triples - created_relations)
@@ -89,11 +89,15 @@ def _apply_items(uow: UnitOfWork, checked: Checked, stored: dict[str, dict]) -> 
     return created, updated
 
 
-def _apply_relations(uow: UnitOfWork, checked: Checked, ids: dict[str, int]) -> tuple[int, int, list]:
+def _apply_relations(uow: UnitOfWork, checked: Checked, ids: dict[str, int],
+                     stored: dict[str, dict]) -> tuple[int, int, list]:
     """Creates the relations not stored yet; returns (created, relations in the files, the created triples)."""
+    stored_before = {*ids.values(), *(v["id"] for v in stored.values())}  # items not created by this import
     ids.update(uow.cmdb.ids_by_names({n for r in checked.relations for n in (r.source, r.target)} - set(ids)))
-    triples = list(dict.fromkeys((ids[r.source], ids[r.target], r.type) for r in checked.relations))
-    existing = uow.cmdb.existing_triples(t[0] for t in triples)
+    # check_relations kept one row per (source, target, type), and names map one to one to ids: no duplicates
+    triples = [(ids[r.source], ids[r.target], r.type) for r in checked.relations]
+    # only an item stored before this import can have a stored relation: a first import asks nothing
+    existing = uow.cmdb.existing_triples({t[0] for t in triples if t[0] in stored_before})
     new_relations = [t for t in triples if t not in existing]
     uow.cmdb.insert_relations(new_relations)
     return len(new_relations), len(triples), new_relations
