@@ -167,9 +167,12 @@ def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: dateti
     if start is None:
         return []
     candidate = _as_scheduled(change, start)
-    others = uow.changes.scheduled_between(candidate.start, candidate.end, environment=change.environment)
+    # the slot holders as next-slot reads them (db/reads.py: held_slots), not as ORM changes
+    others = [engine.ScheduledChange(str(h.change_id), h.start, h.start + max(h.downtime, _MIN_HOLD), h.items)
+              for h in uow.schedule_reads.held_slots(candidate.start, candidate.end, environment=change.environment)
+              if h.change_id != change.id]
     accepted = uow.conflict_acceptances.accepted_with(change.id)
-    return _conflicts(uow, ctx, candidate, [_as_scheduled(o) for o in others if o.id != change.id], accepted)
+    return _conflicts(uow, ctx, candidate, others, accepted)
 
 
 def conflicts_among(uow: UnitOfWork, ctx: Context, change: Change, start: datetime, holders, accepted: set[int]
