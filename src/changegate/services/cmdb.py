@@ -1,8 +1,9 @@
 """Use cases of the configuration management database: items, relations, search, import, export, impact.
 
-Every write bumps the CMDB generation and appends its audit event in the caller's unit of work. Impact
-reads the process's graph index (core/cmdb/graph.py), rebuilt when the stored generation moved: a
-write through any process, on the same database, is seen by the next request of every other process.
+Every write bumps the CMDB generation, logs what it changed and appends its audit event in the caller's unit
+of work. Impact reads the process's graph index (services/cmdb_index.py), brought up to the stored
+generation first: a write through any process, on the same database, is seen by the next request of every
+other process.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def delete_item(uow: UnitOfWork, ctx: Context, name: str) -> ItemOut:
     relations, _ = uow.cmdb.relations(item_id=item.id, limit=100_000)
     uow.cmdb.delete_item(item)
     _audit(uow, ctx, "cmdb.item.deleted", f"cmdb_item:{before['id']}", before, None,
-           {"relations": [f"{s} {t} {d}" for _, s, d, t in relations]}, writes=[("item_deleted", before["id"], 0, "", "")])
+           {"relations": [f"{s} {t} {d}" for _, s, d, t in relations]},
+           writes=[("item_deleted", before["id"], 0, "", "")])
     return ItemOut(**before)
 
 
