@@ -16,7 +16,7 @@ Figures, each against a reference measured in the same run on the same data:
     against a bare ``sqlite3.executemany`` of the same rows into the same schema (goal ≥ 0.3);
   * the index build at start-up (absolute seconds, no goal), and the first impact query after one write,
     where the index catches up by merging the write log instead of being built again (ratio build ÷ it);
-  * the peak memory of the process (the import holds every parsed row).
+  * the peak memory of the process (the import holds every parsed row), printed after the tables.
 
 With ``--postgresql`` (or CHANGEGATE_BENCH_POSTGRESQL=1) the same import, use case, small impact and
 catch-up on a throwaway PostgreSQL cluster, the import against a bare psycopg ``executemany`` and the
@@ -330,14 +330,13 @@ def main() -> int:
     n, m = args.items, args.items * 5
     header(f"bench_cmdb: {n:,} items, {m:,} relations")
     src, dst, tree_start = graph(n, m)
-    rows = []
+    columns = ["metric", "product", "reference", "ratio", "goal", ""]
     if not args.no_sqlite:
         with temp_dir("cg-cmdb-") as d:
-            rows += sqlite_rows(d, n, src, dst, tree_start, not args.no_networkx)
-    if want_postgresql():
-        rows += postgresql_rows(n, src, dst, tree_start)
-    rows.append(["peak memory of this process", fmt(peak_gb(), "GB"), "-", "-", "-", ""])
-    print(table(["metric", "product", "reference", "ratio", "goal", ""], rows))
+            print(table(columns, sqlite_rows(d, n, src, dst, tree_start, not args.no_networkx)), flush=True)
+    if want_postgresql():  # its own table: at full size each engine takes a while, and SQLite's is shown first
+        print(table(columns, postgresql_rows(n, src, dst, tree_start)), flush=True)
+    print(f"   peak memory of this process: {peak_gb():.2f} GB")
     footer()
     return 0
 
