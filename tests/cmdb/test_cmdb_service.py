@@ -7,7 +7,7 @@ import pytest
 from changegate.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from changegate.db.engine import make_engine
 from changegate.schemas.cmdb import ImpactQuery, ItemIn, ItemUpdate, RelationIn
-from changegate.services import cmdb, cmdb_changes
+from changegate.services import cmdb, cmdb_changes, cmdb_files, cmdb_index
 from changegate.services.runtime import Runtime
 
 
@@ -98,8 +98,43 @@ def test_an_index_is_never_stale_after_a_write_through_another_runtime(plant, cl
         with plant.uow() as uow:
             cmdb.delete_item(uow, plant.context("chris.change"), "mes-core")
         assert {i.name for i in impact(other, "db-mes-prod").impacted} == {"mes-reports"}
+        with plant.uow() as uow:
+            cmdb.update_item(uow, plant.context("chris.change"), "mes-reports", ItemUpdate(criticality="critical"))
+        assert impact(other, "db-mes-prod").highest_criticality == "critical"
+        # Each index caught up by merging the logged writes: neither was built again after its first query.
+        built = cmdb.cached_index(other).built
+        assert cmdb.cached_index(other).generation > built and cmdb.cached_index(plant).built == built
     finally:
         other.close()
+
+
+def test_an_index_behind_more_than_the_log_or_after_a_large_import_is_built_again(plant, monkeypatch):
+    first = impact(plant, "host-7")
+    monkeypatch.setattr(cmdb_index, "CATCH_UP_LIMIT", 1)
+    with plant.uow() as uow:
+        cmdb.create_item(uow, plant.context("chris.change"), ItemIn(name="mes-reports", type="application"))
+        cmdb.create_relation(uow, plant.context("chris.change"),
+                             RelationIn(source="mes-reports", target="db-mes-prod", type="depends_on"))
+    assert impact(plant, "host-7").total == first.total + 1
+    index = cmdb.cached_index(plant)
+    assert index.built == index.generation  # two writes, more than the limit of one: built again
+    monkeypatch.setattr(cmdb_files, "_LOGGED", 1)
+    with plant.uow() as uow:
+        cmdb_files.import_files(uow, plant.context("chris.change"), [("more.csv", b"name,type\na-1,host\na-2,host\n")])
+    assert impact(plant, "host-7").total == first.total + 1
+    assert cmdb.cached_index(plant).built == cmdb.cached_index(plant).generation == index.generation + 1
+
+
+def test_a_server_builds_the_index_at_start_up(plant):
+    from fastapi.testclient import TestClient
+
+    from changegate.api.app import create_app
+
+    assert cmdb.cached_index(plant) is None
+    app = create_app(plant)
+    with TestClient(app):
+        app.state.cmdb_warming.join(60)  # started by the app's start-up, before any request
+        assert cmdb.cached_index(plant) is not None
 
 
 def test_the_demo_plant_has_a_cmdb_holding_every_item_of_its_changes(runtime):
@@ -209,8 +244,89 @@ def test_the_highest_criticality_reached_sets_a_risk_floor_and_says_why(plant):
         ok_risk = cmdb_changes.change_impact(uow, plant.context("cab.carla"), fine, [], None, 10).risk
     assert (risk.change_risk, risk.floor, risk.below_floor) == ("standard", "critical", True)
     assert risk.why == ("the impact reaches line-3 ← printer-3a (critical); cmdb.risk_floor asks at least critical, "
-                        "and the change says standard")
+                        "and the change says standard (raised to it when the change is assessed)")
     assert (ok_risk.floor, ok_risk.below_floor) == ("critical", False)
+
+
+def test_assessing_raises_the_risk_to_the_floor_and_the_approvers_see_why_in_the_change_json(plant, as_):
+    def ok(response, status=200) -> dict:
+        assert response.status_code == status, response.text
+        return response.json()
+
+    dana, chris = as_("dana.dev"), as_("chris.change")
+    ref = ok(dana.post("/changes", json={
+        "title": "New label layout", "type": "normal", "category": "application", "release_level": "patch",
+        "environment": "prod", "items": ["printer-3a"], "risk": "standard", "impact_analysis": "labels only",
+        "implementation_plan": "push the layout", "verification_plan": "print one label",
+        "rollback_plan": {"script": "push the old layout", "interpreter": "sh"},
+        "planned_start": "2026-12-02T08:00:00Z", "estimated_downtime": "30m"}), 201)["ref"]
+    ok(dana.post(f"/changes/{ref}/evidence", files={"file": ("uat.log", b"42 passed\n", "text/plain")},
+                 data={"kind": "test_log"}), 201)
+    ok(dana.post(f"/changes/{ref}/transitions", json={"action": "submit"}))
+    assessed = ok(chris.post(f"/changes/{ref}/assessment", json={"risk_analysis": "labels only"}))
+    assert assessed["risk"] == "critical"  # standard, below the floor for the critical line-3 it reaches
+    seen = ok(as_("cab.carla").get(f"/changes/{ref}"))
+    assert seen["impact"]["computed"] == 2 and seen["impact"]["production_lines"] == ["line-3"]
+    assert seen["impact"]["risk"] == {"change_risk": "critical", "floor": "critical", "below_floor": False,
+                                      "why": "the impact reaches line-3 ← printer-3a (critical); cmdb.risk_floor "
+                                             "asks at least critical"}
+    with plant.uow(write=False) as uow:
+        event = [e for e in uow.audit.for_entity(f"change:{ref[4:]}") if e.action == "change.assess"][0]
+    assert __import__("json").loads(event.detail)["risk_floor"] == {
+        "from": "standard", "to": "critical",
+        "why": "the impact reaches line-3 ← printer-3a (critical); cmdb.risk_floor asks at least critical"}
+
+
+def test_the_floor_is_only_reported_when_the_policy_says_report(plant):
+    from changegate.db.models import Change
+    from changegate.services import changes
+
+    report = plant.policy.model_copy(update={"cmdb": plant.policy.cmdb.model_copy(
+        update={"risk_floor_mode": "report"})})
+    with plant.uow() as uow:
+        ref = changes.create_change(uow, plant.context("dana.dev"), _change(items=["printer-3a"])).ref
+    for policy, risk in ((report, None), (plant.policy, {"from": "standard", "to": "critical"})):
+        with plant.uow() as uow:
+            change = uow.session.get(Change, int(ref[4:]))
+            ctx = plant.context("chris.change").__class__(policy=policy, actor=plant.context("chris.change").actor,
+                                                          now=plant.clock())
+            raised = cmdb_changes.apply_risk_floor(uow, ctx, change)
+            assert (raised and {k: raised["risk_floor"][k] for k in ("from", "to")}) == risk
+            uow.session.rollback()
+
+
+def test_the_change_json_carries_its_impact_in_brief_computed_and_curated(plant):
+    from changegate.schemas.cmdb import CurationIn
+    from changegate.services import changes
+
+    with plant.uow() as uow:
+        ref = changes.create_change(uow, plant.context("dana.dev"), _change(items=["db-mes-prod"])).ref
+    with plant.uow(write=False) as uow:
+        brief = changes.get_change(uow, plant.context("cab.carla"), ref).impact
+    assert (brief.computed, brief.curated, brief.excluded, brief.unknown) == (5, 5, [], [])
+    assert (brief.highest_criticality, brief.services, brief.production_lines) == ("critical", ["mes-service"],
+                                                                                    ["line-3"])
+    assert brief.risk.below_floor and brief.risk.floor == "critical"
+    with plant.uow() as uow:
+        cmdb_changes.curate_impact(uow, plant.context("dana.dev"), ref, CurationIn(
+            item="site-north", decision="excluded", reason="the site keeps running"))
+    with plant.uow(write=False) as uow:  # the cached brief is not reused: curating moved the change's version
+        brief = changes.get_change(uow, plant.context("cab.carla"), ref).impact
+    assert (brief.computed, brief.curated, brief.excluded) == (5, 4, ["site-north"])
+    with plant.uow() as uow:  # nor after a CMDB write
+        cmdb.create_relation(uow, plant.context("chris.change"),
+                             RelationIn(source="printer-3a", target="db-mes-prod", type="depends_on"))
+    with plant.uow(write=False) as uow:
+        assert changes.get_change(uow, plant.context("cab.carla"), ref).impact.computed == 6
+
+
+def test_without_a_cmdb_the_change_json_has_no_impact(runtime):
+    from changegate.services import changes
+
+    with runtime.uow() as uow:
+        ref = changes.create_change(uow, runtime.context("dana.dev"), _change(items=["anything"])).ref
+    with runtime.uow(write=False) as uow:
+        assert changes.get_change(uow, runtime.context("cab.carla"), ref).impact is None
 
 
 def test_the_risk_floor_takes_the_highest_floor_at_or_below_the_criticality():

@@ -407,3 +407,19 @@ class BackgroundJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CmdbWrite(Base):
+    """The CMDB's write log, as the graph index needs it: each write transaction records here what it
+    changed under the generation it bumped to, so a process's index catches up by merging the writes since
+    its own generation instead of reading the whole CMDB (services/cmdb.py). Old generations are trimmed."""
+
+    __tablename__ = "cmdb_writes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, index=True)
+    op: Mapped[str] = mapped_column(String(16))  # item | item_deleted | relation | relation_deleted | none | rebuild
+    a: Mapped[int] = mapped_column(BigInteger, default=0)  # the item's id, or the relation's source id
+    b: Mapped[int] = mapped_column(BigInteger, default=0)  # the relation's target id
+    kind: Mapped[str] = mapped_column(String(64), default="")  # the item's type, or the relation's type
+    criticality: Mapped[str] = mapped_column(String(16), default="")

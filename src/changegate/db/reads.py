@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Engine, select
 
@@ -63,6 +63,117 @@ class ScheduleReads:
         return [HeldSlot(i, s, d, frozenset(items[i])) for i, s, d in held]
 
 
+# --- the CMDB's raw reads: the graph index and impact (services/cmdb_index.py), with or without the ORM -----
+
+_CHUNK = 5_000  # names or ids per IN (…): well under both engines' parameter limits
+
+
+def _marks(values: list) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _code(column: str, names: list[str]) -> str:
+    """SQL giving the position of ``column``'s value in ``names``, -1 for any other (names are policy type
+    names and criticalities, quoted inline: a statement that stays the same, with no parameters to bind)."""
+    if not names:
+        return "-1"
+    cases = " ".join(f"WHEN '{str(name).replace(chr(39), chr(39) * 2)}' THEN {i}" for i, name in enumerate(names))
+    return f"CASE {column} {cases} ELSE -1 END"
+
+
+def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+class CmdbReads:
+    """What an impact query and the graph index read, straight through the driver's cursor: through the ORM,
+    building and caching the statements cost five times the queries themselves (a small impact's p50,
+    bench_cmdb). ``CmdbRepository`` has them over its session; ``ReadOnlyUnit`` over its Core connection."""
+
+    def _connection(self) -> Any:
+        raise NotImplementedError
+
+    def generation(self) -> int:
+        return self._fetch("SELECT generation FROM cmdb_state WHERE id = 1", ())[0][0]
+
+    def writes_between(self, after: int, upto: int, limit: int) -> list[tuple] | None:
+        """(generation, op, a, b, kind, criticality) of the generations in (after, upto], oldest first; None
+        when there are more than ``limit`` rows or the log no longer holds every one of those generations."""
+        rows = self._fetch("SELECT generation, op, a, b, kind, criticality FROM cmdb_writes WHERE generation > ? "
+                           "AND generation <= ? ORDER BY generation, id LIMIT ?", (after, upto, limit + 1))
+        if len(rows) > limit or {r[0] for r in rows} != set(range(after + 1, upto + 1)):
+            return None
+        return rows
+
+    def index_key(self) -> Any:
+        """What identifies this database connection pool in this process (one index per pool)."""
+        return self._connection().engine.pool
+
+    def ids_by_names(self, names: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(names)):
+            found.update(self._fetch(f"SELECT name, id FROM cmdb_items WHERE name IN ({_marks(chunk)})", chunk))
+        return found
+
+    def names_by_ids(self, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+        """id → (name, type, criticality)."""
+        found: dict[int, tuple[str, str, str]] = {}
+        for chunk in _chunks([int(i) for i in ids]):
+            for row in self._fetch(f"SELECT id, name, type, criticality FROM cmdb_items WHERE id IN ({_marks(chunk)})",
+                                   chunk):
+                found[row[0]] = (row[1], row[2], row[3])
+        return found
+
+    def _fetch(self, sql: str, params) -> list[tuple]:
+        conn = self._connection()
+        if conn.dialect.paramstyle != "qmark":
+            sql = sql.replace("?", "%s")
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def has_items(self) -> bool:
+        return bool(self._fetch("SELECT 1 FROM cmdb_items LIMIT 1", ()))
+
+    def graph_rows(self, item_types: list[str], relation_types: list[str], criticalities: list[str],
+                   chunk: int = 500_000) -> tuple[Iterator[list[tuple]], Iterator[list[tuple]]]:
+        """Every item as (id, type code, criticality code) and every relation as (source_id, target_id, type
+        code), in chunks, codes being positions in the lists given (-1: a name not listed, see
+        ``unlisted_types``). Integers only, straight from the driver's cursor: at a million items, building
+        Python strings and SQLAlchemy rows would cost more than the index build itself."""
+        items = (f"SELECT id, {_code('type', item_types)}, {_code('criticality', criticalities)} FROM cmdb_items")
+        relations = f"SELECT source_id, target_id, {_code('type', relation_types)} FROM cmdb_relations"
+        return self._chunks_of(items, chunk), self._chunks_of(relations, chunk)
+
+    def unlisted_types(self, table: str, listed: list[str]) -> list[str]:
+        """The types in ``cmdb_items`` or ``cmdb_relations`` that are not in ``listed`` (rare: a policy that
+        dropped a type still stored)."""
+        rows = self._fetch(f"SELECT DISTINCT type FROM {table} WHERE type NOT IN ({_marks(listed)})", listed) \
+            if listed else self._fetch(f"SELECT DISTINCT type FROM {table}", ())
+        return sorted(r[0] for r in rows)
+
+    def _chunks_of(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        cursor = self._connection().connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(size):
+                yield rows
+        finally:
+            cursor.close()
+
+
+class CoreCmdbReads(CmdbReads):
+    def __init__(self, conn: Any):
+        self._conn = conn
+
+    def _connection(self) -> Any:
+        return self._conn
+
+
 class ReadOnlyUnit:
     """One read-only transaction in Core (one snapshot: REPEATABLE READ on PostgreSQL).
 
@@ -80,6 +191,7 @@ class ReadOnlyUnit:
             self._conn.execution_options(isolation_level="REPEATABLE READ")
         self._conn.begin()
         self.schedule_reads = ScheduleReads(self._conn)
+        self.cmdb = CoreCmdbReads(self._conn)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

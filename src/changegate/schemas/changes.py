@@ -23,6 +23,7 @@ from ..core.changes.entities import (
     State,
 )
 from ..core.errors import InvalidInput
+from .cmdb import ImpactSummaryOut
 from .common import AwareDatetime, Line, Minutes, Out, Reason, Strict, Text, not_blank
 
 Title = Line(200)
@@ -196,6 +197,8 @@ class ChangeOut(ChangeSummaryOut):
     available_actions: list[str]
     schedule_problems: list[str] = Field(default_factory=list,
                                          description="why a scheduled slot is no longer valid (e.g. a new freeze)")
+    impact: ImpactSummaryOut | None = Field(default=None, description="the CMDB impact in brief (None: no CMDB); "
+                                                                      "paths in GET /changes/{ref}/impact")
 
 
 class ChangePage(Out):

@@ -136,6 +136,21 @@ class ImpactOut(Out):
     risk: RiskOut | None = Field(default=None, description="a change's: its risk against the policy's floor")
 
 
+class ImpactSummaryOut(Out):
+    """A change's impact in its own JSON: the counts and what matters to an approver; the items and their paths
+    are in ``change impact`` (``GET /changes/{ref}/impact``)."""
+
+    computed: int = Field(description="items the change's items impact, transitively (the touched not counted)")
+    curated: int = Field(description="the computed ones less those the requester excluded")
+    excluded: list[str] = Field(description="the items excluded by curation, still in the computed impact")
+    highest_criticality: str | None = Field(description="among the touched and the impacted items")
+    highest_because: str | None
+    services: list[str]
+    production_lines: list[str]
+    unknown: list[str] = Field(description="the change's items that are not in the CMDB")
+    risk: RiskOut
+
+
 class ImportOut(Out):
     applied: bool
     items_created: int

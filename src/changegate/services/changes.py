@@ -35,7 +35,7 @@ from ..schemas.changes import (
     TransitionIn,
 )
 from .context import Context
-from . import cmdb_names, schedule
+from . import cmdb_changes, cmdb_names, schedule
 from .tokens import authenticate, check_token, token_hash
 from .lookup import load, parse_ref
 from .views import change_out, change_summary_out, facts_of, snapshot
@@ -262,7 +262,8 @@ def assess(uow: UnitOfWork, ctx: Context, ref: str, body: AssessIn) -> ChangeOut
     for name in ("readiness_analysis", "risk_analysis", "emergency_plan"):
         if getattr(body, name):
             setattr(change, name, getattr(body, name))
-    _apply(uow, ctx, change, Action.ASSESS, reason=body.reason)
+    raised = cmdb_changes.apply_risk_floor(uow, ctx, change)  # the policy's floor for the impact (issue 15)
+    _apply(uow, ctx, change, Action.ASSESS, reason=body.reason, detail=raised)
     _authorize_if_complete(uow, ctx, change)
     return change_out(ctx, change)
 
@@ -410,7 +411,8 @@ def add_comment(uow: UnitOfWork, ctx: Context, ref: str, body: CommentIn) -> Cha
 def get_change(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
     change = load(uow, ref)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
-    return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
+    return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change)).model_copy(
+        update={"impact": cmdb_changes.impact_summary(uow, ctx, change)})  # the CMDB's, in brief (issue 15)
 
 
 def read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime) -> ChangeOut:
@@ -418,7 +420,8 @@ def read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: dat
     change (the API's hot read path: one statement for a change not scheduled, see ``authenticated_view``)."""
     ctx, change = authenticated_view(uow, policy, secret, ref, now, read_only=True)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
-    return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
+    return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change)).model_copy(
+        update={"impact": cmdb_changes.impact_summary(uow, ctx, change)})  # the CMDB's, in brief (issue 15)
 
 
 def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,

@@ -1,14 +1,13 @@
 """Use cases of the configuration management database: items, relations, search, import, export, impact.
 
-Every write bumps the CMDB generation and appends its audit event in the caller's unit of work. Impact
-reads the process's graph index (core/cmdb/graph.py), rebuilt when the stored generation moved: a
-write through any process, on the same database, is seen by the next request of every other process.
+Every write bumps the CMDB generation, logs what it changed and appends its audit event in the caller's unit
+of work. Impact reads the process's graph index (services/cmdb_index.py), brought up to the stored
+generation first: a write through any process, on the same database, is seen by the next request of every
+other process.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any, Iterable
 
 import numpy as np
@@ -33,6 +32,7 @@ from ..schemas.cmdb import (
     RelationOut,
     RelationPage,
 )
+from .cmdb_index import CATCH_UP_LIMIT, build_index, cached_index, graph, warm  # noqa: F401  (re-exported)
 from .cmdb_names import suggest
 from .context import Context
 
@@ -48,9 +48,18 @@ def _snapshot(item: CmdbItem) -> dict:
     return item_out(item).model_dump(mode="json")
 
 
+Written = tuple[str, int, int, str, str]  # one row of the write log: (op, a, b, kind, criticality)
+
+
+def item_written(item: CmdbItem) -> Written:
+    return ("item", item.id, 0, item.type, item.criticality)
+
+
 def _audit(uow: UnitOfWork, ctx: Context, action: str, entity: str, before: dict | None, after: dict | None,
-           detail: dict | None = None) -> None:
-    uow.cmdb.bump_generation()  # every CMDB write: other processes' indexes see they are behind
+           detail: dict | None = None, *, writes: list[Written]) -> None:
+    # Every CMDB write: the generation moves (every process's index sees it is behind) and the write log
+    # says what changed, so an index catches up by merging instead of reading everything again.
+    uow.cmdb.bump_generation(writes)
     uow.audit.append(AuditRecord(actor=ctx.actor.id, action=action, entity=entity, before=before, after=after,
                                  detail=detail), ctx.now)
 
@@ -80,7 +89,8 @@ def create_item(uow: UnitOfWork, ctx: Context, data: ItemIn) -> ItemOut:
     if uow.cmdb.by_name(data.name) is not None:
         raise Conflict(f"configuration item {data.name!r} exists already")
     item = uow.cmdb.add(CmdbItem(name=data.name, **fields))
-    _audit(uow, ctx, "cmdb.item.created", f"cmdb_item:{item.id}", None, _snapshot(item))
+    _audit(uow, ctx, "cmdb.item.created", f"cmdb_item:{item.id}", None, _snapshot(item),
+           writes=[item_written(item)])
     return item_out(item)
 
 
@@ -97,7 +107,9 @@ def update_item(uow: UnitOfWork, ctx: Context, name: str, data: ItemUpdate) -> I
     uow.session.flush()
     after = _snapshot(item)
     if after != before:
-        _audit(uow, ctx, "cmdb.item.edited", f"cmdb_item:{item.id}", before, after)
+        graph_moved = (before["type"], before["criticality"]) != (after["type"], after["criticality"])
+        _audit(uow, ctx, "cmdb.item.edited", f"cmdb_item:{item.id}", before, after,
+               writes=[item_written(item) if graph_moved else ("none", 0, 0, "", "")])
     return item_out(item)
 
 
@@ -109,7 +121,8 @@ def delete_item(uow: UnitOfWork, ctx: Context, name: str) -> ItemOut:
     relations, _ = uow.cmdb.relations(item_id=item.id, limit=100_000)
     uow.cmdb.delete_item(item)
     _audit(uow, ctx, "cmdb.item.deleted", f"cmdb_item:{before['id']}", before, None,
-           {"relations": [f"{s} {t} {d}" for _, s, d, t in relations]})
+           {"relations": [f"{s} {t} {d}" for _, s, d, t in relations]},
+           writes=[("item_deleted", before["id"], 0, "", "")])
     return ItemOut(**before)
 
 
@@ -142,7 +155,8 @@ def create_relation(uow: UnitOfWork, ctx: Context, data: RelationIn) -> Relation
         raise Conflict(f"{data.source} {data.type} {data.target} exists already")
     relation = uow.cmdb.add_relation(source_id, target_id, data.type)
     out = RelationOut(id=relation.id, source=data.source, target=data.target, type=data.type)
-    _audit(uow, ctx, "cmdb.relation.created", f"cmdb_relation:{relation.id}", None, out.model_dump())
+    _audit(uow, ctx, "cmdb.relation.created", f"cmdb_relation:{relation.id}", None, out.model_dump(),
+           writes=[("relation", source_id, target_id, data.type, "")])
     return out
 
 
@@ -154,7 +168,8 @@ def delete_relation(uow: UnitOfWork, ctx: Context, data: RelationIn) -> Relation
         raise NotFound(f"no relation {data.source} {data.type} {data.target}")
     out = RelationOut(id=relation.id, source=data.source, target=data.target, type=data.type)
     uow.cmdb.delete_relation(relation)
-    _audit(uow, ctx, "cmdb.relation.deleted", f"cmdb_relation:{out.id}", out.model_dump(), None)
+    _audit(uow, ctx, "cmdb.relation.deleted", f"cmdb_relation:{out.id}", out.model_dump(), None,
+           writes=[("relation_deleted", source_id, target_id, data.type, "")])
     return out
 
 
@@ -165,70 +180,6 @@ def list_relations(uow: UnitOfWork, ctx: Context, item: str | None, types: list[
     rows, total = uow.cmdb.relations(item_id=item_id, types=types, limit=limit, offset=offset)
     return RelationPage(items=[RelationOut(id=i, source=s, target=t, type=k) for i, s, t, k in rows],
                         total=total, limit=limit, offset=offset)
-
-
-# --- the graph index: one per database and process, never older than the stored generation -------------
-
-
-class _Slot:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.index: GraphIndex | None = None
-        self.shape: tuple = ()
-
-
-_INDEXES: "weakref.WeakKeyDictionary[Any, _Slot]" = weakref.WeakKeyDictionary()
-_INDEXES_LOCK = threading.Lock()
-
-
-def _shape(policy: Policy) -> tuple:
-    """What of the policy the index is built with: a different policy means a different index."""
-    return tuple((name, r.impact) for name, r in policy.cmdb.relation_types.items())
-
-
-def graph(uow: UnitOfWork, policy: Policy) -> GraphIndex:
-    """This process's index of the database ``uow`` reads, rebuilt first if the stored generation moved
-    (one cheap query per call). Call ``uow.read_snapshot()`` before, so that it and the reads that follow
-    see one state of the database."""
-    with _INDEXES_LOCK:
-        slot = _INDEXES.setdefault(uow.cmdb.index_key(), _Slot())
-    generation, shape = uow.cmdb.generation(), _shape(policy)
-    index = slot.index
-    if index is not None and index.generation == generation and slot.shape == shape:
-        return index
-    with slot.lock:  # one rebuild at a time; the others wait for it and then use it
-        index = slot.index
-        if index is None or index.generation != generation or slot.shape != shape:
-            index = build_index(uow, policy, generation)
-            slot.index, slot.shape = index, shape
-    return index
-
-
-def build_index(uow: UnitOfWork, policy: Policy, generation: int) -> GraphIndex:
-    items, relations = uow.cmdb.graph_rows()
-    type_names = list(policy.cmdb.item_types)
-    type_code = {name: i for i, name in enumerate(type_names)}
-    relation_names = list(policy.cmdb.relation_types)
-    relation_code = {name: i for i, name in enumerate(relation_names)}
-    for _, type_, _ in items:  # a type the policy no longer lists still indexes
-        if type_ not in type_code:
-            type_code[type_] = len(type_names)
-            type_names.append(type_)
-    for _, _, type_ in relations:
-        if type_ not in relation_code:  # a relation type the policy no longer lists: carries no impact
-            relation_code[type_] = len(relation_names)
-            relation_names.append(type_)
-    count = len(items)
-    ids = np.fromiter((r[0] for r in items), dtype=np.int64, count=count)
-    kinds = np.fromiter((type_code[r[1]] for r in items), dtype=np.int16, count=count)
-    ranks = np.fromiter((CRITICALITY_RANK.get(r[2], 1) for r in items), dtype=np.int8, count=count)
-    count = len(relations)
-    sources = np.fromiter((r[0] for r in relations), dtype=np.int64, count=count)
-    targets = np.fromiter((r[1] for r in relations), dtype=np.int64, count=count)
-    codes = np.fromiter((relation_code[r[2]] for r in relations), dtype=np.int16, count=count)
-    directions = {name: r.impact for name, r in policy.cmdb.relation_types.items()}
-    return GraphIndex.build(ids, kinds, ranks, type_names, sources, targets, codes, relation_names, directions,
-                            generation)
 
 
 # --- impact --------------------------------------------------------------------------------------------
@@ -301,20 +252,3 @@ def _impacted(index: GraphIndex, info: dict, steps: list[tuple[int, int]], dista
     relations = [index.relation_names[r] for _, r in steps[:-1]]
     return ImpactedOut(name=name, type=type_, criticality=criticality, distance=distance, path=names,
                        relations=relations, explanation=" ← ".join(names))
-
-
-def explain_reach(uow: UnitOfWork, policy: Policy, touched: Iterable[str], among: Iterable[str]) -> dict[str, str]:
-    """Which of ``among`` the ``touched`` items impact, each with the path that explains it (for conflicts
-    through dependencies). Names the CMDB does not hold are left out."""
-    touched, among = list(touched), list(among)
-    ids = uow.cmdb.ids_by_names([*touched, *among])
-    sources = [n for n in touched if n in ids]
-    targets = [n for n in among if n in ids and n not in sources]
-    if not sources or not targets:
-        return {}
-    index = graph(uow, policy)
-    reach = index.impact(index.positions(ids[n] for n in sources))
-    positions = dict(zip(targets, index.positions(ids[n] for n in targets).tolist()))
-    paths = {n: reach.path(p) for n, p in positions.items() if reach.distance_of(p) > 0}
-    info = uow.cmdb.names_by_ids({int(index.ids[q]) for steps in paths.values() for q, _ in steps})
-    return {n: " ← ".join(info[int(index.ids[q])][0] for q, _ in steps) for n, steps in paths.items()}

@@ -8,6 +8,10 @@ the computed impact.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from typing import Any
+
 from ..core.audit import AuditRecord
 from ..core.changes.entities import TERMINAL_STATES, Risk, format_ref
 from ..core.cmdb.policy import RISK_ORDER
@@ -15,8 +19,7 @@ from ..core.errors import InvalidInput, Refused
 from ..core.policy.model import Permission
 from ..db.models import Change, CmdbCuration
 from ..db.uow import UnitOfWork
-from ..schemas.cmdb import CurationIn, CurationOut, ImpactOut, ImpactQuery, RiskOut
-from .cmdb import impact_with_reach
+from ..schemas.cmdb import CurationIn, CurationOut, ImpactOut, ImpactQuery, ImpactSummaryOut, RiskOut
 from .context import Context
 from .lookup import load
 from .views import facts_of
@@ -41,6 +44,8 @@ def _impact(uow: UnitOfWork, ctx: Context, change: Change, types: list[str], dep
         return ImpactOut(touched=[], unknown=unknown, impacted=[], total=0, truncated=False, services=[],
                          production_lines=[], highest_criticality=None, types=types, depth=depth,
                          curations=[_curation_out(c, False) for c in curations], curated_total=0)
+    from .cmdb import impact_with_reach  # numpy and the graph index: not for a change read without a CMDB
+
     out, index, reach = impact_with_reach(uow, ctx.policy, ImpactQuery(items=touched, types=types, depth=depth,
                                                                        limit=limit))
     ids = uow.cmdb.ids_by_names(c.item for c in curations)
@@ -57,13 +62,72 @@ def _impact(uow: UnitOfWork, ctx: Context, change: Change, types: list[str], dep
 def _risk(ctx: Context, change: Change, out: ImpactOut) -> RiskOut:
     """The change's risk against the policy's floor for the highest criticality its impact reaches."""
     floor = ctx.policy.cmdb.floor_for(out.highest_criticality)
+    if ctx.policy.cmdb.risk_floor_mode == "raise" and floor is not None:
+        return _risk_line(change, out, floor, "raised to it when the change is assessed")
+    return _risk_line(change, out, floor, "")
+
+
+def _risk_line(change: Change, out: ImpactOut, floor: Risk | None, applied: str) -> RiskOut:
     below = floor is not None and RISK_ORDER.index(Risk(change.risk)) < RISK_ORDER.index(floor)
     if floor is None:
         why = f"no risk floor for an impact whose highest criticality is {out.highest_criticality or 'none'}"
     else:
         why = (f"the impact reaches {out.highest_because} ({out.highest_criticality}); cmdb.risk_floor asks "
-               f"at least {floor.value}" + (f", and the change says {change.risk}" if below else ""))
+               f"at least {floor.value}" + (f", and the change says {change.risk}" if below else "")
+               + (f" ({applied})" if applied and below else ""))
     return RiskOut(change_risk=change.risk, floor=floor.value if floor else None, below_floor=below, why=why)
+
+
+# --- the summary in the change's own JSON, and the floor applied at assessment ---------------------------
+
+_SUMMARIES: "OrderedDict[tuple, tuple[Any, ImpactSummaryOut]]" = OrderedDict()
+_SUMMARIES_LOCK = threading.Lock()
+_SUMMARIES_KEPT = 4_096
+
+
+def impact_summary(uow: UnitOfWork, ctx: Context, change: Change) -> ImpactSummaryOut | None:
+    """The change's computed and curated impact in brief, or None while the CMDB was never written.
+
+    A GET of the change calls it: one primary-key read (the CMDB generation) when the answer is cached.
+    The cache key holds everything the answer depends on: the database, the change's ``row_version``
+    (curating touches the change), the CMDB generation and the policy."""
+    generation = uow.cmdb.generation()
+    if generation == 0:
+        return None
+    key = (uow.cmdb.index_key(), change.id, change.row_version, generation)
+    with _SUMMARIES_LOCK:
+        hit = _SUMMARIES.get(key)
+        if hit is not None and hit[0] is ctx.policy:
+            _SUMMARIES.move_to_end(key)
+            return hit[1]
+    out = _impact(uow, ctx, change, [], None, 0)
+    excluded = [c.item for c in out.curations if c.decision == "excluded" and c.computed]
+    summary = ImpactSummaryOut(computed=out.total, curated=out.curated_total, excluded=excluded,
+                               highest_criticality=out.highest_criticality, highest_because=out.highest_because,
+                               services=out.services, production_lines=out.production_lines, unknown=out.unknown,
+                               risk=out.risk or _risk(ctx, change, out))
+    with _SUMMARIES_LOCK:
+        _SUMMARIES[key] = (ctx.policy, summary)
+        while len(_SUMMARIES) > _SUMMARIES_KEPT:
+            _SUMMARIES.popitem(last=False)
+    return summary
+
+
+def apply_risk_floor(uow: UnitOfWork, ctx: Context, change: Change) -> dict | None:
+    """At assessment, with ``cmdb.risk_floor_mode: raise``: a risk below the policy's floor for the highest
+    criticality the change's impact reaches is raised to it. Returns what was done and why, for the
+    assessment's audit event (None if nothing was)."""
+    if ctx.policy.cmdb.risk_floor_mode != "raise" or not uow.cmdb.has_items():
+        return None
+    out = _impact(uow, ctx, change, [], None, 0)
+    floor = ctx.policy.cmdb.floor_for(out.highest_criticality)
+    if floor is None or RISK_ORDER.index(Risk(change.risk)) >= RISK_ORDER.index(floor):
+        return None
+    why = (f"the impact reaches {out.highest_because} ({out.highest_criticality}); cmdb.risk_floor asks at "
+           f"least {floor.value}")
+    raised = {"from": change.risk, "to": floor.value, "why": why}
+    change.risk = floor.value
+    return {"risk_floor": raised}
 
 
 def _curation_out(c: CmdbCuration, computed: bool) -> CurationOut:
@@ -93,10 +157,16 @@ def curate_impact(uow: UnitOfWork, ctx: Context, ref: str, data: CurationIn) -> 
     uow.audit.append(AuditRecord(
         actor=ctx.actor.id, action="change.impact_curated", entity=f"change:{change.id}",
         detail={"item": data.item, "decision": data.decision, "reason": data.reason, "before": before}), ctx.now)
+    uow.changes.touch(change, ctx.now)  # the change's row_version moves: its cached impact summary is not reused
     uow.session.flush()
     return _impact(uow, ctx, change, [], None, 200)
 
 
 def _in_reach(uow: UnitOfWork, ctx: Context, touched: list[str], item_id: int) -> bool:
-    _, index, reach = impact_with_reach(uow, ctx.policy, ImpactQuery(items=touched, limit=0))
-    return reach.distance_of(int(index.positions([item_id])[0])) > 0
+    """Whether the touched items impact the item: a search that stops when it meets it, with no lookup of
+    names or summary (one generation read)."""
+    from .cmdb import graph
+
+    index = graph(uow, ctx.policy)
+    ids = uow.cmdb.ids_by_names(touched)
+    return index.reaches(index.positions(ids[n] for n in touched if n in ids), int(index.positions([item_id])[0]))

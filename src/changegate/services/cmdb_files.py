@@ -16,7 +16,7 @@ from ..core.errors import InvalidInput
 from ..core.policy.model import Permission
 from ..db.uow import UnitOfWork
 from ..schemas.cmdb import ImportOut
-from .cmdb import _audit
+from .cmdb import Written, _audit
 from .context import Context
 
 Progress = Callable[[str, int], None]  # (file name, lines read so far)
@@ -49,7 +49,7 @@ def import_files(uow: UnitOfWork, ctx: Context, files: list[tuple[str, bytes]], 
         raise ImportRejected(f"{len(problems)} problem(s) in the files; nothing was imported (--apply-valid "
                              "imports the valid rows)", problems=tuple(problems))
     created, updated = _apply_items(uow, checked, stored)
-    created_relations, triples = _apply_relations(uow, checked, ids)
+    created_relations, triples, new_relations = _apply_relations(uow, checked, ids, stored)
     counts = dict(items_created=len(created), items_updated=len(updated),
                   items_unchanged=len(checked.items) - len(created) - len(updated),
                   relations_created=created_relations, relations_unchanged=triples - created_relations)
@@ -59,7 +59,8 @@ def import_files(uow: UnitOfWork, ctx: Context, files: list[tuple[str, bytes]], 
         _audit(uow, ctx, "cmdb.imported", "cmdb", None, None, {
             **counts, "files": [{"name": f, "sha256": hashlib.sha256(d).hexdigest()} for f, d in files],
             "created": [c["name"] for c in created[:_NAMES_IN_AUDIT]],
-            "updated": [by_id[u["id"]] for u in updated[:_NAMES_IN_AUDIT]], "rejected": rejected})
+            "updated": [by_id[u["id"]] for u in updated[:_NAMES_IN_AUDIT]], "rejected": rejected},
+               writes=_written(uow, created, updated, stored, new_relations))
     return ImportOut(applied=changed, rejected=rejected, problems=problems, message=_message(counts, changed),
                      **counts)
 
@@ -88,14 +89,36 @@ def _apply_items(uow: UnitOfWork, checked: Checked, stored: dict[str, dict]) -> 
     return created, updated
 
 
-def _apply_relations(uow: UnitOfWork, checked: Checked, ids: dict[str, int]) -> tuple[int, int]:
-    """Creates the relations not stored yet; returns (created, relations in the files)."""
+def _apply_relations(uow: UnitOfWork, checked: Checked, ids: dict[str, int],
+                     stored: dict[str, dict]) -> tuple[int, int, list]:
+    """Creates the relations not stored yet; returns (created, relations in the files, the created triples)."""
+    stored_before = {*ids.values(), *(v["id"] for v in stored.values())}  # items not created by this import
     ids.update(uow.cmdb.ids_by_names({n for r in checked.relations for n in (r.source, r.target)} - set(ids)))
-    triples = list(dict.fromkeys((ids[r.source], ids[r.target], r.type) for r in checked.relations))
-    existing = uow.cmdb.existing_triples(t[0] for t in triples)
+    # check_relations kept one row per (source, target, type), and names map one to one to ids: no duplicates
+    triples = [(ids[r.source], ids[r.target], r.type) for r in checked.relations]
+    # only an item stored before this import can have a stored relation: a first import asks nothing
+    existing = uow.cmdb.existing_triples({t[0] for t in triples if t[0] in stored_before})
     new_relations = [t for t in triples if t not in existing]
     uow.cmdb.insert_relations(new_relations)
-    return len(new_relations), len(triples)
+    return len(new_relations), len(triples), new_relations
+
+
+_LOGGED = 10_000  # an import writing more rows than this asks every index to be built again
+
+
+def _written(uow: UnitOfWork, created: list[dict], updated: list[dict], stored: dict[str, dict],
+             new_relations: list[tuple[int, int, str]]) -> list[Written]:
+    """The import's rows for the write log (services/cmdb.py: graph), or one ``rebuild`` for a large one."""
+    if len(created) + len(updated) + len(new_relations) > _LOGGED:
+        return [("rebuild", 0, 0, "", "")]
+    ids = uow.cmdb.ids_by_names(c["name"] for c in created)
+    by_id = {v["id"]: v for v in stored.values()}
+    items = [("item", ids[c["name"]], 0, c["type"], c["criticality"]) for c in created]
+    for u in updated:
+        if "type" in u or "criticality" in u:
+            merged = {**by_id[u["id"]], **u}
+            items.append(("item", u["id"], 0, merged["type"], merged["criticality"]))
+    return sorted(items, key=lambda w: w[1]) + [("relation", s, t, k, "") for s, t, k in new_relations]
 
 
 def _message(counts: dict, changed: bool) -> str:

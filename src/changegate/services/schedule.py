@@ -167,9 +167,12 @@ def conflicts_of(uow: UnitOfWork, ctx: Context, change: Change, *, start: dateti
     if start is None:
         return []
     candidate = _as_scheduled(change, start)
-    others = uow.changes.scheduled_between(candidate.start, candidate.end, environment=change.environment)
+    # the slot holders as next-slot reads them (db/reads.py: held_slots), not as ORM changes
+    others = [engine.ScheduledChange(str(h.change_id), h.start, h.start + max(h.downtime, _MIN_HOLD), h.items)
+              for h in uow.schedule_reads.held_slots(candidate.start, candidate.end, environment=change.environment)
+              if h.change_id != change.id]
     accepted = uow.conflict_acceptances.accepted_with(change.id)
-    return _conflicts(uow, ctx, candidate, [_as_scheduled(o) for o in others if o.id != change.id], accepted)
+    return _conflicts(uow, ctx, candidate, others, accepted)
 
 
 def conflicts_among(uow: UnitOfWork, ctx: Context, change: Change, start: datetime, holders, accepted: set[int]
@@ -203,10 +206,16 @@ def _through_dependencies(uow: UnitOfWork, ctx: Context, candidate: engine.Sched
     if not rest or not uow.cmdb.has_items():
         return []
     from ..core.schedule.conflicts import dependency_conflicts
-    from .cmdb import explain_reach  # numpy and the graph index: only when there is something to explain
 
-    return dependency_conflicts(candidate, rest, lambda touched, among: explain_reach(uow, ctx.policy, touched,
-                                                                                       among))
+    return dependency_conflicts(candidate, rest, _explainer(uow, ctx))
+
+
+def _explainer(uow: UnitOfWork | ReadOnlyUnit, ctx: Context):
+    """The CMDB's answer to "which of these items depend on those", for all the pairs at once: three queries
+    however many changes overlap (services/cmdb_index.py)."""
+    from .cmdb_index import dependency_paths  # numpy and the graph index: only when there is something to ask
+
+    return lambda asks: dependency_paths(uow, ctx.policy, asks)
 
 
 def accept_conflict(uow: UnitOfWork, ctx: Context, ref: str, body: AcceptConflictIn) -> list[ConflictOut]:
@@ -306,15 +315,25 @@ def next_slot(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, q: SlotQuery) -> Slo
         own_id = change.id
     after = q.after or ctx.now
     mine = frozenset(items)
-    # Slots other changes already hold on the same items: the answer must not conflict with them.
-    busy = [
-        (o.start, o.start + max(o.downtime, _MIN_HOLD))
-        for o in uow.schedule_reads.held_slots(after, after + HORIZON, environment=q.environment)
-        if o.change_id != own_id and mine & o.items
-    ]
+    # Slots other changes already hold on the same items, or on items related to them through dependencies
+    # (the CMDB): the answer must not conflict with them.
+    held = [o for o in uow.schedule_reads.held_slots(after, after + HORIZON, environment=q.environment)
+            if o.change_id != own_id]
+    related = _related_holders(uow, ctx, mine, [o for o in held if not mine & o.items])
+    busy = [(o.start, o.start + max(o.downtime, _MIN_HOLD)) for o in held
+            if mine & o.items or o.change_id in related]
     d = engine.next_slot(ctx.policy.schedule, _context(ctx, q.environment, items, emergency),
                          timedelta(minutes=q.duration), after, _freezes(uow, after, after + HORIZON), HORIZON, busy)
     return _slot_out(q.environment, d, ctx.policy.schedule.timezone_for(q.environment))
+
+
+def _related_holders(uow: UnitOfWork | ReadOnlyUnit, ctx: Context, mine: frozenset[str], holders: list) -> set[int]:
+    """Which holders' items depend on ``mine`` or are depended on by them (either way), in one ask."""
+    if not mine or not holders or not uow.cmdb.has_items():
+        return set()
+    asks = [ask for o in holders for ask in ((mine, o.items - mine), (o.items, mine - o.items))]
+    answers = _explainer(uow, ctx)(asks)
+    return {o.change_id for k, o in enumerate(holders) if answers[2 * k] or answers[2 * k + 1]}
 
 
 # --- ad-hoc freezes -----------------------------------------------------------------------------
@@ -412,12 +431,25 @@ def calendar(uow: UnitOfWork, ctx: Context, start: datetime, end: datetime,
                 description=f"{format_ref(c.id)} {c.release_level} {c.category}; items: "
                             f"{', '.join(i.name for i in c.items)}",
             ))
-        for found in engine.find_conflicts([_as_scheduled(c) for c in scheduled]):
+        for found in _calendar_conflicts(uow, ctx, [_as_scheduled(c) for c in scheduled]):
             accepted = int(found.second) in uow.conflict_acceptances.accepted_with(int(found.first))
             conflicts.append(ConflictOut(change=format_ref(by_id[found.first].id), other=format_ref(int(found.second)),
-                                         items=list(found.items), start=found.start, end=found.end, accepted=accepted))
+                                         items=list(found.items), start=found.start, end=found.end, accepted=accepted,
+                                         through=list(found.through)))
     entries.sort(key=lambda e: (e.start, e.kind, e.environment, e.name))
     return CalendarOut(start=start, end=end, entries=entries, conflicts=conflicts)
+
+
+def _calendar_conflicts(uow: UnitOfWork, ctx: Context, scheduled: list[engine.ScheduledChange]) -> list:
+    """Conflicts on shared items, then through dependencies (the CMDB) between the other overlapping pairs."""
+    shared = engine.find_conflicts(scheduled)
+    if len(scheduled) < 2 or not uow.cmdb.has_items():
+        return shared
+    from ..core.schedule.conflicts import dependency_conflicts_among
+
+    through = dependency_conflicts_among(scheduled, _explainer(uow, ctx),
+                                         {frozenset((c.first, c.second)) for c in shared})
+    return sorted(shared + through, key=lambda c: c.start)
 
 
 def calendar_ics(cal: CalendarOut, now: datetime) -> bytes:

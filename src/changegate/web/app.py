@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from . import auth, calendar, forms, pages
+from . import auth, calendar, cmdb, forms, pages
 from .render import STATIC
 
 
@@ -14,4 +14,5 @@ def install(app: FastAPI) -> None:
     app.include_router(forms.router)  # before pages: /changes/new is not a change reference
     app.include_router(pages.router)
     app.include_router(calendar.router)
+    app.include_router(cmdb.router)  # the CMDB's pages (issue 15)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

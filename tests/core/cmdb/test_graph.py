@@ -107,3 +107,98 @@ def test_ids_map_to_positions_whatever_their_order():
     assert g.ids.tolist() == [10, 20, 30]
     reach = g.impact(g.positions([10]))
     assert g.ids[reach.reached].tolist() == [30]
+
+
+# --- an index kept current by merging writes, against one built from scratch ---------------------------
+
+RANKS = ("low", "medium", "high", "critical")
+write_steps = st.lists(st.tuples(st.sampled_from(["relate", "unrelate", "create", "delete", "edit", "none"]),
+                                 st.integers(0, 10 ** 6), st.integers(0, 10 ** 6),
+                                 st.integers(0, len(RELATIONS) - 1), st.integers(0, 3)), max_size=25)
+
+
+def _play(items: dict, relations: set, steps) -> list:
+    """Applies random steps to the model (id -> (type, criticality); (source, target, relation) set) and
+    returns them as the write log would record them."""
+    from changegate.core.cmdb.graph import Write
+
+    writes = []
+    for op, x, y, r, c in steps:
+        known = sorted(items)
+        if op == "create":
+            new = max(items, default=0) + 1 + x % 3
+            items[new] = ("thing", RANKS[c])
+            writes.append(Write("item", new, kind="thing", criticality=RANKS[c]))
+        elif op == "none" or not known:
+            writes.append(Write("none"))
+        elif op == "edit":
+            items[known[x % len(known)]] = ("gadget", RANKS[c])
+            writes.append(Write("item", known[x % len(known)], kind="gadget", criticality=RANKS[c]))
+        elif op == "delete":
+            gone = known[x % len(known)]
+            del items[gone]
+            relations -= {t for t in relations if gone in t[:2]}
+            writes.append(Write("item_deleted", gone))
+        elif op == "relate":
+            triple = (known[x % len(known)], known[y % len(known)], r)
+            if triple not in relations:
+                relations.add(triple)
+                writes.append(Write("relation", triple[0], triple[1], RELATIONS[r]))
+        elif relations:
+            triple = sorted(relations)[x % len(relations)]
+            relations.discard(triple)
+            writes.append(Write("relation_deleted", triple[0], triple[1], RELATIONS[triple[2]]))
+    return writes
+
+
+def _built(items: dict, relations: set) -> GraphIndex:
+    ids = sorted(items)
+    types = ["thing", "gadget"]
+    return GraphIndex.build(ids, [types.index(items[i][0]) for i in ids],
+                            [RANKS.index(items[i][1]) for i in ids], types, [s for s, _, _ in relations],
+                            [t for _, t, _ in relations], [r for _, _, r in relations], RELATIONS, DIRECTIONS)
+
+
+def _facts(g: GraphIndex, alive: set) -> tuple:
+    """What a search can see: each live item's type and rank, and every impact edge by item ids."""
+    e = g.edges
+    edges = sorted((int(g.ids[o]), int(g.ids[t]), g.relation_names[r])
+                   for o, t, r in zip(e.origin.tolist(), e.indices.tolist(), e.relation.tolist()))
+    items = {int(i): (g.type_names[k], int(c)) for i, k, c in zip(g.ids.tolist(), g.item_type, g.criticality)
+             if i in alive}
+    assert all(e.indptr[p] <= e.indptr[p + 1] for p in range(len(g.ids)))
+    assert all(e.origin[k] == p for p in range(len(g.ids)) for k in range(e.indptr[p], e.indptr[p + 1]))
+    return items, edges
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(case=graphs, batches=st.lists(write_steps, min_size=1, max_size=3))
+def test_writes_merged_into_an_index_give_the_index_built_from_scratch(case, batches):
+    n, relation_list, _, _, _ = case
+    items = {i + 1: ("thing", "low") for i in range(n)}
+    relations = {(s + 1, t + 1, r) for s, t, r in relation_list}
+    current = _built(items, relations)
+    for generation, steps in enumerate(batches, 1):
+        merged = current.apply(_play(items, relations, steps), generation)
+        assert merged is not None and merged.generation == generation
+        assert _facts(merged, set(items)) == _facts(_built(items, relations), set(items))
+        current = merged
+
+
+def test_a_reused_id_or_a_rebuild_write_asks_for_a_full_rebuild():
+    from changegate.core.cmdb.graph import Write
+
+    g = index(3, [(0, 1, 0)], ids=[10, 20, 30])
+    assert g.apply([Write("item", 5, kind="thing")], 1) is None  # would not come after every known id
+    assert g.apply([Write("rebuild")], 1) is None
+    assert g.apply([Write("relation", 10, 99, "depends_on")], 1) is None  # an item the index does not hold
+    assert g.apply([Write("item", 40, kind="thing"), Write("relation", 40, 10, "depends_on")], 1) is not None
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(case=graphs)
+def test_reaches_says_whether_the_impact_holds_an_item(case):
+    n, relations, touched, _, _ = case
+    g = index(n, relations)
+    expected, _ = brute_force(n, relations, set(touched), None, None)
+    assert [g.reaches(touched, p) for p in range(n)] == [expected.get(p, 0) > 0 for p in range(n)]

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from changegate.core.schedule.conflicts import ScheduledChange, dependency_conflicts
+from changegate.core.schedule.conflicts import ScheduledChange, dependency_conflicts, dependency_conflicts_among
 
 T = datetime(2026, 12, 2, 8, tzinfo=timezone.utc)
 DEPENDS = {"line-3": ["mes-core"], "mes-core": ["db"]}  # what each item needs
 
 
-def explain(touched, among):
+def explain(asks):
+    """Asked once for every pair (the CMDB read a constant number of times)."""
+    explain.calls += 1
+    return [explain_one(touched, among) for touched, among in asks]
+
+
+explain.calls = 0
+
+
+def explain_one(touched, among):
     """Brute force: an item of ``among`` is impacted if it needs a touched item, transitively."""
     found = {}
     for item in among:
@@ -44,3 +53,14 @@ def test_a_change_on_what_another_depends_on_conflicts_with_the_path_either_way(
 def test_no_overlap_or_no_dependency_is_no_conflict():
     assert dependency_conflicts(change("1", ["db"]), [change("2", ["line-3"], T + timedelta(hours=1))], explain) == []
     assert dependency_conflicts(change("1", ["printer"]), [change("2", ["line-3"])], explain) == []
+
+
+def test_among_many_changes_every_overlapping_pair_is_asked_once_and_shared_item_pairs_skipped():
+    explain.calls = 0
+    db, line = change("1", ["db"]), change("2", ["line-3"], T + timedelta(minutes=30))
+    later = change("3", ["mes-core"], T + timedelta(hours=3))
+    same = change("4", ["line-3"], T + timedelta(minutes=10))
+    found = dependency_conflicts_among([later, line, db, same], explain, skip={frozenset(("2", "4"))})
+    assert [(c.first, c.second, c.through) for c in found] == [
+        ("1", "4", ("line-3 ← mes-core ← db",)), ("1", "2", ("line-3 ← mes-core ← db",))]
+    assert explain.calls == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from sys import intern
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -149,7 +150,9 @@ def _csv_row(out: Parsed, filename: str, line: int, header: list[str], cells: li
         return
     row = dict(zip(header, cells))
     if kind == "relations":
-        out.relations.append(RelationRow(row["source"], row["target"], row["type"], filename, line))
+        # interned: a relations file names each item many times, and at 5M rows the copies cost gigabytes
+        out.relations.append(RelationRow(intern(row["source"]), intern(row["target"]), intern(row["type"]),
+                                         filename, line))
         return
     fields: dict[str, Any] = {k: v for k, v in row.items() if k in ITEM_FIELDS and k != "name"}
     attributes = {k[5:]: v for k, v in row.items() if k.startswith("attr.") and v != ""}

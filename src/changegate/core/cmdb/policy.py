@@ -61,6 +61,9 @@ class CmdbPolicy(_Strict):
     # The lowest risk a change may carry when its impact (its items included) reaches this criticality.
     risk_floor: dict[Criticality, Risk] = Field(default_factory=lambda: {Criticality.CRITICAL: Risk.CRITICAL,
                                                                          Criticality.HIGH: Risk.IMPORTANT})
+    # raise: assessing a change raises a risk below the floor to it (the assessment's event says why);
+    # report: the floor is only shown beside the change's risk.
+    risk_floor_mode: Literal["raise", "report"] = "raise"
 
     def floor_for(self, highest: str | None) -> Risk | None:
         """The risk floor for an impact whose highest criticality is ``highest`` (the floors of that

@@ -130,24 +130,45 @@ def conflicts_with(candidate: ScheduledChange, others: Iterable[ScheduledChange]
     return sorted(found, key=lambda c: c.start)
 
 
-# (touched items, candidate items) -> {each candidate item the touched ones impact: the path explaining it}
-ExplainReach = Callable[[frozenset[str], frozenset[str]], dict[str, str]]
+# [(touched items, candidate items)…] -> for each, {each candidate item the touched ones impact: the path
+# explaining it}. Asked once for all the pairs, so the CMDB is read a constant number of times (services/cmdb_index.py).
+ExplainReach = Callable[[list[tuple[frozenset[str], frozenset[str]]]], list[dict[str, str]]]
+
+
+def _overlap(a: ScheduledChange, b: ScheduledChange) -> bool:
+    return a.start < _occupied_until(b) and b.start < _occupied_until(a)
+
+
+def _through(pairs: list[tuple[ScheduledChange, ScheduledChange]], explain: ExplainReach) -> list[Conflict]:
+    """The pairs where one touches an item the other's items depend on (either way), with the paths."""
+    asks = [ask for a, b in pairs for ask in ((a.items, b.items - a.items), (b.items, a.items - b.items))]
+    answers = explain(asks)
+    found = []
+    for k, (a, b) in enumerate(pairs):
+        paths = {**answers[2 * k], **answers[2 * k + 1]}
+        if paths:
+            found.append(Conflict(a.id, b.id, tuple(sorted(paths)), max(a.start, b.start).astimezone(timezone.utc),
+                                  min(a.end, b.end).astimezone(timezone.utc), tuple(paths[i] for i in sorted(paths))))
+    return sorted(found, key=lambda c: c.start)
 
 
 def dependency_conflicts(candidate: ScheduledChange, others: Iterable[ScheduledChange],
                          explain: ExplainReach) -> list[Conflict]:
     """Changes overlapping ``candidate`` in time where one touches an item the other's items depend on
     (either way), with the paths that say how; by overlap start. Shared items are ``conflicts_with``'s."""
-    found = []
-    for other in others:
-        if other.id == candidate.id or not (candidate.start < _occupied_until(other)
-                                            and other.start < _occupied_until(candidate)):
-            continue
-        paths = {**explain(candidate.items, other.items - candidate.items),
-                 **explain(other.items, candidate.items - other.items)}
-        if paths:
-            found.append(Conflict(candidate.id, other.id, tuple(sorted(paths)),
-                                  max(candidate.start, other.start).astimezone(timezone.utc),
-                                  min(candidate.end, other.end).astimezone(timezone.utc),
-                                  tuple(paths[k] for k in sorted(paths))))
-    return sorted(found, key=lambda c: c.start)
+    return _through([(candidate, o) for o in others if o.id != candidate.id and _overlap(candidate, o)], explain)
+
+
+def dependency_conflicts_among(changes: Iterable[ScheduledChange], explain: ExplainReach,
+                               skip: set[frozenset[str]] = frozenset()) -> list[Conflict]:
+    """``dependency_conflicts`` for every overlapping pair of ``changes`` (a calendar), except the pairs of
+    ids in ``skip`` (those already conflicting on a shared item)."""
+    ordered = sorted(changes, key=lambda c: c.start)
+    pairs = []
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if b.start >= _occupied_until(a):
+                break  # sorted by start: no later change overlaps ``a`` either
+            if frozenset((a.id, b.id)) not in skip:
+                pairs.append((a, b))
+    return _through(pairs, explain)

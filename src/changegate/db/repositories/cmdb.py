@@ -5,39 +5,38 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
-from ..models import CmdbCuration, CmdbItem, CmdbRelation, CmdbState
+from ..models import CmdbCuration, CmdbItem, CmdbRelation, CmdbState, CmdbWrite
+from ..reads import CmdbReads, _chunks
 from .base import Repository
 
-_CHUNK = 5_000  # names or ids per IN (…): well under both engines' parameter limits
+KEPT_GENERATIONS = 10_000  # the write log keeps this many generations: an index further behind is rebuilt
 
 
-def _marks(values: list) -> str:
-    return ", ".join("?" * len(values))
+class CmdbRepository(CmdbReads, Repository[CmdbItem]):
+    """The ORM writes and reads; the raw reads of an impact query are ``CmdbReads``'s (db/reads.py)."""
 
-
-def _chunks(values: list, size: int = _CHUNK) -> Iterator[list]:
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
-
-
-class CmdbRepository(Repository[CmdbItem]):
     model = CmdbItem
+
+    def _connection(self):
+        return self.s.connection()
 
     # --- the generation: every CMDB write transaction bumps it ------------------------------------
 
-    def bump_generation(self) -> None:
-        """Called by every writing use case; on PostgreSQL the row lock also orders CMDB writers."""
-        self.s.execute(update(CmdbState).where(CmdbState.id == 1).values(generation=CmdbState.generation + 1))
-
-    def generation(self) -> int:
-        return self._fetch("SELECT generation FROM cmdb_state WHERE id = 1", ())[0][0]
-
-    def index_key(self) -> Any:
-        """What identifies this database connection pool in this process (one index per pool)."""
-        return self.s.get_bind().pool
+    def bump_generation(self, writes: list[tuple[str, int, int, str, str]]) -> int:
+        """Called by every writing use case with what it changed, (op, a, b, kind, criticality) as
+        ``cmdb_writes`` holds them; returns the new generation. On PostgreSQL the row lock also orders CMDB
+        writers, so generations commit in order."""
+        generation = self.s.execute(update(CmdbState).where(CmdbState.id == 1)
+                                    .values(generation=CmdbState.generation + 1)
+                                    .returning(CmdbState.generation)).scalar_one()
+        self.s.execute(insert(CmdbWrite), [dict(generation=generation, op=op, a=a, b=b, kind=kind,
+                                                criticality=criticality) for op, a, b, kind, criticality in writes])
+        if generation % 100 == 0:  # trim now and then: one indexed range delete
+            self.s.execute(delete(CmdbWrite).where(CmdbWrite.generation <= generation - KEPT_GENERATIONS))
+        return generation
 
     # --- items ------------------------------------------------------------------------------------
 
@@ -50,35 +49,6 @@ class CmdbRepository(Repository[CmdbItem]):
             found.update((i.name, i) for i in self.s.execute(select(CmdbItem).where(CmdbItem.name.in_(chunk))).scalars())
         return found
 
-    # The three lookups of every impact query go straight to the driver: through the ORM, building and
-    # caching the statements cost five times the queries themselves (a small impact's p50, bench_cmdb).
-
-    def ids_by_names(self, names: Iterable[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in _chunks(list(names)):
-            found.update(self._fetch(f"SELECT name, id FROM cmdb_items WHERE name IN ({_marks(chunk)})", chunk))
-        return found
-
-    def names_by_ids(self, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
-        """id → (name, type, criticality)."""
-        found: dict[int, tuple[str, str, str]] = {}
-        for chunk in _chunks([int(i) for i in ids]):
-            for row in self._fetch(f"SELECT id, name, type, criticality FROM cmdb_items WHERE id IN ({_marks(chunk)})",
-                                   chunk):
-                found[row[0]] = (row[1], row[2], row[3])
-        return found
-
-    def _fetch(self, sql: str, params) -> list[tuple]:
-        conn = self.s.connection()
-        if conn.dialect.paramstyle != "qmark":
-            sql = sql.replace("?", "%s")
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(sql, tuple(params))
-            return cursor.fetchall()
-        finally:
-            cursor.close()
-
     def all_names(self) -> list[str]:
         return list(self.s.execute(select(CmdbItem.name)).scalars())
 
@@ -87,9 +57,6 @@ class CmdbRepository(Repository[CmdbItem]):
         return list(self.s.execute(select(CmdbItem.name).where(CmdbItem.name >= prefix,
                                                                CmdbItem.name < prefix + "\U0010ffff")
                                    .order_by(CmdbItem.name).limit(limit)).scalars())
-
-    def has_items(self) -> bool:
-        return self.s.execute(select(CmdbItem.id).limit(1)).first() is not None
 
     def count(self) -> int:
         return self.s.execute(select(func.count()).select_from(CmdbItem)).scalar_one()
@@ -197,20 +164,6 @@ class CmdbRepository(Repository[CmdbItem]):
                                                          CmdbCuration.item == item)).scalar_one_or_none()
 
     # --- reading everything: the graph index and export --------------------------------------------
-
-    def graph_rows(self) -> tuple[list[tuple], list[tuple]]:
-        """(id, type, criticality) of every item and (source_id, target_id, type) of every relation,
-        straight from the driver's cursor: SQLAlchemy rows would cost more than the index build."""
-        conn = self.s.connection()
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT id, type, criticality FROM cmdb_items")
-            items = cursor.fetchall()
-            cursor.execute("SELECT source_id, target_id, type FROM cmdb_relations")
-            relations = cursor.fetchall()
-        finally:
-            cursor.close()
-        return items, relations
 
     def iter_items(self, batch: int = 10_000) -> Iterator[CmdbItem]:
         return self.s.execute(select(CmdbItem).order_by(CmdbItem.name).execution_options(yield_per=batch)).scalars()

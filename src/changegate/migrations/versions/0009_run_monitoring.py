@@ -1,7 +1,7 @@
 """deployment_runs gains monitor_until: when a run's early-life monitoring ends
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-03 16:00:00
 
 A run whose checks passed at T+N keeps running them at an interval until this instant (the plan's
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
