@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from changegate.schemas.changes import AssessIn, ChangeCreate, TransitionIn
+from changegate.schemas.changes import ApprovalIn, AssessIn, ChangeCreate, TransitionIn
 from changegate.services import changes
 from changegate.services.runtime import Runtime
 
@@ -26,11 +26,12 @@ def screenshot(page, name: str) -> None:
 
 
 def assessed_change(rt: Runtime, requester: str = "dana.dev", level: str = "minor",
-                    title: str = "Add OEE dashboard to the line screens") -> str:
+                    title: str = "Add OEE dashboard to the line screens", items: tuple[str, ...] = ("mes-web", "line-3"),
+                    ) -> str:
     """A change in PROD, assessed by the change manager, waiting for the approvals its level needs."""
     body = ChangeCreate(
         title=title, category="application", release_level=level, environment="prod",
-        items=["mes-web", "line-3"], impact_analysis="The line screens reload once.", implementation_plan="deploy",
+        items=list(items), impact_analysis="The line screens reload once.", implementation_plan="deploy",
         verification_plan="look at the screens", rollback_plan={"script": "deploy mes-web 1.4.0"},
         planned_start="2026-12-02T08:00:00Z", estimated_downtime=10, version="1.5.0",
     )
@@ -43,4 +44,14 @@ def assessed_change(rt: Runtime, requester: str = "dana.dev", level: str = "mino
         changes.transition(uow, rt.context(requester), ref, TransitionIn(action="submit"))
     with rt.uow() as uow:
         changes.assess(uow, rt.context("chris.change"), ref, AssessIn(reason="ready"))
+    return ref
+
+
+def authorized_change(rt: Runtime, title: str = "Add OEE dashboard to the line screens",
+                      items: tuple[str, ...] = ("mes-web", "line-3")) -> str:
+    """An assessed minor change approved by the IT and operations managers: authorized, waiting for a slot."""
+    ref = assessed_change(rt, title=title, items=items)
+    for person, role in (("ines.itmgr", "it_manager"), ("omar.ops", "operations_manager")):
+        with rt.uow() as uow:
+            changes.decide_approval(uow, rt.context(person), ref, ApprovalIn(role=role))
     return ref

@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ..core.authz import authorize
 from ..core.changes.approvals import APPROVAL_STATES, check_approval
 from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, State
 from ..core.changes.lifecycle import Action
@@ -42,7 +41,7 @@ def allowed_actions(ctx: Context, change: Change, out: ChangeOut) -> list[str]:
     submit or withdraw their own; the deploy rights of its environment count)."""
     facts = facts_of(change)
     return [a for a in out.available_actions if Action(a) in changes.ACTION_PERMISSION
-            and authorize(ctx.policy, ctx.actor, changes.ACTION_PERMISSION[Action(a)], change=facts).allowed]
+            and ctx.may(changes.ACTION_PERMISSION[Action(a)], change=facts)]
 
 
 def _waiting(uow: UnitOfWork, ctx: Context) -> list[Change]:
@@ -165,5 +164,5 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
         approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),
         previews=_previews(uow, change),
         may_attach=out.state not in TERMINAL_STATES
-        and authorize(ctx.policy, ctx.actor, Permission.EVIDENCE_ATTACH, change=facts_of(change)).allowed,
+        and ctx.may(Permission.EVIDENCE_ATTACH, change=facts_of(change)),
     )

@@ -95,7 +95,7 @@ class PageRoute(APIRoute):
         async def handler(request: Request) -> Response:
             signer = await run_in_threadpool(_signer, request)
             request.state.web = web_session.read(request, signer)
-            request.state.person = None
+            request.state.person = request.state.ctx = None
             try:
                 response = await inner(request)
             except (ChangegateError, RequestValidationError) as exc:

@@ -111,11 +111,13 @@ def decide(request: Request, ref: str, ctx: Viewer, rt: RT, role: Annotated[str,
 
 
 def _planned(value: str, zone: str) -> datetime | None:
-    """A datetime-local field, read on the plant's wall clock."""
+    """A datetime-local field, read on the plant's wall clock; a value with an offset (a slot offered
+    by the page) is taken as it is."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(zone))
+        when = datetime.fromisoformat(value)
+        return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(zone))
     except ValueError:
         raise InvalidInput(f"planned start {value!r} is not a date and time", field="planned_start") from None
 

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from .. import __version__
-from ..core.authz import authorize
 from ..core.policy.model import Permission, Person
 
 HERE = Path(__file__).resolve().parent
@@ -48,9 +47,10 @@ _env.filters["words"] = _words
 def render(request: Request, template: str, *, me: Person | None = None, status_code: int = 200,
            **data) -> HTMLResponse:
     session = getattr(request.state, "web", None)
-    policy = request.app.state.runtime.policy
-    may_create = me is not None and authorize(policy, me, Permission.CHANGE_CREATE).allowed
-    may_audit = me is not None and authorize(policy, me, Permission.AUDIT_READ).allowed
+    ctx = getattr(request.state, "ctx", None)  # the signed-in person's context, set by deps.viewer
+    me = me or (ctx.actor if ctx else None)
+    may_create = ctx is not None and ctx.may(Permission.CHANGE_CREATE)
+    may_audit = ctx is not None and ctx.may(Permission.AUDIT_READ)
     html = _env.get_template(template).render(
         request=request, me=me, may_create=may_create, may_audit=may_audit, version=__version__, csrf=session.csrf if session else "",
         flash=session.take_flash() if session else "", **data,
