@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..core.changes.approvals import APPROVAL_STATES, check_approval
-from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, State
+from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, Risk, State
 from ..core.changes.lifecycle import Action
 from ..core.policy.model import Permission
 from ..db.models import Change
@@ -19,7 +19,7 @@ from ..db.uow import UnitOfWork
 from ..schemas.changes import AuditEventOut, ChangeFilter, ChangeOut, ChangeSummaryOut
 from ..schemas.gate import GateOut
 from ..schemas.schedule import CalendarEntryOut
-from . import changes, gate, schedule, sqlcheck
+from . import changes, gate, schedule, sqlcheck, web_changes
 from .context import Context
 from .lookup import load
 from .views import change_out, change_summary_out, facts_of
@@ -133,6 +133,10 @@ class ChangePage:
     actions: list[str] = field(default_factory=list)
     previews: dict[int, str] = field(default_factory=dict)  # evidence id -> its text, for small text files
     may_attach: bool = False
+    may_edit: bool = False
+    may_comment: bool = False
+    may_sign_off: bool = False
+    risks: tuple[str, ...] = tuple(r.value for r in Risk)
     evidence_kinds: tuple[str, ...] = changes.EVIDENCE_KINDS
 
 
@@ -165,4 +169,6 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
         previews=_previews(uow, change),
         may_attach=out.state not in TERMINAL_STATES
         and ctx.may(Permission.EVIDENCE_ATTACH, change=facts_of(change)),
+        may_edit=web_changes.may_edit(ctx, change), may_comment=web_changes.may_comment(ctx, change),
+        may_sign_off=web_changes.may_sign_off(ctx, change),
     )

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from ..core.audit import parse_anchor
 from ..core.changes.entities import ChangeType, State
 from ..core.errors import InvalidInput
-from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, TransitionIn
+from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, CommentIn, TransitionIn
 from ..schemas.common import problems
 from ..services import audit, changes, dashboard
 from .auth import _local
@@ -122,13 +122,21 @@ def _planned(value: str, zone: str) -> datetime | None:
         raise InvalidInput(f"planned start {value!r} is not a date and time", field="planned_start") from None
 
 
+Analysis = Annotated[str, Form(max_length=100_000)]
+
+
 @router.post("/changes/{ref}/transitions")
 def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, Form(max_length=20)],
         reason: Reason = "", planned_start: Annotated[str, Form(max_length=40)] = "",
-        expected_version: Annotated[int | None, Form()] = None) -> Response:
+        expected_version: Annotated[int | None, Form()] = None, risk: Annotated[str, Form(max_length=20)] = "",
+        readiness_analysis: Analysis = "", risk_analysis: Analysis = "", emergency_plan: Analysis = "") -> Response:
     with rt.uow() as uow:
         if action == "assess":
-            out = changes.assess(uow, ctx, ref, _model(AssessIn, reason=reason, expected_version=expected_version))
+            body = _model(AssessIn, reason=reason, expected_version=expected_version, risk=risk or None,
+                          readiness_analysis=readiness_analysis.replace("\r\n", "\n"),
+                          risk_analysis=risk_analysis.replace("\r\n", "\n"),
+                          emergency_plan=emergency_plan.replace("\r\n", "\n"))
+            out = changes.assess(uow, ctx, ref, body)
         else:
             zone = ctx.policy.schedule.timezone
             body = _model(TransitionIn, action=action, reason=reason, expected_version=expected_version,
@@ -136,6 +144,22 @@ def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, 
             out = changes.transition(uow, ctx, ref, body)
     request.state.web.say(f"{out.ref}: {action.replace('_', ' ')} done; it is now {out.state.value}")
     return RedirectResponse(f"/changes/{out.ref}", status_code=303)
+
+
+@router.post("/changes/{ref}/comments")
+def comment(request: Request, ref: str, ctx: Viewer, rt: RT, body: Annotated[str, Form(max_length=50_000)]) -> Response:
+    with rt.uow() as uow:
+        out = changes.add_comment(uow, ctx, ref, _model(CommentIn, body=body.replace("\r\n", "\n")))
+    request.state.web.say(f"comment added to {out.ref}")
+    return RedirectResponse(f"/changes/{out.ref}#h-comments", status_code=303)
+
+
+@router.post("/changes/{ref}/uat-signoff")
+def sign_off(request: Request, ref: str, ctx: Viewer, rt: RT, note: Reason = "") -> Response:
+    with rt.uow() as uow:
+        out = changes.sign_off_uat(uow, ctx, ref, note)
+    request.state.web.say(f"UAT of {out.ref} signed off by {ctx.actor.id}")
+    return RedirectResponse(f"/changes/{out.ref}#h-approvals", status_code=303)
 
 
 @router.get("/audit")
