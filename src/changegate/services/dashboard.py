@@ -131,11 +131,13 @@ class ChangePage:
     sql_check: sqlcheck.SqlCheckFact | None
     approve_roles: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
-    previews: dict[int, str] = field(default_factory=dict)  # evidence id -> its text, for small text files
+    previews: dict[int, str] = field(default_factory=dict)  # evidence id -> its first PREVIEW_BYTES, as text
+    sql_report: dict | None = None  # the newest SQL check's report, as stored
     may_attach: bool = False
     may_edit: bool = False
     may_comment: bool = False
     may_sign_off: bool = False
+    runs: list = field(default_factory=list)  # RunOut, newest first
     risks: tuple[str, ...] = tuple(r.value for r in Risk)
     evidence_kinds: tuple[str, ...] = changes.EVIDENCE_KINDS
 
@@ -145,11 +147,23 @@ _TEXT_TYPES = ("application/json", "application/sql", "application/x-sql")
 _TEXT_SUFFIXES = (".log", ".sql", ".txt", ".json", ".csv", ".md")
 
 
-def _previews(uow: UnitOfWork, change: Change) -> dict[int, str]:
-    """Readable text of small text evidence (logs, SQL, reports), to show on the page."""
-    return {e.id: uow.evidence.content(e.id).decode("utf-8", errors="replace") for e in change.evidence
-            if e.size <= PREVIEW_BYTES and (e.media_type.startswith("text/") or e.media_type in _TEXT_TYPES
-                                            or e.filename.lower().endswith(_TEXT_SUFFIXES))}
+def _is_text(e) -> bool:
+    return e.media_type.startswith("text/") or e.media_type in _TEXT_TYPES or e.filename.lower().endswith(_TEXT_SUFFIXES)
+
+
+def _previews(uow: UnitOfWork, change: Change) -> tuple[dict[int, str], dict | None]:
+    """The first PREVIEW_BYTES of each text evidence (logs, SQL, reports), read in one statement, and the
+    newest SQL check's whole report (one more read only when it is longer than its preview)."""
+    heads = uow.evidence.heads([e.id for e in change.evidence if _is_text(e)], PREVIEW_BYTES)
+    report_row = max((e for e in change.evidence if e.kind == "sql_check"), key=lambda e: e.id, default=None)
+    report = None
+    if report_row is not None:
+        raw = heads.get(report_row.id) if report_row.size <= PREVIEW_BYTES else None
+        try:
+            report = json.loads(raw if raw is not None else uow.evidence.content(report_row.id))
+        except ValueError:
+            report = None  # not a report changegate wrote: shown as plain evidence only
+    return {i: head.decode("utf-8", errors="replace") for i, head in heads.items()}, report
 
 
 def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
@@ -163,12 +177,13 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
                              hash=e.hash)
                for e in uow.audit.for_entity(f"change:{change.id}")]
     gate_out, sql_check = _gate(uow, ctx, change)
+    previews, report = _previews(uow, change)
     return ChangePage(
         change=out, history=history, gate=gate_out, sql_check=sql_check,
         approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),
-        previews=_previews(uow, change),
+        previews=previews, sql_report=report,
         may_attach=out.state not in TERMINAL_STATES
         and ctx.may(Permission.EVIDENCE_ATTACH, change=facts_of(change)),
         may_edit=web_changes.may_edit(ctx, change), may_comment=web_changes.may_comment(ctx, change),
-        may_sign_off=web_changes.may_sign_off(ctx, change),
+        may_sign_off=web_changes.may_sign_off(ctx, change), runs=web_changes.runs_of(uow, change),
     )

@@ -3,11 +3,16 @@ on a change (asked with ``Context.may``, never audited: nothing was attempted)."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..core.changes.entities import TERMINAL_STATES, State
+from ..core.runs.machine import ACTIVE, RunState
 from ..core.errors import Forbidden, Refused
 from ..core.policy.model import Permission
 from ..db.uow import UnitOfWork
 from ..schemas.changes import ChangeOut
+from ..schemas.runs import RunOut
+from . import runs
 from .context import Context
 from .lookup import load
 from .views import change_out, facts_of
@@ -41,3 +46,24 @@ def may_sign_off(ctx: Context, change) -> bool:
     facts = facts_of(change)
     return (facts.state not in TERMINAL_STATES and facts.evidence_count > 0 and not facts.uat_signed_off
             and ctx.may(Permission.UAT_SIGNOFF, change=facts))
+
+
+def runs_of(uow: UnitOfWork, change) -> list[RunOut]:
+    """The change's deployment runs, newest first, without their steps (the change page lists them)."""
+    return [runs.run_out(r) for r in reversed(uow.runs.for_change(change.id))]
+
+
+REFRESH_SECONDS = 5  # how often the run page reloads itself while the run is active (no script)
+
+
+@dataclass
+class RunPage:
+    run: RunOut
+    log: str  # as `changegate run log` prints it
+    active: bool  # a worker is driving it: the page reloads every REFRESH_SECONDS
+
+
+def run_page(uow: UnitOfWork, ctx: Context, ref: str) -> RunPage:
+    """The change's newest run with its steps and log."""
+    run = runs.show_run(uow, ctx, ref)
+    return RunPage(run=run, log=runs.log_text(run), active=RunState(run.state) in ACTIVE)

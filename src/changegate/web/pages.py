@@ -20,7 +20,7 @@ from ..core.changes.entities import ChangeType, State
 from ..core.errors import InvalidInput
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, CommentIn, TransitionIn
 from ..schemas.common import problems
-from ..services import audit, changes, dashboard
+from ..services import audit, changes, dashboard, web_changes
 from .auth import _local
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
@@ -76,8 +76,17 @@ def change_list(
 def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
         view = dashboard.change_page(uow, ctx, ref)
-    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews,
+    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews, preview_bytes=dashboard.PREVIEW_BYTES,
                   images=_IMAGE_TYPES, tz=ctx.policy.schedule.timezone_for(view.change.environment))
+
+
+@router.get("/changes/{ref}/run")
+def run_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
+    """The newest deployment run with its steps and log; it reloads itself while a worker drives it."""
+    with rt.uow(write=False) as uow:
+        view = web_changes.run_page(uow, ctx, ref)
+    return render(request, "run.html", me=ctx.actor, view=view, r=view.run, refresh=web_changes.REFRESH_SECONDS,
+                  tz=ctx.policy.schedule.timezone_for(view.run.environment))
 
 
 @router.get("/changes/{ref}/evidence/{evidence_id}")

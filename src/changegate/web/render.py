@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -39,7 +40,18 @@ def _hm(value: datetime, zone: str) -> str:
     return f"{value.astimezone(ZoneInfo(zone)):%H:%M}"
 
 
+def _sql(text: str) -> Markup:
+    """SQL as HTML with its tokens in classes (static/style.css colours them; inline styles would break the
+    CSP). Pygments escapes the text; imported on first use, the pages that show no SQL never load it."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import SqlLexer
+
+    return Markup(highlight(text, SqlLexer(), HtmlFormatter(nowrap=True, classprefix="tok-")))
+
+
 _env.filters["when"] = _when
+_env.filters["sql"] = _sql
 _env.filters["hm"] = _hm
 _env.filters["words"] = _words
 

@@ -208,6 +208,16 @@ class EvidenceRepository(Repository[Evidence]):
             select(EvidenceBlob.content).where(EvidenceBlob.evidence_id == evidence_id)
         ).scalar_one()
 
+    def heads(self, evidence_ids: list[int], max_bytes: int) -> dict[int, bytes]:
+        """The first ``max_bytes`` of each evidence's content, in one statement (the change page's previews)."""
+        if not evidence_ids:
+            return {}
+        rows = self.s.execute(
+            select(EvidenceBlob.evidence_id, func.substr(EvidenceBlob.content, 1, max_bytes))
+            .where(EvidenceBlob.evidence_id.in_(evidence_ids))
+        ).all()
+        return {evidence_id: bytes(head) for evidence_id, head in rows}
+
     def latest_of_kind(self, change_id: int, kind: str) -> Evidence | None:
         return self.s.execute(
             select(Evidence).where(Evidence.change_id == change_id, Evidence.kind == kind)
