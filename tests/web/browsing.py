@@ -55,3 +55,32 @@ def authorized_change(rt: Runtime, title: str = "Add OEE dashboard to the line s
         with rt.uow() as uow:
             changes.decide_approval(uow, rt.context(person), ref, ApprovalIn(role=role))
     return ref
+
+
+def dev_change(rt) -> str:
+    """A patch to dev (no approval, no schedule enforced), scheduled: ready to deploy."""
+    body = ChangeCreate(title="Ship the label service", category="application", release_level="patch",
+                        environment="dev", items=["mes-labels"], impact_analysis="line 3",
+                        implementation_plan="deploy", verification_plan="smoke", rollback_plan={"script": "true"},
+                        planned_start="2026-12-01T08:05:00Z", estimated_downtime=5, version="2.0.0")
+    with rt.uow() as uow:
+        ref = changes.create_change(uow, rt.context("rene.release"), body).ref
+    with rt.uow() as uow:
+        changes.attach_evidence(uow, rt.context("rene.release"), ref, filename="uat.log", content=b"ok",
+                                media_type="text/plain", max_bytes=1000)
+    with rt.uow() as uow:
+        changes.transition(uow, rt.context("rene.release"), ref, TransitionIn(action="submit"))
+    with rt.uow() as uow:
+        changes.assess(uow, rt.context("chris.change"), ref, AssessIn())
+    with rt.uow() as uow:
+        changes.transition(uow, rt.context("chris.change"), ref, TransitionIn(action="schedule"))
+    return ref
+
+
+PLAN = """
+steps:
+  - name: say hello
+    run: [sh, -c, "echo hello from the release"]
+timing:
+  check_after: 0s
+"""

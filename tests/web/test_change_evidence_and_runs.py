@@ -9,42 +9,12 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import event
 
-from browsing import assessed_change, screenshot, sign_in
-from changegate.schemas.changes import AssessIn, ChangeCreate, TransitionIn
+from browsing import PLAN, assessed_change, dev_change, screenshot, sign_in
 from changegate.schemas.runs import DeployIn, PlanIn
 from changegate.schemas.sqlcheck import SqlCheckIn
 from changegate.services import changes, dashboard, runs, sqlcheck
 
 DEPLOY_SQL = b"-- add the label printer's column\nALTER TABLE labels ADD COLUMN printer TEXT DEFAULT 'zebra';\n"
-
-
-def dev_change(rt) -> str:
-    """A patch to dev (no approval, no schedule enforced), scheduled: ready to deploy."""
-    body = ChangeCreate(title="Ship the label service", category="application", release_level="patch",
-                        environment="dev", items=["mes-labels"], impact_analysis="line 3",
-                        implementation_plan="deploy", verification_plan="smoke", rollback_plan={"script": "true"},
-                        planned_start="2026-12-01T08:05:00Z", estimated_downtime=5, version="2.0.0")
-    with rt.uow() as uow:
-        ref = changes.create_change(uow, rt.context("rene.release"), body).ref
-    with rt.uow() as uow:
-        changes.attach_evidence(uow, rt.context("rene.release"), ref, filename="uat.log", content=b"ok",
-                                media_type="text/plain", max_bytes=1000)
-    with rt.uow() as uow:
-        changes.transition(uow, rt.context("rene.release"), ref, TransitionIn(action="submit"))
-    with rt.uow() as uow:
-        changes.assess(uow, rt.context("chris.change"), ref, AssessIn())
-    with rt.uow() as uow:
-        changes.transition(uow, rt.context("chris.change"), ref, TransitionIn(action="schedule"))
-    return ref
-
-
-PLAN = """
-steps:
-  - name: say hello
-    run: [sh, -c, "echo hello from the release"]
-timing:
-  check_after: 0s
-"""
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -86,18 +56,21 @@ def test_a_deployment_run_with_its_steps_and_log(page, server, runtime, password
     passwords_for("rene.release")
     sign_in(page, server, "rene.release")
 
-    # Queued, not yet driven: the run page says so and reloads itself (no script on these pages).
+    # Queued, not yet driven: the run page says so, with a refresh link; asked to follow the run, it reloads
+    # itself (no script on these pages).
     page.goto(f"{server}/changes/{ref}")
     runs_table = page.get_by_role("table", name=f"Every run of {ref}, newest first")
     expect(runs_table).to_contain_text("queued")
     page.get_by_role("link", name=f"Steps and log of run {run.id}").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"{ref}: deployment run {run.id} queued")
+    expect(page.locator('meta[http-equiv="refresh"]')).to_have_count(0)
+    page.get_by_role("link", name=re.compile("^Follow it")).click()
     expect(page.locator('meta[http-equiv="refresh"]')).to_have_attribute("content", "5")
     expect(page.get_by_role("status")).to_contain_text("this page reloads every 5 seconds")
 
-    # Driven to its end: steps, log and outcome; no more reloading.
+    # Driven to its end: steps, log and outcome; no more reloading, even when following.
     assert runs.drive(runtime, run.id, worker) == "committed"
-    page.get_by_role("link", name="Refresh now").click()
+    page.reload()
     expect(page.get_by_role("heading", level=1)).to_contain_text("committed")
     expect(page.get_by_role("table", name="Steps, in the order they ran")).to_contain_text("say hello")
     expect(page.get_by_label("Log", exact=True)).to_contain_text("hello from the release")

@@ -81,11 +81,13 @@ def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
 
 
 @router.get("/changes/{ref}/run")
-def run_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
-    """The newest deployment run with its steps and log; it reloads itself while a worker drives it."""
+def run_page(request: Request, ref: str, ctx: Viewer, rt: RT, follow: bool = False) -> Response:
+    """The newest deployment run with its steps and log. With ``follow``, it reloads itself while a worker
+    drives it (asked for, not by default: a page that reloads on its own is an accessibility failure, WCAG 2.2.1)."""
     with rt.uow(write=False) as uow:
         view = web_changes.run_page(uow, ctx, ref)
     return render(request, "run.html", me=ctx.actor, view=view, r=view.run, refresh=web_changes.REFRESH_SECONDS,
+                  follow=follow,
                   tz=ctx.policy.schedule.timezone_for(view.run.environment))
 
 
