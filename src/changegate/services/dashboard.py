@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from ..core.changes.approvals import APPROVAL_STATES, check_approval
 from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, Risk, State
@@ -74,7 +75,7 @@ def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
     emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
     failures, _ = uow.changes.search(ChangeFilter(state=[State.FAILED.value, State.ROLLED_BACK.value], limit=10))
     for_me = [c for c in waiting if approvable_roles(ctx, c)]
-    start = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = _plant_midnight(ctx)
     cal = schedule.calendar(uow, ctx, start, start + timedelta(days=7))
     scheduled = [e for e in cal.entries if e.kind == "change"]
     return Dashboard(
@@ -87,6 +88,13 @@ def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
         recent_failures=[change_summary_out(ctx, c) for c in failures],
         waiting_count=len(for_me),
     )
+
+
+def _plant_midnight(ctx: Context) -> datetime:
+    """Where "today" begins: midnight on the plant's clock (the policy's time zone), not UTC's. Adding days
+    to it keeps the wall clock, so "the next seven days" are seven plant days, across DST too."""
+    zone = ZoneInfo(ctx.policy.schedule.timezone)
+    return datetime.combine(ctx.now.astimezone(zone).date(), time(), zone)
 
 
 @dataclass

@@ -6,7 +6,7 @@ Each handler opens a unit of work, calls services, and renders a template; a POS
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from ..core.audit import parse_anchor
-from ..core.changes.entities import ChangeType, State
+from ..core.changes.entities import ChangeType, ReleaseLevel, State
 from ..core.errors import InvalidInput
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, CommentIn, TransitionIn
 from ..schemas.common import problems
@@ -57,11 +57,21 @@ def change_list(
     type: Annotated[str, Query(max_length=20)] = "",
     requester: Annotated[str, Query(max_length=64)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
+    level: Annotated[str, Query(max_length=20)] = "",
+    planned_from: Annotated[str, Query(max_length=10)] = "",
+    planned_to: Annotated[str, Query(max_length=10)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    chosen = {"state": state, "environment": environment, "type": type, "requester": requester, "q": q}
+    chosen = {"state": state, "environment": environment, "type": type, "requester": requester, "q": q,
+              "level": level, "planned_from": planned_from, "planned_to": planned_to}
+    zone = ctx.policy.schedule.timezone
+    start, until = _local_day(planned_from, "planned_from", zone), _local_day(planned_to, "planned_to", zone)
+    if start and until and until < start:
+        raise InvalidInput("planned until is before planned from", field="planned_to")
     f = ChangeFilter(state=[state] if state else [], environment=[environment] if environment else [],
                      type=[type] if type else [], requester=requester or None, text=q or None,
+                     release_level=[level] if level else [], planned_from=start,
+                     planned_before=until + timedelta(days=1) if until else None,
                      limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     with rt.uow(write=False) as uow:
         found = changes.list_changes(uow, ctx, f)
@@ -69,7 +79,19 @@ def change_list(
     link = lambda n: "/changes?" + urlencode({**{k: v for k, v in chosen.items() if v}, "page": n})  # noqa: E731
     return render(request, "changes.html", me=ctx.actor, found=found, chosen=chosen, page=page, pages=pages,
                   link=link, states=[s.value for s in State], types=[t.value for t in ChangeType],
+                  levels=[lv.value for lv in ReleaseLevel], tz=zone,
                   environments=list(ctx.policy.environments), people=ctx.policy.people)
+
+
+def _local_day(value: str, field: str, zone: str) -> datetime | None:
+    """A date field as the instant its day begins on the plant's clock (timedelta arithmetic on it stays
+    on the wall clock, so a day across a DST change is still the whole day)."""
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), ZoneInfo(zone))
+    except ValueError:
+        raise InvalidInput(f"{field.replace('_', ' ')} {value!r} is not a date (YYYY-MM-DD)", field=field) from None
 
 
 @router.get("/changes/{ref}")

@@ -65,6 +65,9 @@ class ChangeQuery(Protocol):
     text: str | None
     limit: int
     offset: int
+    release_level: Sequence[str]
+    planned_from: datetime | None
+    planned_before: datetime | None
 
 
 def _like_escape(s: str) -> str:
@@ -154,6 +157,12 @@ class ChangeRepository(Repository[Change]):
             conditions.append(Change.type.in_(list(f.type)))
         if f.requester:
             conditions.append(Change.requester == f.requester)
+        if f.release_level:
+            conditions.append(Change.release_level.in_(list(f.release_level)))
+        if f.planned_from is not None:
+            conditions.append(Change.planned_start >= f.planned_from)
+        if f.planned_before is not None:
+            conditions.append(Change.planned_start < f.planned_before)
         if f.text:
             pattern = f"%{_like_escape(f.text.lower())}%"
             conditions.append(
