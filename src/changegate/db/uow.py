@@ -36,6 +36,7 @@ from .repositories import (
     RunRepository,
     TokenRepository,
 )
+from .repositories.web_reads import WebReads
 
 
 def utcnow() -> datetime:
@@ -98,6 +99,7 @@ class UnitOfWork:
         self.schedule_reads = ScheduleReads(s)  # the Core reads a ReadOnlyUnit offers too (db/reads.py)
         self._afterwards: list[tuple[AuditRecord, datetime]] = []
         self.credentials = CredentialRepository(s)
+        self.web_reads = WebReads(s)  # the pages' lists as plain records (db/repositories/web_reads.py)
         self.plans, self.runs = PlanRepository(s), RunRepository(s)
         self.cmdb = CmdbRepository(s)
         return self

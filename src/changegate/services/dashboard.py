@@ -45,13 +45,13 @@ def allowed_actions(ctx: Context, change: Change, out: ChangeOut) -> list[str]:
             and ctx.may(changes.ACTION_PERMISSION[Action(a)], change=facts)]
 
 
-def _waiting(uow: UnitOfWork, ctx: Context) -> list[Change]:
-    """Changes in a state where approvals are recorded: normal ones assessed, emergencies after submission."""
-    normal, _ = uow.changes.search(ChangeFilter(state=[State.ASSESSED.value], limit=_SCAN))
+def _waiting(uow: UnitOfWork, ctx: Context) -> list:
+    """Changes in a state where approvals are recorded: normal ones assessed, emergencies after submission.
+    Plain records (db/repositories/web_reads.py), not ORM objects: hundreds may be looked at per page."""
+    normal = uow.web_reads.change_records(states=[State.ASSESSED.value], limit=_SCAN)
     emergency_states = sorted(s.value for s in APPROVAL_STATES[ChangeType.EMERGENCY])
-    urgent, _ = uow.changes.search(ChangeFilter(type=[ChangeType.EMERGENCY.value], state=emergency_states,
-                                                limit=_SCAN))
-    seen: dict[int, Change] = {c.id: c for c in urgent}
+    urgent = uow.web_reads.change_records(types=[ChangeType.EMERGENCY.value], states=emergency_states, limit=_SCAN)
+    seen = {c.id: c for c in urgent}
     seen.update({c.id: c for c in normal})
     return sorted(seen.values(), key=lambda c: c.id)
 
@@ -71,9 +71,9 @@ class Dashboard:
 def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
     ctx.require(Permission.CHANGE_READ)
     waiting = _waiting(uow, ctx)
-    mine, _ = uow.changes.search(ChangeFilter(requester=ctx.actor.id, limit=20))
+    mine = uow.web_reads.change_records(requester=ctx.actor.id, limit=20)
     emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
-    failures, _ = uow.changes.search(ChangeFilter(state=[State.FAILED.value, State.ROLLED_BACK.value], limit=10))
+    failures = uow.web_reads.change_records(states=[State.FAILED.value, State.ROLLED_BACK.value], limit=10)
     for_me = [c for c in waiting if approvable_roles(ctx, c)]
     start = _plant_midnight(ctx)
     cal = schedule.calendar(uow, ctx, start, start + timedelta(days=7))
@@ -117,9 +117,10 @@ class Queue:
 def approval_queue(uow: UnitOfWork, ctx: Context) -> Queue:
     """The changes waiting for a decision the actor may take (oldest first), with what they decide on."""
     ctx.require(Permission.CHANGE_READ)
-    mine = [(change, roles) for change in _waiting(uow, ctx) if (roles := approvable_roles(ctx, change))]
-    return Queue([QueueItem(change_out(ctx, change), roles, *_gate(uow, ctx, change))
-                  for change, roles in mine[:QUEUE_SHOWN]], len(mine))
+    mine = [(record, roles) for record in _waiting(uow, ctx) if (roles := approvable_roles(ctx, record))]
+    shown = [(uow.changes.get(record.id), roles) for record, roles in mine[:QUEUE_SHOWN]]  # in full: the gate reads it
+    return Queue([QueueItem(change_out(ctx, change), roles, *_gate(uow, ctx, change)) for change, roles in shown],
+                 len(mine))
 
 
 def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> tuple[GateOut, sqlcheck.SqlCheckFact | None]:

@@ -20,7 +20,7 @@ from ..core.changes.entities import ChangeType, ReleaseLevel, State
 from ..core.errors import InvalidInput
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, CommentIn, TransitionIn
 from ..schemas.common import problems
-from ..services import audit, changes, dashboard, web_changes
+from ..services import audit, changes, dashboard, web_cache, web_changes
 from .auth import _local
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
@@ -42,10 +42,19 @@ def _model(cls, **fields):
         raise InvalidInput("; ".join(f"{p.field}: {p.message}" for p in found), field=found[0].field) from None
 
 
+def _views(request: Request) -> web_cache.ViewCache:
+    state = request.app.state
+    if getattr(state, "web_views", None) is None:
+        state.web_views = web_cache.ViewCache()
+    return state.web_views
+
+
 @router.get("/")
 def dashboard_page(request: Request, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
-        board = dashboard.dashboard(uow, ctx)
+        uow.read_snapshot()
+        key = ("dashboard", ctx.actor.id, web_cache.generation(uow), web_cache.minute(ctx.now))
+        board = _views(request).get(key, lambda: dashboard.dashboard(uow, ctx))
     return render(request, "dashboard.html", me=ctx.actor, board=board, tz=ctx.policy.schedule.timezone)
 
 
@@ -97,7 +106,9 @@ def _local_day(value: str, field: str, zone: str) -> datetime | None:
 @router.get("/changes/{ref}")
 def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
-        view = dashboard.change_page(uow, ctx, ref)
+        uow.read_snapshot()
+        key = ("change", ref.upper(), ctx.actor.id, web_cache.generation(uow), web_cache.minute(ctx.now))
+        view = _views(request).get(key, lambda: dashboard.change_page(uow, ctx, ref))
     return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews, preview_bytes=dashboard.PREVIEW_BYTES,
                   images=_IMAGE_TYPES, tz=ctx.policy.schedule.timezone_for(view.change.environment))
 
