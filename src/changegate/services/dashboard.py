@@ -12,17 +12,18 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..core.changes.approvals import APPROVAL_STATES, check_approval
-from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, Risk, State
+from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, Risk, State, format_ref
+from ..core.errors import NotFound
 from ..core.changes.lifecycle import Action
 from ..core.policy.model import Permission
 from ..db.models import Change
 from ..db.uow import UnitOfWork
-from ..schemas.changes import AuditEventOut, ChangeFilter, ChangeOut, ChangeSummaryOut
+from ..schemas.changes import AuditEventOut, ChangeOut, ChangeSummaryOut
 from ..schemas.gate import GateOut
 from ..schemas.schedule import CalendarEntryOut
 from . import changes, gate, schedule, sqlcheck, web_changes
 from .context import Context
-from .lookup import load
+from .lookup import parse_ref
 from .views import change_out, change_summary_out, facts_of
 
 DASHBOARD_SHOWN = 20  # rows of the "waiting for your approval" list; the queue has them all
@@ -178,7 +179,9 @@ def _previews(uow: UnitOfWork, change: Change) -> tuple[dict[int, str], dict | N
 def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
     """Everything the change page shows, from one read of the change (get_change and history each
     load it again)."""
-    change = load(uow, ref)
+    change = uow.web_reads.change_record(parse_ref(ref))  # a plain record: the page only reads it
+    if change is None:
+        raise NotFound(f"no change {format_ref(parse_ref(ref))}")
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     out = change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
     history = [AuditEventOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action, entity=e.entity,
