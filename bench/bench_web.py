@@ -40,10 +40,13 @@ BODY = {"title": "Seeded change", "category": "application", "release_level": "m
         "planned_start": "2026-12-02T08:00:00Z", "estimated_downtime": 10}
 
 
+TOKEN: dict[str, str] = {}  # the change manager's API token per database, for the writes between requests
+
+
 def seed(url: str) -> str:
     """The changes, the rich change and ines.itmgr's password; returns the rich change's reference."""
     from changegate.schemas.changes import AssessIn, ChangeCreate, CommentIn, TransitionIn
-    from changegate.services import changes, passwords
+    from changegate.services import changes, passwords, tokens
 
     rt = runtime_for(url)
     try:
@@ -64,6 +67,7 @@ def seed(url: str) -> str:
                                         media_type="text/plain", max_bytes=10_000)
                 changes.add_comment(uow, chris, rich, CommentIn(body=f"comment {i}"))
             passwords.set_password(uow, chris, "ines.itmgr", PASSWORD)
+            TOKEN[url] = tokens.create_token(uow, chris, "chris.change", "bench writes", None).secret
         return rich
     finally:
         rt.close()
@@ -124,14 +128,13 @@ def sign_in(client) -> None:
         raise RuntimeError(f"sign-in answered {answer.status_code}")
 
 
-def writer(client):
-    """An audited write through the pages (a comment on CHG-1): it moves the audit chain's head, so the next
-    page request cannot use a view kept by services/web_cache.py and builds it afresh."""
-    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/changes/CHG-1").text).group(1)
-
+def writer(client, token: str):
+    """An audited write through the API (a comment on CHG-1, as another person's client would make): it moves
+    the audit chain's head, so the next page request cannot use a view kept by services/web_cache.py."""
     def write() -> None:
-        answer = client.post("/changes/CHG-1/comments", data={"csrf": csrf, "body": "bench write"})
-        if answer.status_code != 303:
+        answer = client.post("/api/v1/changes/CHG-1/comments", json={"body": "bench write"},
+                             headers={"Authorization": f"Bearer {token}"})
+        if answer.status_code != 201:
             raise RuntimeError(f"the comment answered {answer.status_code}")
     return write
 
@@ -147,7 +150,7 @@ def bench(label: str, url: str) -> list[list[str]]:
         with httpx.Client(base_url=server.base, timeout=60) as client:
             sign_in(client)
             ping_before = median_ms(client, "/api/v1/ping")
-            write = writer(client)
+            write = writer(client, TOKEN[url])
             pages = {"dashboard /": median_ms(client, "/"), f"change page /changes/{rich}": median_ms(client, f"/changes/{rich}"),
                      "dashboard / after a write": median_ms(client, "/", write),
                      f"change page /changes/{rich} after a write": median_ms(client, f"/changes/{rich}", write),

@@ -119,9 +119,10 @@ def approval_queue(uow: UnitOfWork, ctx: Context) -> Queue:
     """The changes waiting for a decision the actor may take (oldest first), with what they decide on."""
     ctx.require(Permission.CHANGE_READ)
     mine = [(record, roles) for record in _waiting(uow, ctx) if (roles := approvable_roles(ctx, record))]
-    shown = [(uow.changes.get(record.id), roles) for record, roles in mine[:QUEUE_SHOWN]]  # in full: the gate reads it
-    return Queue([QueueItem(change_out(ctx, change), roles, *_gate(uow, ctx, change)) for change, roles in shown],
-                 len(mine))
+    roles_of = dict((record.id, roles) for record, roles in mine[:QUEUE_SHOWN])
+    shown = uow.web_reads.change_records(ids=list(roles_of), limit=QUEUE_SHOWN, full=True)[::-1] if roles_of else []
+    return Queue([QueueItem(change_out(ctx, change), roles_of[change.id], *_gate(uow, ctx, change))
+                  for change in shown], len(mine))
 
 
 def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> tuple[GateOut, sqlcheck.SqlCheckFact | None]:

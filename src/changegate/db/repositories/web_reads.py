@@ -9,7 +9,6 @@ them unchanged. Read-only: nothing here is attached to the session.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from types import SimpleNamespace
 from typing import Sequence
 
@@ -36,9 +35,11 @@ class WebReads:
         self.s = session
 
     def change_records(self, *, states: Sequence[str] = (), types: Sequence[str] = (),
-                       requester: str | None = None, limit: int = 50) -> list[SimpleNamespace]:
-        """The newest ``limit`` changes matching every filter given, as plain records (newest first);
-        three statements whatever their number: the rows, their items, their approvals (and evidence ids)."""
+                       requester: str | None = None, ids: Sequence[int] | None = None, limit: int = 50,
+                       full: bool = False) -> list[SimpleNamespace]:
+        """The newest ``limit`` changes matching every filter given, as plain records (newest first), in a
+        few statements whatever their number: the rows, their items, approvals and evidence ids; with
+        ``full``, the evidence rows and the comments too (what ``views.change_out`` shows)."""
         stmt = select(*_CHANGE_COLUMNS)
         if states:
             stmt = stmt.where(Change.state.in_(list(states)))
@@ -46,39 +47,30 @@ class WebReads:
             stmt = stmt.where(Change.type.in_(list(types)))
         if requester:
             stmt = stmt.where(Change.requester == requester)
+        if ids is not None:
+            stmt = stmt.where(Change.id.in_(list(ids)))
         rows = self.s.execute(stmt.order_by(Change.id.desc()).limit(limit)).all()
-        records = {row.id: SimpleNamespace(**row._asdict(), items=[], approvals=[], evidence=[]) for row in rows}
+        records = {row.id: SimpleNamespace(**row._asdict(), items=[], approvals=[], evidence=[], comments=[])
+                   for row in rows}
         if records:
-            self._children(records)
+            self._children(records, full=full)
         return list(records.values())
 
     def change_record(self, change_id: int) -> SimpleNamespace | None:
-        """One change with every collection the change page shows (evidence and comments in full), as a
-        plain record: five short Core statements instead of the ORM's load and its four collection loads."""
-        row = self.s.execute(select(*_CHANGE_COLUMNS).where(Change.id == change_id)).first()
-        if row is None:
-            return None
-        record = SimpleNamespace(**row._asdict(), items=[], approvals=[], evidence=[], comments=[])
-        records = {change_id: record}
-        self._children(records, evidence=False)
-        for name, model, columns in (("evidence", Evidence, _EVIDENCE_COLUMNS), ("comments", Comment, _COMMENT_COLUMNS)):
-            found = self.s.execute(_rows(model, columns).where(model.change_id == change_id).order_by(model.id))
-            setattr(record, name, [SimpleNamespace(**{c: getattr(r, c) for c in columns}) for r in found])
-        return record
+        """One change with every collection the change page shows, as a plain record: five short Core
+        statements instead of the ORM's load and its four collection loads."""
+        found = self.change_records(ids=[change_id], limit=1, full=True)
+        return found[0] if found else None
 
-    def _children(self, records: dict[int, SimpleNamespace], *, evidence: bool = True) -> None:
+    def _children(self, records: dict[int, SimpleNamespace], *, full: bool) -> None:
         ids = list(records)
         for change_id, name in self.s.execute(
                 select(ChangeItem.change_id, ChangeItem.name).where(ChangeItem.change_id.in_(ids))
                 .order_by(ChangeItem.change_id, ChangeItem.position)):
             records[change_id].items.append(SimpleNamespace(name=name))
-        for row in self.s.execute(_rows(Approval, _APPROVAL_COLUMNS).where(Approval.change_id.in_(ids)).order_by(Approval.id)):
-            records[row.change_id].approvals.append(SimpleNamespace(**{c: getattr(row, c) for c in _APPROVAL_COLUMNS}))
-        if not evidence:
-            return
-        found: dict[int, list] = defaultdict(list)
-        for change_id, evidence_id in self.s.execute(
-                select(Evidence.change_id, Evidence.id).where(Evidence.change_id.in_(ids))):
-            found[change_id].append(SimpleNamespace(id=evidence_id))  # facts count them; summaries skip them
-        for change_id, rows in found.items():
-            records[change_id].evidence = rows
+        # Evidence in full for the page; otherwise its ids only (facts count them; summaries skip them).
+        for name, model, columns in (("approvals", Approval, _APPROVAL_COLUMNS),
+                                     ("evidence", Evidence, _EVIDENCE_COLUMNS if full else ("id",)),
+                                     *((("comments", Comment, _COMMENT_COLUMNS),) if full else ())):
+            for row in self.s.execute(_rows(model, columns).where(model.change_id.in_(ids)).order_by(model.id)):
+                getattr(records[row.change_id], name).append(SimpleNamespace(**{c: getattr(row, c) for c in columns}))
