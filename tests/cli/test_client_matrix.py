@@ -170,6 +170,35 @@ def test_tokens(invoke):
     assert code == 1 and "may not token.manage" in err
 
 
+def test_web_passwords(invoke):
+    """set_password, password_link (``user set-password``, prompted or ``--link``)."""
+    from changegate.cli.main import app
+
+    def prompted(person: str, target: str, password: str):
+        who = ["--url", invoke.server, "--token", invoke.tokens[person]] if invoke.remote else ["--as", person]
+        result = invoke.runner.invoke(app, [*who, "user", "set-password", target], input=f"{password}\n{password}\n",
+                                      catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    out = ok(prompted("chris.change", "ines.itmgr", "a long enough password"))
+    assert "password set for ines.itmgr; their other web sessions have ended" in out
+    out = ok(prompted("omar.ops", "omar.ops", "omar's very own password"))  # anybody may set their own
+    assert "password set for omar.ops" in out
+    code, _, err = prompted("omar.ops", "ines.itmgr", "a long enough password")
+    assert code == 1 and "may not token.manage" in err
+    code, _, err = prompted("chris.change", "ines.itmgr", "short")
+    assert code == 2 and "the password is shorter than 12 characters" in err
+    out = ok(invoke("chris.change", "user", "set-password", "dana.dev", "--link", "--base-url", "https://cg.plant",
+                    "--valid-minutes", "30"))
+    first, link = out.splitlines()
+    assert first == "one-time link for dana.dev, valid for 30 minutes:"
+    assert link.startswith("https://cg.plant/set-password/") and len(link.rsplit("/", 1)[1]) >= 40
+    code, _, err = invoke("dana.dev", "user", "set-password", "kim.keyuser", "--link")
+    assert code == 1 and "may not token.manage" in err
+    code, _, err = invoke("chris.change", "user", "set-password", "ci-pipeline", "--link")
+    assert code == 2 and "ci-pipeline" in err  # a service account signs in with tokens, never a password
+
+
 def test_audit_head_and_verify(invoke, tmp_path):
     """audit_head, verify_audit; --processes is the local database's only."""
     create(invoke, tmp_path)

@@ -39,6 +39,9 @@ IVY = {"id": "ivy.itdev", "name": "Ivy IT-Developer", "roles": ["developer", "it
 def web_policy(tmp_path_factory) -> Path:
     data = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
     data["people"].append(IVY)
+    # Public holidays (Bavaria), to show on the calendar: the 25th and 26th of December among them.
+    data["schedule"]["blackouts"].append({"name": "holidays", "kind": "holidays", "country": "DE",
+                                          "subdivision": "BY"})
     path = tmp_path_factory.mktemp("policy") / "policy.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path

@@ -7,8 +7,11 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from browsing import assessed_change, screenshot, sign_in
-from changegate.services import changes
+from browsing import PLAN, assessed_change, authorized_change, dev_change, screenshot, sign_in
+from changegate.schemas.changes import ChangeCreate
+from changegate.schemas.runs import DeployIn, PlanIn
+from changegate.schemas.sqlcheck import SqlCheckIn
+from changegate.services import changes, runs, sqlcheck
 
 WIDTHS = {"laptop": {"width": 1366, "height": 900}, "tablet": {"width": 820, "height": 1180}}
 
@@ -28,7 +31,11 @@ def test_main_pages_have_no_serious_accessibility_violation(browser, server, run
                                 media_type="image/png", kind="screenshot", description="The OEE screen",
                                 max_bytes=10_000)
     assessed_change(runtime, title="Second change waiting")
-    passwords_for("ines.itmgr", "dana.dev", "audrey.audit")
+    ready, deploy, draft = authorized_change(runtime, title="Waiting for a slot"), dev_change(runtime), new_draft(runtime)
+    sqlcheck.check_and_attach(runtime.uow, runtime.context("dana.dev"), ref, SQL_CHECK, max_bytes=1_000_000)
+    with runtime.uow() as uow:  # a queued run: its page reloads itself
+        runs.create_run(uow, runtime.context("rene.release"), deploy, DeployIn(environment="dev", plan=PlanIn(text=PLAN)))
+    passwords_for("ines.itmgr", "dana.dev", "audrey.audit", "chris.change", "rene.release")
     context = browser.new_context(viewport=WIDTHS[width])
     page = context.new_page()
     try:
@@ -38,12 +45,27 @@ def test_main_pages_have_no_serious_accessibility_violation(browser, server, run
         pages = {"ines.itmgr": {"dashboard": "/", "approvals": "/approvals", "changes": "/changes",
                                 "change": f"/changes/{ref}", "not-found": "/changes/CHG-999",
                                 "calendar-month": "/calendar?view=month"},
-                 "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new"},
+                 "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new",
+                              "edit-draft": f"/changes/{draft}/edit"},
+                 "chris.change": {"calendar-slots": f"/calendar?change={ready}", "change-to-assess": f"/changes/{ref}",
+                                  "calendar-holidays": "/calendar?start=2026-12-21"},
+                 "rene.release": {"run": f"/changes/{deploy}/run", "change-with-run": f"/changes/{deploy}"},
                  "audrey.audit": {"audit-verified": "/audit?verify=true"}}
         for person, paths in pages.items():
             check_pages(page, server, person, paths, width)
     finally:
         context.close()
+
+
+SQL_CHECK = SqlCheckIn(engine="sqlite", schema_sql={"name": "schema.sql", "text": "CREATE TABLE t (id INTEGER);"},
+                       deploy={"name": "deploy.sql", "text": "ALTER TABLE t ADD COLUMN a TEXT DEFAULT 'x';"},
+                       rollback={"name": "rollback.sql", "text": "ALTER TABLE t DROP COLUMN a;"})
+
+
+def new_draft(rt) -> str:
+    with rt.uow() as uow:
+        return changes.create_change(uow, rt.context("dana.dev"), ChangeCreate(
+            title="A draft to edit", category="application", release_level="patch", environment="prod")).ref
 
 
 def check_pages(page, server: str, person: str, paths: dict[str, str], width: str) -> None:

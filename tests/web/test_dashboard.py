@@ -44,3 +44,23 @@ def test_sign_in_returns_only_to_a_page_of_this_site(target, goes_to):
     from changegate.web.auth import _local
 
     assert _local(target) == goes_to
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_today_is_the_plants_day_not_utcs(runtime, clock):
+    """At 23:30 UTC on 1 December it is already 2 December in Berlin: a change at 09:00 Berlin time on the
+    2nd is today's (by UTC's day it would be tomorrow's)."""
+    from datetime import datetime, timezone
+
+    from test_calendar import scheduled_change
+
+    ref = scheduled_change(runtime)  # Wednesday 2 December, 08:00 UTC
+    clock.now = datetime(2026, 12, 1, 23, 30, tzinfo=timezone.utc)
+    with runtime.uow(write=False) as uow:
+        board = dashboard.dashboard(uow, runtime.context("chris.change"))
+    assert [e.change for e in board.today] == [ref]
+    assert [e.change for e in board.week] == [ref]
+    clock.now = datetime(2026, 12, 2, 23, 30, tzinfo=timezone.utc)  # 00:30 on the 3rd in Berlin: it is gone
+    with runtime.uow(write=False) as uow:
+        board = dashboard.dashboard(uow, runtime.context("chris.change"))
+    assert board.today == [] and board.week == []

@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 from .. import __version__
 from ..services.runtime import Runtime
 from ..web import app as web
-from . import admin, changes, cmdb, errors, jobs, runs, schedule
+from . import admin, changes, cmdb, errors, jobs, people, runs, schedule
 from .guards import BodyLimit, QueryCheck
 
 
@@ -32,6 +32,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(cmdb.router)
     app.include_router(jobs.router)
+    app.include_router(people.router)
 
     web.install(app)  # the pages at / (sign-in, dashboard, changes, approvals) beside /api/v1
     return app

@@ -158,6 +158,18 @@ class LocalClient:
 
         return self._run(tokens.revoke_token, token_id)
 
+    def set_password(self, person: str, payload: dict) -> dict:
+        from ..schemas.passwords import PasswordIn
+        from ..services import passwords
+
+        return self._run(passwords.set_password_for, person, _parse(PasswordIn, payload))
+
+    def password_link(self, person: str, payload: dict) -> dict:
+        from ..schemas.passwords import PasswordLinkIn
+        from ..services import passwords
+
+        return self._run(passwords.link_for, person, _parse(PasswordLinkIn, payload))
+
     def gate(self, ref: str, payload: dict) -> dict:
         from ..schemas.gate import GateIn
         from ..services import gate  # reads stored SQL checks: imports the SQL check's machinery (sqlglot)

@@ -118,6 +118,12 @@ class RemoteClient:
     def revoke_token(self, token_id):
         return self._call("DELETE", f"/tokens/{token_id}")
 
+    def set_password(self, person, payload):
+        return self._call("PUT", f"/people/{self._name(person)}/password", json=payload)
+
+    def password_link(self, person, payload):
+        return self._call("POST", f"/people/{self._name(person)}/password-link", json=payload)
+
     def gate(self, ref, payload):
         return self._call("POST", f"/changes/{ref}/gate", json=payload)
 

@@ -1,7 +1,7 @@
 """``changegate user …``: web sign-in for the people of the policy file.
 
-Works on the local database (the server's own, as an operator on the server host); not yet through
-``--url``.
+Works on the local database (the server's own, as an operator on the server host) or through ``--url``
+with an API token, through the same use case.
 """
 
 # No ``from __future__ import annotations`` here: Typer would eval every command's string annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ..core.errors import ChangegateError
-from .output import fail, usage
+from .output import fail
 from .state import state
 
 user_app = typer.Typer(help="People's web sign-in: passwords and one-time set-password links.",
@@ -31,27 +31,15 @@ def set_password(
 ) -> None:
     """Set PERSON's web password (prompted twice), or with --link print a one-time link for them.
     Setting a password for someone else needs token.manage (a change manager by default)."""
-    from datetime import timedelta
-
-    from ..services import passwords
-
-    if state.url:
-        usage("user set-password works on the local database; run it on the server host without --url")
-    if not state.person:
-        usage("say who you are: --as PERSON or CHANGEGATE_USER=PERSON")
-    rt = state.runtime()
+    client = state.client()
     try:
-        rt.ensure_schema()
-        ctx = rt.context(state.person)
         if link:
-            with rt.uow() as uow:
-                secret = passwords.create_link(uow, ctx, person, timedelta(minutes=valid_minutes))
+            made = client.password_link(person, {"valid_minutes": valid_minutes})
             print(f"one-time link for {person}, valid for {valid_minutes} minutes:")
-            print(f"{base_url.rstrip('/')}/set-password/{secret}")
+            print(f"{base_url.rstrip('/')}/set-password/{made['secret']}")
             return
         password = typer.prompt(f"new password for {person}", hide_input=True, confirmation_prompt=True)
-        with rt.uow() as uow:
-            passwords.set_password(uow, ctx, person, password)
+        client.set_password(person, {"password": password})
     except ChangegateError as exc:
         fail(exc)
     print(f"password set for {person}; their other web sessions have ended")

@@ -37,6 +37,7 @@ from .repositories import (
     RunRepository,
     TokenRepository,
 )
+from .repositories.web_reads import WebReads
 
 
 def utcnow() -> datetime:
@@ -99,6 +100,7 @@ class UnitOfWork:
         self.schedule_reads = ScheduleReads(s)  # the Core reads a ReadOnlyUnit offers too (db/reads.py)
         self._afterwards: list[tuple[AuditRecord, datetime]] = []
         self.credentials = CredentialRepository(s)
+        self.web_reads = WebReads(s)  # the pages' lists as plain records (db/repositories/web_reads.py)
         self.plans, self.runs = PlanRepository(s), RunRepository(s)
         self.cmdb = CmdbRepository(s)
         self.dispatch = DispatchRepository(s)  # the job engine's leases (changegate.jobs)

@@ -231,10 +231,14 @@ class ChangeFilter:
     text: str | None = None
     limit: int = 50
     offset: int = 0
+    release_level: tuple[str, ...] | list[str] = ()
+    # Planned start in [planned_from, planned_before); a change with no planned start is left out once either is set.
+    planned_from: datetime | None = None
+    planned_before: datetime | None = None
 
     def __post_init__(self) -> None:
         # A misspelt filter value would match nothing and look like "no such changes": refuse it instead.
-        for field, known in (("state", State), ("type", ChangeType)):
+        for field, known in (("state", State), ("type", ChangeType), ("release_level", ReleaseLevel)):
             refuse_unknown(field, getattr(self, field), [k.value for k in known])
 
     def refuse_unknown_environments(self, known: Iterable[str]) -> None:

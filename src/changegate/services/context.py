@@ -18,9 +18,11 @@ class Context:
     actor: Person
     now: datetime
 
-    def may(self, permission: Permission) -> bool:
-        """Whether the actor holds a permission outright (no audit: nothing was attempted)."""
-        return authorize(self.policy, self.actor, permission).allowed
+    def may(self, permission: Permission, *, change: ChangeFacts | None = None,
+            environment: str | None = None) -> bool:
+        """Whether the actor may do this, on this change or environment if given (no audit: nothing
+        was attempted; e.g. to decide which actions a page offers)."""
+        return authorize(self.policy, self.actor, permission, environment=environment, change=change).allowed
 
     def require(self, permission: Permission, *, change: ChangeFacts | None = None,
                 environment: str | None = None, entity: str = "-") -> None:

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from ..core.authz import authorize
 from ..core.changes.approvals import APPROVAL_STATES, check_approval
-from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, State
+from ..core.changes.entities import TERMINAL_STATES, ChangeType, EmergencyStatus, Risk, State, format_ref
+from ..core.errors import NotFound
 from ..core.changes.lifecycle import Action
 from ..core.policy.model import Permission
 from ..db.models import Change
 from ..db.uow import UnitOfWork
-from ..schemas.changes import AuditEventOut, ChangeFilter, ChangeOut, ChangeSummaryOut
+from ..schemas.changes import AuditEventOut, ChangeOut, ChangeSummaryOut
 from ..schemas.gate import GateOut
 from ..schemas.schedule import CalendarEntryOut
-from . import changes, gate, schedule, sqlcheck
+from . import changes, gate, schedule, sqlcheck, web_changes
 from .context import Context
-from .lookup import load
+from .lookup import parse_ref
 from .views import change_out, change_summary_out, facts_of
 
 DASHBOARD_SHOWN = 20  # rows of the "waiting for your approval" list; the queue has them all
@@ -42,16 +43,16 @@ def allowed_actions(ctx: Context, change: Change, out: ChangeOut) -> list[str]:
     submit or withdraw their own; the deploy rights of its environment count)."""
     facts = facts_of(change)
     return [a for a in out.available_actions if Action(a) in changes.ACTION_PERMISSION
-            and authorize(ctx.policy, ctx.actor, changes.ACTION_PERMISSION[Action(a)], change=facts).allowed]
+            and ctx.may(changes.ACTION_PERMISSION[Action(a)], change=facts)]
 
 
-def _waiting(uow: UnitOfWork, ctx: Context) -> list[Change]:
-    """Changes in a state where approvals are recorded: normal ones assessed, emergencies after submission."""
-    normal, _ = uow.changes.search(ChangeFilter(state=[State.ASSESSED.value], limit=_SCAN))
+def _waiting(uow: UnitOfWork, ctx: Context) -> list:
+    """Changes in a state where approvals are recorded: normal ones assessed, emergencies after submission.
+    Plain records (db/repositories/web_reads.py), not ORM objects: hundreds may be looked at per page."""
+    normal = uow.web_reads.change_records(states=[State.ASSESSED.value], limit=_SCAN)
     emergency_states = sorted(s.value for s in APPROVAL_STATES[ChangeType.EMERGENCY])
-    urgent, _ = uow.changes.search(ChangeFilter(type=[ChangeType.EMERGENCY.value], state=emergency_states,
-                                                limit=_SCAN))
-    seen: dict[int, Change] = {c.id: c for c in urgent}
+    urgent = uow.web_reads.change_records(types=[ChangeType.EMERGENCY.value], states=emergency_states, limit=_SCAN)
+    seen = {c.id: c for c in urgent}
     seen.update({c.id: c for c in normal})
     return sorted(seen.values(), key=lambda c: c.id)
 
@@ -71,11 +72,11 @@ class Dashboard:
 def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
     ctx.require(Permission.CHANGE_READ)
     waiting = _waiting(uow, ctx)
-    mine, _ = uow.changes.search(ChangeFilter(requester=ctx.actor.id, limit=20))
+    mine = uow.web_reads.change_records(requester=ctx.actor.id, limit=20)
     emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
-    failures, _ = uow.changes.search(ChangeFilter(state=[State.FAILED.value, State.ROLLED_BACK.value], limit=10))
+    failures = uow.web_reads.change_records(states=[State.FAILED.value, State.ROLLED_BACK.value], limit=10)
     for_me = [c for c in waiting if approvable_roles(ctx, c)]
-    start = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = _plant_midnight(ctx)
     cal = schedule.calendar(uow, ctx, start, start + timedelta(days=7))
     scheduled = [e for e in cal.entries if e.kind == "change"]
     return Dashboard(
@@ -88,6 +89,13 @@ def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
         recent_failures=[change_summary_out(ctx, c) for c in failures],
         waiting_count=len(for_me),
     )
+
+
+def _plant_midnight(ctx: Context) -> datetime:
+    """Where "today" begins: midnight on the plant's clock (the policy's time zone), not UTC's. Adding days
+    to it keeps the wall clock, so "the next seven days" are seven plant days, across DST too."""
+    zone = ZoneInfo(ctx.policy.schedule.timezone)
+    return datetime.combine(ctx.now.astimezone(zone).date(), time(), zone)
 
 
 @dataclass
@@ -110,9 +118,11 @@ class Queue:
 def approval_queue(uow: UnitOfWork, ctx: Context) -> Queue:
     """The changes waiting for a decision the actor may take (oldest first), with what they decide on."""
     ctx.require(Permission.CHANGE_READ)
-    mine = [(change, roles) for change in _waiting(uow, ctx) if (roles := approvable_roles(ctx, change))]
-    return Queue([QueueItem(change_out(ctx, change), roles, *_gate(uow, ctx, change))
-                  for change, roles in mine[:QUEUE_SHOWN]], len(mine))
+    mine = [(record, roles) for record in _waiting(uow, ctx) if (roles := approvable_roles(ctx, record))]
+    roles_of = dict((record.id, roles) for record, roles in mine[:QUEUE_SHOWN])
+    shown = uow.web_reads.change_records(ids=list(roles_of), limit=QUEUE_SHOWN, full=True)[::-1] if roles_of else []
+    return Queue([QueueItem(change_out(ctx, change), roles_of[change.id], *_gate(uow, ctx, change))
+                  for change in shown], len(mine))
 
 
 def _gate(uow: UnitOfWork, ctx: Context, change: Change) -> tuple[GateOut, sqlcheck.SqlCheckFact | None]:
@@ -132,8 +142,14 @@ class ChangePage:
     sql_check: sqlcheck.SqlCheckFact | None
     approve_roles: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
-    previews: dict[int, str] = field(default_factory=dict)  # evidence id -> its text, for small text files
+    previews: dict[int, str] = field(default_factory=dict)  # evidence id -> its first PREVIEW_BYTES, as text
+    sql_report: dict | None = None  # the newest SQL check's report, as stored
     may_attach: bool = False
+    may_edit: bool = False
+    may_comment: bool = False
+    may_sign_off: bool = False
+    runs: list = field(default_factory=list)  # RunOut, newest first
+    risks: tuple[str, ...] = tuple(r.value for r in Risk)
     evidence_kinds: tuple[str, ...] = changes.EVIDENCE_KINDS
 
 
@@ -142,17 +158,31 @@ _TEXT_TYPES = ("application/json", "application/sql", "application/x-sql")
 _TEXT_SUFFIXES = (".log", ".sql", ".txt", ".json", ".csv", ".md")
 
 
-def _previews(uow: UnitOfWork, change: Change) -> dict[int, str]:
-    """Readable text of small text evidence (logs, SQL, reports), to show on the page."""
-    return {e.id: uow.evidence.content(e.id).decode("utf-8", errors="replace") for e in change.evidence
-            if e.size <= PREVIEW_BYTES and (e.media_type.startswith("text/") or e.media_type in _TEXT_TYPES
-                                            or e.filename.lower().endswith(_TEXT_SUFFIXES))}
+def _is_text(e) -> bool:
+    return e.media_type.startswith("text/") or e.media_type in _TEXT_TYPES or e.filename.lower().endswith(_TEXT_SUFFIXES)
+
+
+def _previews(uow: UnitOfWork, change: Change) -> tuple[dict[int, str], dict | None]:
+    """The first PREVIEW_BYTES of each text evidence (logs, SQL, reports), read in one statement, and the
+    newest SQL check's whole report (one more read only when it is longer than its preview)."""
+    heads = uow.evidence.heads([e.id for e in change.evidence if _is_text(e)], PREVIEW_BYTES)
+    report_row = max((e for e in change.evidence if e.kind == "sql_check"), key=lambda e: e.id, default=None)
+    report = None
+    if report_row is not None:
+        raw = heads.get(report_row.id) if report_row.size <= PREVIEW_BYTES else None
+        try:
+            report = json.loads(raw if raw is not None else uow.evidence.content(report_row.id))
+        except ValueError:
+            report = None  # not a report changegate wrote: shown as plain evidence only
+    return {i: head.decode("utf-8", errors="replace") for i, head in heads.items()}, report
 
 
 def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
     """Everything the change page shows, from one read of the change (get_change and history each
     load it again)."""
-    change = load(uow, ref)
+    change = uow.web_reads.change_record(parse_ref(ref))  # a plain record: the page only reads it
+    if change is None:
+        raise NotFound(f"no change {format_ref(parse_ref(ref))}")
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     out = change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
     history = [AuditEventOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action, entity=e.entity,
@@ -160,10 +190,13 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
                              hash=e.hash)
                for e in uow.audit.for_entity(f"change:{change.id}")]
     gate_out, sql_check = _gate(uow, ctx, change)
+    previews, report = _previews(uow, change)
     return ChangePage(
         change=out, history=history, gate=gate_out, sql_check=sql_check,
         approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),
-        previews=_previews(uow, change),
+        previews=previews, sql_report=report,
         may_attach=out.state not in TERMINAL_STATES
-        and authorize(ctx.policy, ctx.actor, Permission.EVIDENCE_ATTACH, change=facts_of(change)).allowed,
+        and ctx.may(Permission.EVIDENCE_ATTACH, change=facts_of(change)),
+        may_edit=web_changes.may_edit(ctx, change), may_comment=web_changes.may_comment(ctx, change),
+        may_sign_off=web_changes.may_sign_off(ctx, change), runs=web_changes.runs_of(uow, change),
     )

@@ -18,10 +18,11 @@ from ..core.errors import InvalidInput, Unauthenticated
 from ..core.policy.model import Permission, Person, Policy
 from ..db.models import WebCredential
 from ..db.uow import UnitOfWork
+from ..schemas.passwords import MAX_PASSWORD_LENGTH, PasswordIn, PasswordLinkIn, PasswordLinkOut, PasswordSetOut
 from .context import Context
 
 MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; a megabyte "password" is an attack, not a password
+# MAX_PASSWORD_LENGTH (schemas/passwords.py): argon2 hashes any length; a megabyte "password" is an attack
 MAX_FAILURES = 5  # consecutive failed sign-ins before the lock-out
 LOCK_OUT = timedelta(minutes=15)
 LINK_VALIDITY = timedelta(hours=1)
@@ -191,3 +192,17 @@ def shared_secret(uow: UnitOfWork, name: str, now: datetime) -> str:
         value = secrets.token_urlsafe(48)
         uow.credentials.add_secret(name, value, now)
     return value
+
+
+# --- the API's and the CLI's answers (one shape whether local or through --url) ----------------------
+
+
+def set_password_for(uow: UnitOfWork, ctx: Context, person_id: str, body: PasswordIn) -> PasswordSetOut:
+    set_password(uow, ctx, person_id, body.password)
+    return PasswordSetOut(person=person_id)
+
+
+def link_for(uow: UnitOfWork, ctx: Context, person_id: str, body: PasswordLinkIn) -> PasswordLinkOut:
+    validity = timedelta(minutes=body.valid_minutes)
+    secret = create_link(uow, ctx, person_id, validity)
+    return PasswordLinkOut(person=person_id, secret=secret, expires_at=ctx.now + validity)

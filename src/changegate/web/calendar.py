@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from ..core.errors import InvalidInput
-from ..services import schedule
+from ..services import schedule, web_schedule
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
 from .render import render
@@ -61,21 +61,33 @@ def _span(entry, day_start: datetime, day_end: datetime, zone: ZoneInfo) -> str:
     return f"{entry.start.astimezone(zone):%H:%M}–{entry.end.astimezone(zone):%H:%M}"
 
 
-def _in_conflict(cal) -> set[str]:
-    return {ref for c in cal.conflicts if not c.accepted for ref in (c.change, c.other)}
+def _in_conflict(cal) -> dict[str, str]:
+    """Each change in a conflict: "open", or "accepted" when every conflict it is in was accepted."""
+    marks: dict[str, str] = {}
+    for c in cal.conflicts:
+        for ref in (c.change, c.other):
+            marks[ref] = "open" if not c.accepted or marks.get(ref) == "open" else "accepted"
+    return marks
 
 
 @router.get("/calendar")
 def calendar_page(request: Request, ctx: Viewer, rt: RT, view: Literal["week", "month"] = "week",
                   start: Annotated[str, Query(max_length=10)] = "",
-                  environment: Annotated[str, Query(max_length=64)] = "prod") -> Response:
+                  environment: Annotated[str, Query(max_length=64)] = "prod",
+                  change: Annotated[str, Query(max_length=32)] = "") -> Response:
+    """With ``change=CHG-n``: that change's next valid slots above the calendar of its environment, each
+    a button that schedules it there."""
     zone = ZoneInfo(ctx.policy.schedule.timezone)
     first = _first_day(start, view, ctx.now.astimezone(zone).date())
     last = _next_first(first, view)
     begin, end = datetime.combine(first, time(), zone), datetime.combine(last, time(), zone)
     with rt.uow(write=False) as uow:
+        choice = web_schedule.next_slots(uow, ctx, change) if change else None
+        environment = choice.environment if choice else environment
         cal = schedule.calendar(uow, ctx, begin, end, environment or None)
-    return render(request, "calendar.html", me=ctx.actor, cal=cal, days=_days(cal, first, last, zone), in_conflict=_in_conflict(cal), view=view,
+        waiting = web_schedule.waiting_for_slot(uow, ctx, environment) if not change else []
+    return render(request, "calendar.html", me=ctx.actor, cal=cal, days=_days(cal, first, last, zone),
+                  in_conflict=_in_conflict(cal), holidays=web_schedule.holidays_by_day(ctx, cal), view=view,
                   first=first, previous=_previous_first(first, view), following=last, environment=environment,
                   environments=list(ctx.policy.environments), tz=ctx.policy.schedule.timezone,
-                  today=ctx.now.astimezone(zone).date())
+                  today=ctx.now.astimezone(zone).date(), choice=choice, change=change.upper(), waiting=waiting)

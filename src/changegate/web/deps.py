@@ -25,7 +25,8 @@ def viewer(request: Request) -> Context:
     with rt.uow(write=False) as uow:
         person = passwords.session_person(uow, rt.policy, session.person, session.stamp)
     request.state.person = person
-    return rt.context(person)
+    request.state.ctx = rt.context(person)
+    return request.state.ctx
 
 
 async def csrf_guard(request: Request) -> None:

@@ -93,9 +93,10 @@ class PageRoute(APIRoute):
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            signer = await run_in_threadpool(_signer, request)
+            # Made once per process (a database read): afterwards no trip to a worker thread for it.
+            signer = getattr(request.app.state, "web_signer", None) or await run_in_threadpool(_signer, request)
             request.state.web = web_session.read(request, signer)
-            request.state.person = None
+            request.state.person = request.state.ctx = None
             try:
                 response = await inner(request)
             except (ChangegateError, RequestValidationError) as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -13,9 +15,9 @@ from starlette.responses import RedirectResponse, Response
 from ..core.changes.entities import Category, ChangeType, ReleaseLevel, Risk
 from ..core.errors import InvalidInput
 from ..core.policy.model import Permission
-from ..schemas.changes import ChangeCreate
+from ..schemas.changes import ChangeCreate, ChangeOut, ChangeUpdate
 from ..schemas.common import problems
-from ..services import changes
+from ..services import changes, web_changes
 from ..services.context import Context
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
@@ -46,9 +48,10 @@ def _choices(ctx: Context) -> dict:
                 tz=ctx.policy.schedule.timezone)
 
 
-def _form_page(request: Request, ctx: Context, values: dict, errors: dict[str, str], status: int = 200) -> Response:
+def _form_page(request: Request, ctx: Context, values: dict, errors: dict[str, str], status: int = 200,
+               editing: ChangeOut | None = None) -> Response:
     return render(request, "new_change.html", me=ctx.actor, values=values, errors=errors, status_code=status,
-                  **_choices(ctx))
+                  editing=editing, **_choices(ctx))
 
 
 @router.get("/changes/new")
@@ -98,6 +101,77 @@ async def create_change(request: Request, ctx: Viewer, rt: RT) -> Response:
     except InvalidInput as exc:  # the use case's own checks (unknown template, environment not allowed…)
         return _form_page(request, ctx, values, {exc.field or "title": exc.message}, 422)
     request.state.web.say(f"{out.ref} created as a draft: attach its evidence, then submit it")
+    return RedirectResponse(f"/changes/{out.ref}", status_code=303)
+
+
+# The fields a draft's edit changes (type, template and environment are fixed at creation).
+EDITABLE = ("title", "category", "release_level", "risk", "items", "description", "impact_analysis",
+            "implementation_plan", "verification_plan", "rollback_script", "planned_start", "estimated_downtime",
+            "version")
+
+
+def _values_of(c: ChangeOut, zone: str) -> dict[str, str]:
+    """A stored change as the form's field values (planned start on the plant's clock)."""
+    start = c.planned_start.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if c.planned_start else ""
+    return {
+        "title": c.title, "type": c.type.value, "template": c.template or "", "environment": c.environment,
+        "category": c.category.value, "release_level": c.release_level.value, "risk": c.risk.value,
+        "items": ", ".join(c.items), "description": c.description, "impact_analysis": c.impact_analysis,
+        "implementation_plan": c.implementation_plan, "verification_plan": c.verification_plan,
+        "rollback_script": c.rollback_plan.script if c.rollback_plan else "", "planned_start": start,
+        "estimated_downtime": "" if c.estimated_downtime_minutes is None else str(c.estimated_downtime_minutes),
+        "version": c.version or "",
+    }
+
+
+def _update(values: dict, zone: str, expected_version: int | None) -> ChangeUpdate:
+    """Every editable field as sent: an emptied field clears it (the use case refuses emptying a required one)."""
+    data: dict = {k: values[k] or None for k in ("title", "category", "release_level", "risk", "version",
+                                                  "estimated_downtime")}
+    data.update({k: values[k] for k in ("description", "impact_analysis", "implementation_plan",
+                                        "verification_plan")})
+    data["items"] = [i.strip() for i in re.split(r"[,\n]", values["items"]) if i.strip()]
+    data["rollback_plan"] = {"script": values["rollback_script"]} if values["rollback_script"] else None
+    data["planned_start"] = _planned(values["planned_start"], zone)
+    return ChangeUpdate(**data, expected_version=expected_version)
+
+
+@router.get("/changes/{ref}/edit")
+def edit_draft(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
+    with rt.uow(write=False) as uow:
+        draft = web_changes.draft_to_edit(uow, ctx, ref)
+    return _form_page(request, ctx, _values_of(draft, ctx.policy.schedule.timezone), {}, editing=draft)
+
+
+@router.post("/changes/{ref}/edit")
+async def save_draft(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
+    form = await request.form()
+    values = {name: str(form.get(name) or "").replace("\r\n", "\n") for name in FIELDS}
+    sent_version = str(form.get("expected_version") or "")
+    version = int(sent_version) if sent_version.isdigit() else None
+
+    def _draft():
+        with rt.uow(write=False) as uow:
+            return web_changes.draft_to_edit(uow, ctx, ref)
+
+    draft = await run_in_threadpool(_draft)
+    values.update({k: _values_of(draft, ctx.policy.schedule.timezone)[k] for k in ("type", "template", "environment")})
+    try:
+        body = _update(values, ctx.policy.schedule.timezone, version)
+    except ValidationError as exc:
+        return _form_page(request, ctx, values, _field_errors(exc), 422, editing=draft)
+    except InvalidInput as exc:
+        return _form_page(request, ctx, values, {exc.field or "title": exc.message}, 422, editing=draft)
+
+    def _save():
+        with rt.uow() as uow:
+            return changes.update_change(uow, ctx, ref, body)
+
+    try:
+        out = await run_in_threadpool(_save)
+    except InvalidInput as exc:  # the use case's own checks (an emptied required field, unknown items…)
+        return _form_page(request, ctx, values, {exc.field or "title": exc.message}, 422, editing=draft)
+    request.state.web.say(f"{out.ref} saved (version {out.row_version})")
     return RedirectResponse(f"/changes/{out.ref}", status_code=303)
 
 

@@ -6,7 +6,7 @@ Each handler opens a unit of work, calls services, and renders a template; a POS
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -16,11 +16,11 @@ from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from ..core.audit import parse_anchor
-from ..core.changes.entities import ChangeType, State
+from ..core.changes.entities import ChangeType, ReleaseLevel, State
 from ..core.errors import InvalidInput
-from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, TransitionIn
+from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, CommentIn, TransitionIn
 from ..schemas.common import problems
-from ..services import audit, changes, dashboard
+from ..services import audit, changes, dashboard, web_cache, web_changes
 from .auth import _local
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
@@ -42,10 +42,19 @@ def _model(cls, **fields):
         raise InvalidInput("; ".join(f"{p.field}: {p.message}" for p in found), field=found[0].field) from None
 
 
+def _views(request: Request) -> web_cache.ViewCache:
+    state = request.app.state
+    if getattr(state, "web_views", None) is None:
+        state.web_views = web_cache.ViewCache()
+    return state.web_views
+
+
 @router.get("/")
 def dashboard_page(request: Request, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
-        board = dashboard.dashboard(uow, ctx)
+        uow.read_snapshot()
+        key = ("dashboard", ctx.actor.id, web_cache.generation(uow), web_cache.minute(ctx.now))
+        board = _views(request).get(key, lambda: dashboard.dashboard(uow, ctx))
     return render(request, "dashboard.html", me=ctx.actor, board=board, tz=ctx.policy.schedule.timezone)
 
 
@@ -57,11 +66,21 @@ def change_list(
     type: Annotated[str, Query(max_length=20)] = "",
     requester: Annotated[str, Query(max_length=64)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
+    level: Annotated[str, Query(max_length=20)] = "",
+    planned_from: Annotated[str, Query(max_length=10)] = "",
+    planned_to: Annotated[str, Query(max_length=10)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    chosen = {"state": state, "environment": environment, "type": type, "requester": requester, "q": q}
+    chosen = {"state": state, "environment": environment, "type": type, "requester": requester, "q": q,
+              "level": level, "planned_from": planned_from, "planned_to": planned_to}
+    zone = ctx.policy.schedule.timezone
+    start, until = _local_day(planned_from, "planned_from", zone), _local_day(planned_to, "planned_to", zone)
+    if start and until and until < start:
+        raise InvalidInput("planned until is before planned from", field="planned_to")
     f = ChangeFilter(state=[state] if state else [], environment=[environment] if environment else [],
                      type=[type] if type else [], requester=requester or None, text=q or None,
+                     release_level=[level] if level else [], planned_from=start,
+                     planned_before=until + timedelta(days=1) if until else None,
                      limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     with rt.uow(write=False) as uow:
         found = changes.list_changes(uow, ctx, f)
@@ -69,15 +88,40 @@ def change_list(
     link = lambda n: "/changes?" + urlencode({**{k: v for k, v in chosen.items() if v}, "page": n})  # noqa: E731
     return render(request, "changes.html", me=ctx.actor, found=found, chosen=chosen, page=page, pages=pages,
                   link=link, states=[s.value for s in State], types=[t.value for t in ChangeType],
+                  levels=[lv.value for lv in ReleaseLevel], tz=zone,
                   environments=list(ctx.policy.environments), people=ctx.policy.people)
+
+
+def _local_day(value: str, field: str, zone: str) -> datetime | None:
+    """A date field as the instant its day begins on the plant's clock (timedelta arithmetic on it stays
+    on the wall clock, so a day across a DST change is still the whole day)."""
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), ZoneInfo(zone))
+    except ValueError:
+        raise InvalidInput(f"{field.replace('_', ' ')} {value!r} is not a date (YYYY-MM-DD)", field=field) from None
 
 
 @router.get("/changes/{ref}")
 def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
-        view = dashboard.change_page(uow, ctx, ref)
-    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews,
+        uow.read_snapshot()
+        key = ("change", ref.upper(), ctx.actor.id, web_cache.generation(uow), web_cache.minute(ctx.now))
+        view = _views(request).get(key, lambda: dashboard.change_page(uow, ctx, ref))
+    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews, preview_bytes=dashboard.PREVIEW_BYTES,
                   images=_IMAGE_TYPES, tz=ctx.policy.schedule.timezone_for(view.change.environment))
+
+
+@router.get("/changes/{ref}/run")
+def run_page(request: Request, ref: str, ctx: Viewer, rt: RT, follow: bool = False) -> Response:
+    """The newest deployment run with its steps and log. With ``follow``, it reloads itself while a worker
+    drives it (asked for, not by default: a page that reloads on its own is an accessibility failure, WCAG 2.2.1)."""
+    with rt.uow(write=False) as uow:
+        view = web_changes.run_page(uow, ctx, ref)
+    return render(request, "run.html", me=ctx.actor, view=view, r=view.run, refresh=web_changes.REFRESH_SECONDS,
+                  follow=follow,
+                  tz=ctx.policy.schedule.timezone_for(view.run.environment))
 
 
 @router.get("/changes/{ref}/evidence/{evidence_id}")
@@ -111,22 +155,32 @@ def decide(request: Request, ref: str, ctx: Viewer, rt: RT, role: Annotated[str,
 
 
 def _planned(value: str, zone: str) -> datetime | None:
-    """A datetime-local field, read on the plant's wall clock."""
+    """A datetime-local field, read on the plant's wall clock; a value with an offset (a slot offered
+    by the page) is taken as it is."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=ZoneInfo(zone))
+        when = datetime.fromisoformat(value)
+        return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(zone))
     except ValueError:
         raise InvalidInput(f"planned start {value!r} is not a date and time", field="planned_start") from None
+
+
+Analysis = Annotated[str, Form(max_length=100_000)]
 
 
 @router.post("/changes/{ref}/transitions")
 def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, Form(max_length=20)],
         reason: Reason = "", planned_start: Annotated[str, Form(max_length=40)] = "",
-        expected_version: Annotated[int | None, Form()] = None) -> Response:
+        expected_version: Annotated[int | None, Form()] = None, risk: Annotated[str, Form(max_length=20)] = "",
+        readiness_analysis: Analysis = "", risk_analysis: Analysis = "", emergency_plan: Analysis = "") -> Response:
     with rt.uow() as uow:
         if action == "assess":
-            out = changes.assess(uow, ctx, ref, _model(AssessIn, reason=reason, expected_version=expected_version))
+            body = _model(AssessIn, reason=reason, expected_version=expected_version, risk=risk or None,
+                          readiness_analysis=readiness_analysis.replace("\r\n", "\n"),
+                          risk_analysis=risk_analysis.replace("\r\n", "\n"),
+                          emergency_plan=emergency_plan.replace("\r\n", "\n"))
+            out = changes.assess(uow, ctx, ref, body)
         else:
             zone = ctx.policy.schedule.timezone
             body = _model(TransitionIn, action=action, reason=reason, expected_version=expected_version,
@@ -134,6 +188,22 @@ def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, 
             out = changes.transition(uow, ctx, ref, body)
     request.state.web.say(f"{out.ref}: {action.replace('_', ' ')} done; it is now {out.state.value}")
     return RedirectResponse(f"/changes/{out.ref}", status_code=303)
+
+
+@router.post("/changes/{ref}/comments")
+def comment(request: Request, ref: str, ctx: Viewer, rt: RT, body: Annotated[str, Form(max_length=50_000)]) -> Response:
+    with rt.uow() as uow:
+        out = changes.add_comment(uow, ctx, ref, _model(CommentIn, body=body.replace("\r\n", "\n")))
+    request.state.web.say(f"comment added to {out.ref}")
+    return RedirectResponse(f"/changes/{out.ref}#h-comments", status_code=303)
+
+
+@router.post("/changes/{ref}/uat-signoff")
+def sign_off(request: Request, ref: str, ctx: Viewer, rt: RT, note: Reason = "") -> Response:
+    with rt.uow() as uow:
+        out = changes.sign_off_uat(uow, ctx, ref, note)
+    request.state.web.say(f"UAT of {out.ref} signed off by {ctx.actor.id}")
+    return RedirectResponse(f"/changes/{out.ref}#h-approvals", status_code=303)
 
 
 @router.get("/audit")

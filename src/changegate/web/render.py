@@ -7,11 +7,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from .. import __version__
-from ..core.authz import authorize
 from ..core.policy.model import Permission, Person
 
 HERE = Path(__file__).resolve().parent
@@ -40,7 +40,18 @@ def _hm(value: datetime, zone: str) -> str:
     return f"{value.astimezone(ZoneInfo(zone)):%H:%M}"
 
 
+def _sql(text: str) -> Markup:
+    """SQL as HTML with its tokens in classes (static/style.css colours them; inline styles would break the
+    CSP). Pygments escapes the text; imported on first use, the pages that show no SQL never load it."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import SqlLexer
+
+    return Markup(highlight(text, SqlLexer(), HtmlFormatter(nowrap=True, classprefix="tok-")))
+
+
 _env.filters["when"] = _when
+_env.filters["sql"] = _sql
 _env.filters["hm"] = _hm
 _env.filters["words"] = _words
 
@@ -48,9 +59,10 @@ _env.filters["words"] = _words
 def render(request: Request, template: str, *, me: Person | None = None, status_code: int = 200,
            **data) -> HTMLResponse:
     session = getattr(request.state, "web", None)
-    policy = request.app.state.runtime.policy
-    may_create = me is not None and authorize(policy, me, Permission.CHANGE_CREATE).allowed
-    may_audit = me is not None and authorize(policy, me, Permission.AUDIT_READ).allowed
+    ctx = getattr(request.state, "ctx", None)  # the signed-in person's context, set by deps.viewer
+    me = me or (ctx.actor if ctx else None)
+    may_create = ctx is not None and ctx.may(Permission.CHANGE_CREATE)
+    may_audit = ctx is not None and ctx.may(Permission.AUDIT_READ)
     html = _env.get_template(template).render(
         request=request, me=me, may_create=may_create, may_audit=may_audit, version=__version__, csrf=session.csrf if session else "",
         flash=session.take_flash() if session else "", **data,

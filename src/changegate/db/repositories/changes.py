@@ -65,6 +65,9 @@ class ChangeQuery(Protocol):
     text: str | None
     limit: int
     offset: int
+    release_level: Sequence[str]
+    planned_from: datetime | None
+    planned_before: datetime | None
 
 
 def _like_escape(s: str) -> str:
@@ -154,6 +157,12 @@ class ChangeRepository(Repository[Change]):
             conditions.append(Change.type.in_(list(f.type)))
         if f.requester:
             conditions.append(Change.requester == f.requester)
+        if f.release_level:
+            conditions.append(Change.release_level.in_(list(f.release_level)))
+        if f.planned_from is not None:
+            conditions.append(Change.planned_start >= f.planned_from)
+        if f.planned_before is not None:
+            conditions.append(Change.planned_start < f.planned_before)
         if f.text:
             pattern = f"%{_like_escape(f.text.lower())}%"
             conditions.append(
@@ -207,6 +216,16 @@ class EvidenceRepository(Repository[Evidence]):
         return self.s.execute(
             select(EvidenceBlob.content).where(EvidenceBlob.evidence_id == evidence_id)
         ).scalar_one()
+
+    def heads(self, evidence_ids: list[int], max_bytes: int) -> dict[int, bytes]:
+        """The first ``max_bytes`` of each evidence's content, in one statement (the change page's previews)."""
+        if not evidence_ids:
+            return {}
+        rows = self.s.execute(
+            select(EvidenceBlob.evidence_id, func.substr(EvidenceBlob.content, 1, max_bytes))
+            .where(EvidenceBlob.evidence_id.in_(evidence_ids))
+        ).all()
+        return {evidence_id: bytes(head) for evidence_id, head in rows}
 
     def latest_of_kind(self, change_id: int, kind: str) -> Evidence | None:
         return self.s.execute(

@@ -1,0 +1,76 @@
+"""Reads for the web pages' lists: changes as plain records, without the ORM.
+
+The dashboard and the approval queue look at up to hundreds of changes to find those waiting for the
+viewer; loading each as an ORM object with its collections cost most of the page's time. These reads
+return records with the model's attribute names (``items``, ``approvals``, ``evidence`` as lists of
+records), as ``ChangeRepository.view`` does, so ``services.views.facts_of`` and the summaries read
+them unchanged. Read-only: nothing here is attached to the session.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Approval, Change, ChangeItem, Comment, Evidence
+
+_CHANGE_COLUMNS = tuple(Change.__table__.c)
+_APPROVAL_COLUMNS = ("id", "role", "approver", "decision", "reason", "retroactive", "created_at")
+
+
+_EVIDENCE_COLUMNS = ("id", "kind", "filename", "media_type", "size", "sha256", "description", "uploaded_by",
+                     "uploaded_at")
+_COMMENT_COLUMNS = ("id", "author", "body", "created_at")
+
+
+def _rows(model, columns: tuple[str, ...]):
+    return select(model.change_id, *(getattr(model, c) for c in columns))
+
+
+class WebReads:
+    def __init__(self, session: Session):
+        self.s = session
+
+    def change_records(self, *, states: Sequence[str] = (), types: Sequence[str] = (),
+                       requester: str | None = None, ids: Sequence[int] | None = None, limit: int = 50,
+                       full: bool = False) -> list[SimpleNamespace]:
+        """The newest ``limit`` changes matching every filter given, as plain records (newest first), in a
+        few statements whatever their number: the rows, their items, approvals and evidence ids; with
+        ``full``, the evidence rows and the comments too (what ``views.change_out`` shows)."""
+        stmt = select(*_CHANGE_COLUMNS)
+        if states:
+            stmt = stmt.where(Change.state.in_(list(states)))
+        if types:
+            stmt = stmt.where(Change.type.in_(list(types)))
+        if requester:
+            stmt = stmt.where(Change.requester == requester)
+        if ids is not None:
+            stmt = stmt.where(Change.id.in_(list(ids)))
+        rows = self.s.execute(stmt.order_by(Change.id.desc()).limit(limit)).all()
+        records = {row.id: SimpleNamespace(**row._asdict(), items=[], approvals=[], evidence=[], comments=[])
+                   for row in rows}
+        if records:
+            self._children(records, full=full)
+        return list(records.values())
+
+    def change_record(self, change_id: int) -> SimpleNamespace | None:
+        """One change with every collection the change page shows, as a plain record: five short Core
+        statements instead of the ORM's load and its four collection loads."""
+        found = self.change_records(ids=[change_id], limit=1, full=True)
+        return found[0] if found else None
+
+    def _children(self, records: dict[int, SimpleNamespace], *, full: bool) -> None:
+        ids = list(records)
+        for change_id, name in self.s.execute(
+                select(ChangeItem.change_id, ChangeItem.name).where(ChangeItem.change_id.in_(ids))
+                .order_by(ChangeItem.change_id, ChangeItem.position)):
+            records[change_id].items.append(SimpleNamespace(name=name))
+        # Evidence in full for the page; otherwise its ids only (facts count them; summaries skip them).
+        for name, model, columns in (("approvals", Approval, _APPROVAL_COLUMNS),
+                                     ("evidence", Evidence, _EVIDENCE_COLUMNS if full else ("id",)),
+                                     *((("comments", Comment, _COMMENT_COLUMNS),) if full else ())):
+            for row in self.s.execute(_rows(model, columns).where(model.change_id.in_(ids)).order_by(model.id)):
+                getattr(records[row.change_id], name).append(SimpleNamespace(**{c: getattr(row, c) for c in columns}))

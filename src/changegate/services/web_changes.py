@@ -1,0 +1,69 @@
+"""What the change pages read beyond the API's use cases: a draft to edit, and what a person may do
+on a change (asked with ``Context.may``, never audited: nothing was attempted)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.changes.entities import TERMINAL_STATES, State
+from ..core.runs.machine import ACTIVE, RunState
+from ..core.errors import Forbidden, Refused
+from ..core.policy.model import Permission
+from ..db.uow import UnitOfWork
+from ..schemas.changes import ChangeOut
+from ..schemas.runs import RunOut
+from . import runs
+from .context import Context
+from .lookup import load
+from .views import change_out, facts_of
+
+
+def draft_to_edit(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
+    """The draft as the edit form shows it; only those who may manage it (its requester, a change
+    manager), and only while it is a draft. Saving goes through ``changes.update_change``, which checks
+    (and audits) again."""
+    change = load(uow, ref)
+    facts = facts_of(change)
+    ctx.require(Permission.CHANGE_READ, change=facts)
+    if not ctx.may(Permission.CHANGE_MANAGE, change=facts):
+        raise Forbidden(f"{ctx.actor.id} may not edit {facts.ref}: only its requester or a change manager may")
+    if facts.state is not State.DRAFT:
+        raise Refused(f"cannot edit {facts.ref}: it is {change.state}; only drafts are edited "
+                      "(withdraw a submitted change first)")
+    return change_out(ctx, change)
+
+
+def may_edit(ctx: Context, change) -> bool:
+    return change.state == State.DRAFT.value and ctx.may(Permission.CHANGE_MANAGE, change=facts_of(change))
+
+
+def may_comment(ctx: Context, change) -> bool:
+    return ctx.may(Permission.CHANGE_READ, change=facts_of(change))
+
+
+def may_sign_off(ctx: Context, change) -> bool:
+    """UAT sign-off is offered while the change is open, has test evidence and is not signed off yet."""
+    facts = facts_of(change)
+    return (facts.state not in TERMINAL_STATES and facts.evidence_count > 0 and not facts.uat_signed_off
+            and ctx.may(Permission.UAT_SIGNOFF, change=facts))
+
+
+def runs_of(uow: UnitOfWork, change) -> list[RunOut]:
+    """The change's deployment runs, newest first, without their steps (the change page lists them)."""
+    return [runs.run_out(r) for r in reversed(uow.runs.for_change(change.id))]
+
+
+REFRESH_SECONDS = 5  # how often the run page reloads itself while the run is active (no script)
+
+
+@dataclass
+class RunPage:
+    run: RunOut
+    log: str  # as `changegate run log` prints it
+    active: bool  # a worker is driving it: the page reloads every REFRESH_SECONDS
+
+
+def run_page(uow: UnitOfWork, ctx: Context, ref: str) -> RunPage:
+    """The change's newest run with its steps and log."""
+    run = runs.show_run(uow, ctx, ref)
+    return RunPage(run=run, log=runs.log_text(run), active=RunState(run.state) in ACTIVE)

@@ -1,0 +1,49 @@
+"""The pages' views are kept while the audit chain's head stays put (services/web_cache.py): any write,
+through the pages, the API, the CLI or another process, shows at the next request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import re
+
+from playwright.sync_api import expect
+
+from browsing import assessed_change, sign_in
+from changegate.schemas.changes import ApprovalIn, CommentIn
+from changegate.services import changes, web_cache
+
+
+def test_a_write_elsewhere_shows_at_the_next_request(page, server, runtime, passwords_for, clock):
+    ref = assessed_change(runtime)
+    passwords_for("ines.itmgr")
+    sign_in(page, server, "ines.itmgr")
+    waiting = page.get_by_role("table", name="Approvals waiting for your roles")
+    expect(waiting).to_contain_text(ref)
+    page.goto(f"{server}/changes/{ref}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("assessed")
+
+    with runtime.uow() as uow:  # not through the pages: as the CLI or another server process would
+        changes.add_comment(uow, runtime.context("omar.ops"), ref, CommentIn(body="Line 3 stops at noon."))
+        changes.decide_approval(uow, runtime.context("omar.ops"), ref, ApprovalIn(role="operations_manager"))
+    page.reload()
+    expect(page.get_by_role("region", name="Comments")).to_contain_text("Line 3 stops at noon.")
+    expect(page.get_by_role("table", name="Decisions recorded")).to_contain_text("omar.ops")
+
+    # Time alone (no write) renews a view once the minute turns: the gate is as if deployed now.
+    gate = page.get_by_role("table", name=re.compile("Gate if you deployed"))
+    expect(gate).to_contain_text("2026-12-01 08:00 UTC")
+    clock.now += timedelta(seconds=30)
+    page.reload()
+    expect(gate).to_contain_text("2026-12-01 08:00 UTC")  # the same minute: the view kept
+    clock.now += timedelta(minutes=1)
+    page.reload()
+    expect(gate).to_contain_text("2026-12-01 08:01 UTC")
+
+
+def test_the_cache_keeps_the_newest_views_only():
+    cache = web_cache.ViewCache(size=2)
+    made = []
+    for key in ("a", "b", "a", "c", "b"):
+        cache.get(key, lambda k=key: made.append(k) or k.upper())
+    assert made == ["a", "b", "c", "b"]  # "a" was kept while used; "b" was the oldest when "c" came
