@@ -196,6 +196,9 @@ def serve(
     forwarded_allow_ips: Annotated[Optional[str], typer.Option(
         help="Comma-separated proxy addresses to trust (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log, at info level).")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=(
+        "Server processes sharing the port (one per CPU for PostgreSQL; with SQLite, writers in several "
+        "processes wait on the file's lock, so 1 or 2)."))] = 1,
 ) -> None:
     """Run the REST API and the web pages (pages at /, OpenAPI at /docs)."""
     import uvicorn
@@ -224,8 +227,13 @@ def serve(
         fail(exc)
     print(f"changegate {__version__} on http://{host}:{port}  (pages: http://{host}:{port}/, "
           f"API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(rt), host=host, port=port, proxy_headers=proxy_headers,
-                forwarded_allow_ips=forwarded_allow_ips, **_server_logging(access_log))
+    server = dict(host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
+                  **_server_logging(access_log))
+    if workers == 1:
+        uvicorn.run(create_app(rt), **server)
+        return
+    rt.close()  # each worker process opens its own engine from the same environment
+    uvicorn.run("changegate.api.app:app_from_environment", factory=True, workers=workers, **server)
 
 
 def _server_logging(access_log: bool) -> dict:
