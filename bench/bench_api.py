@@ -1,6 +1,6 @@
 """HTTP API throughput and latency, as ratios to the trivial ``GET /api/v1/ping`` measured in the same run.
 
-The real app (``create_app(Runtime(...))``) is served by uvicorn, one worker, ``log_level=warning``, in its
+The real app (``create_app(Runtime(...))``) is served by uvicorn, one worker process (``--workers N``: N), ``log_level=warning``, in its
 own process on 127.0.0.1, on a fresh SQLite database (WAL, as ``make_engine`` configures it) in a temporary
 directory; with ``--postgresql`` (or CHANGEGATE_BENCH_POSTGRESQL=1) also on a throwaway PostgreSQL cluster.
 Load comes from a separate process: ``wrk`` if installed, else a small asyncio load generator in this file
