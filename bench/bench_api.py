@@ -1,6 +1,6 @@
 """HTTP API throughput and latency, as ratios to the trivial ``GET /api/v1/ping`` measured in the same run.
 
-The real app (``create_app(Runtime(...))``) is served by uvicorn, one worker, ``log_level=warning``, in its
+The real app (``create_app(Runtime(...))``) is served by uvicorn, one worker process (``--workers N``: N), ``log_level=warning``, in its
 own process on 127.0.0.1, on a fresh SQLite database (WAL, as ``make_engine`` configures it) in a temporary
 directory; with ``--postgresql`` (or CHANGEGATE_BENCH_POSTGRESQL=1) also on a throwaway PostgreSQL cluster.
 Load comes from a separate process: ``wrk`` if installed, else a small asyncio load generator in this file
@@ -63,21 +63,30 @@ CREATE_BODY = {"title": "Bench: relabel the MES label printer", "category": "app
 # --- the server, in its own process -----------------------------------------------------------------------
 
 
-def serve(url: str, port: int) -> None:
-    """Entry point of the server subprocess: the product's app, as ``changegate serve`` runs it."""
+def serve(url: str, port: int, workers: int = 1) -> None:
+    """Entry point of the server subprocess: the product's app, as ``changegate serve [--workers N]`` runs
+    it (uvicorn picks uvloop and httptools when installed, as they are with uvicorn[standard])."""
     import uvicorn
 
     from changegate.api.app import create_app
 
+    if workers > 1:  # each worker process builds its runtime from the environment (Server sets it)
+        uvicorn.run("changegate.api.app:app_from_environment", factory=True, host="127.0.0.1", port=port,
+                    log_level="warning", workers=workers)
+        return
     rt = runtime_for(url)
     uvicorn.run(create_app(rt), host="127.0.0.1", port=port, log_level="warning", workers=1)
 
 
 class Server:
-    def __init__(self, url: str):
+    def __init__(self, url: str, workers: int = 1):
+        from changegate.settings import DEFAULT_POLICY
+
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", url, str(self.port)])
+        env = {**os.environ, "CHANGEGATE_DATABASE_URL": url, "CHANGEGATE_POLICY": str(DEFAULT_POLICY)}
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", url, str(self.port), str(workers)],
+                                     env=env)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -92,10 +101,9 @@ class Server:
             time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux /proc)."""
+        """User + system CPU time of the server process and its worker processes so far (Linux /proc)."""
         try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return sum(_cpu_ticks(pid) for pid in _tree(self.proc.pid)) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             return float("nan")
 
@@ -107,6 +115,17 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes, and their multiprocessing helpers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(p for child in children for p in _tree(int(child)))]
 
 
 # --- load generators ----------------------------------------------------------------------------------------
@@ -283,7 +302,7 @@ def best_result(a: Result, b: Result) -> Result:
 
 
 def bench_backend(label: str, url: str, generator, workdir: Path, duration: float,
-                  targets: set[str]) -> list[list[str]]:
+                  targets: set[str], workers: int = 1) -> list[list[str]]:
     t0 = time.perf_counter()
     token = seed(url, SEED_CHANGES)
     print(f"   [{label}] seeded {SEED_CHANGES} changes through the service layer in {time.perf_counter() - t0:.1f} s")
@@ -298,7 +317,7 @@ def bench_backend(label: str, url: str, generator, workdir: Path, duration: floa
     }
     chosen = [t for name, t in measured.items() if name in targets]
 
-    server = Server(url)
+    server = Server(url, workers)
     try:
         def measure(t: Target, connections: int) -> Result:
             generator(server.base, t, connections, WARMUP, workdir)  # warm-up, discarded
@@ -362,6 +381,8 @@ def main() -> int:
     ap.add_argument("--postgresql", action="store_true", help="also run on a throwaway PostgreSQL cluster")
     ap.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     ap.add_argument("--duration", type=int, default=DURATION, help="whole seconds per measured run")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="server processes (changegate serve --workers); their CPU time is summed")
     ap.add_argument("--targets", default="get,gate,post",
                     help="comma-separated subset of get, gate, post to measure (default: all)")
     args = ap.parse_args()
@@ -369,7 +390,11 @@ def main() -> int:
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
     generator = run_wrk if use_wrk else run_python
     header("bench_api: HTTP API vs GET /api/v1/ping (same server, generator, connections, duration)")
-    print(f"   server: uvicorn, 1 worker, own process; load: "
+    from importlib.util import find_spec
+
+    # uvicorn's "auto" choices: uvloop and httptools when installed (uvicorn[standard]), else asyncio and h11.
+    stack = f"loop {'uvloop' if find_spec('uvloop') else 'asyncio'}, http {'httptools' if find_spec('httptools') else 'h11'}"
+    print(f"   server: uvicorn ({stack}), {args.workers} worker process(es), own process; load: "
           f"{'wrk (2 threads)' if use_wrk else 'Python asyncio generator'} in a separate process, sharing the "
           f"machine's {os.cpu_count()} CPUs with the server; {args.duration:g} s per run after {WARMUP:g} s warm-up")
     sys.stdout.flush()
@@ -380,7 +405,7 @@ def main() -> int:
     rows: list[list[str]] = []
     with temp_dir("changegate-bench-api-") as d:
         rows += bench_backend("sqlite", migrated_sqlite(d / "changegate.db"), generator, d, args.duration,
-                              targets)
+                              targets, args.workers)
         if want_postgresql():
             from changegate.db.engine import make_engine
             from changegate.db.migrate import upgrade
@@ -392,7 +417,7 @@ def main() -> int:
                 engine = make_engine(url)
                 upgrade(engine)
                 engine.dispose()
-                rows += bench_backend("postgresql", url, generator, d, args.duration, targets)
+                rows += bench_backend("postgresql", url, generator, d, args.duration, targets, args.workers)
             finally:
                 cluster.stop()
 
@@ -405,7 +430,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], int(sys.argv[3]))
+        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     elif len(sys.argv) >= 2 and sys.argv[1] == "--load":
         load_process(json.loads(sys.argv[2]))
     else:

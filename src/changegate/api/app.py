@@ -36,3 +36,13 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     web.install(app)  # the pages at / (sign-in, dashboard, changes, approvals) beside /api/v1
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for a server process started by uvicorn itself (``changegate serve --workers N``): each
+    worker process builds its own runtime (engine, connection pool, policy) from the same
+    ``CHANGEGATE_*`` environment the parent read. Workers share nothing in memory, so nothing they
+    decide may live only in memory: every token check and gate read goes to the database."""
+    from ..settings import Settings
+
+    return create_app(Runtime.from_settings(Settings()))

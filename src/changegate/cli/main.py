@@ -196,9 +196,12 @@ def serve(
     forwarded_allow_ips: Annotated[Optional[str], typer.Option(
         help="Comma-separated proxy addresses to trust (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log, at info level).")] = False,
-    workers: Annotated[int, typer.Option(
-        "--workers", min=0, max=100, help="SQLite: how many runs the worker inside the server drives at once "
-        "(0: none). PostgreSQL: runs execute in 'changegate worker' processes.")] = 4,
+    run_concurrency: Annotated[int, typer.Option(
+        "--run-concurrency", min=0, max=100, help="SQLite: how many runs the worker inside the server drives at "
+        "once (0: none). PostgreSQL: runs execute in 'changegate worker' processes.")] = 4,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=(
+        "Server processes sharing the port (one per CPU for PostgreSQL; with SQLite, writers in several "
+        "processes wait on the file's lock, so 1 or 2)."))] = 1,
 ) -> None:
     """Run the REST API and the web pages (pages at /, OpenAPI at /docs); on SQLite, also a worker that
     carries out the deployment runs queued through the API."""
@@ -230,9 +233,13 @@ def serve(
           f"API docs: http://{host}:{port}/docs)")
     from .worker import serve_worker
 
-    with serve_worker(rt, workers):  # SQLite: runs execute in this process; PostgreSQL: changegate worker
-        uvicorn.run(create_app(rt), host=host, port=port, proxy_headers=proxy_headers,
-                    forwarded_allow_ips=forwarded_allow_ips, **_server_logging(access_log))
+    server = dict(host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
+                  **_server_logging(access_log))
+    with serve_worker(rt, run_concurrency):  # SQLite: runs execute in this process; PostgreSQL: changegate worker
+        if workers == 1:
+            uvicorn.run(create_app(rt), **server)
+        else:  # each server process opens its own engine from the same environment
+            uvicorn.run("changegate.api.app:app_from_environment", factory=True, workers=workers, **server)
 
 
 def _server_logging(access_log: bool) -> dict:

@@ -40,7 +40,7 @@ def worker(
 
 class serve_worker:
     """``changegate serve``'s worker (SQLite): started before the server, stopped after it (a context
-    manager). On PostgreSQL, or with ``--workers 0``, it says where runs execute and starts nothing."""
+    manager). On PostgreSQL, or with ``--run-concurrency 0``, it says where runs execute and starts nothing."""
 
     def __init__(self, rt, concurrency: int):
         self.rt, self.concurrency, self.pool = rt, concurrency, None

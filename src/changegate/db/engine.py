@@ -21,6 +21,8 @@ SINGLE_READ_OPTION = "changegate_single_read"
 # How long a SQLite writer waits for its turn: in this process (the writer queue) and, after
 # that, for another process's write transaction (SQLite's busy timeout).
 WRITER_WAIT_SECONDS = 30
+# Connections a SQLite engine keeps: one per thread of the server's thread pool (anyio's default, 40).
+POOL_SIZE = 40
 
 
 def make_engine(url: str, *, echo: bool = False, create_folder: bool = False) -> Engine:
@@ -39,7 +41,10 @@ def make_engine(url: str, *, echo: bool = False, create_folder: bool = False) ->
             elif not folder.is_dir():
                 raise InvalidInput(f"the folder {folder} of the SQLite database {parsed.database} does not exist",
                                    field="database_url")
-        engine = create_engine(url, echo=echo,
+        # Pooled connections are kept for as many threads as the server runs requests in (anyio's 40):
+        # with SQLAlchemy's default (5, plus 10 closed again after use) a busy server opened and closed a
+        # connection, with its four PRAGMAs, on most requests (bench/README.md, "Where the time goes").
+        engine = create_engine(url, echo=echo, pool_size=POOL_SIZE, max_overflow=10,
                                connect_args={"timeout": WRITER_WAIT_SECONDS, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -66,7 +71,9 @@ def make_engine(url: str, *, echo: bool = False, create_folder: bool = False) ->
         # A connection lost to a restart fails its one request, which the unit of work answers as
         # Unavailable ("try again"), and SQLAlchemy then renews the whole pool; pool_recycle replaces
         # connections before an idle timeout (a firewall, a proxy) can drop them silently.
-        return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+        # Kept connections: an overflow connection is closed when returned, and opening one costs a new
+        # server process; 20 + 10 keeps the old maximum of 30 per process.
+        return create_engine(url, echo=echo, pool_size=20, max_overflow=10, pool_recycle=1800)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:
         raise InvalidInput(f"unknown database URL scheme {parsed.drivername!r} in "
                            f"{parsed.render_as_string(hide_password=True)} (known: sqlite, postgresql): {exc}",
