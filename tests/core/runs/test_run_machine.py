@@ -21,8 +21,16 @@ def test_the_happy_path_and_the_rollback_path():
 
 def test_final_states_have_no_way_out_and_a_refusal_lists_the_possible_events():
     assert not [key for key in TRANSITIONS if key[0] in FINAL]
-    with pytest.raises(IllegalRunMove, match=r"a run that is queued cannot take passed \(possible: start\)"):
+    with pytest.raises(IllegalRunMove,
+                       match=r"a run that is queued cannot take passed \(possible: start, worker_gave_up\)"):
         next_state(RunState.QUEUED, Event.PASSED)
+
+
+def test_a_worker_may_give_up_on_every_state_a_worker_drives_and_the_run_fails():
+    for state in ACTIVE:
+        assert next_state(state, Event.WORKER_GAVE_UP) is RunState.FAILED
+    with pytest.raises(IllegalRunMove):
+        next_state(RunState.PAUSED, Event.WORKER_GAVE_UP)  # nobody drives a paused run
 
 
 def test_a_person_may_roll_back_from_every_state_after_changes_began():
