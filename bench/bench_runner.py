@@ -76,10 +76,10 @@ def scheduled_change(rt, rollback: str = "true") -> str:
 
 def run_plan(rt, text: str, rollback: str = "true"):
     from changegate.schemas.runs import DeployIn, PlanIn
-    from changegate.services import runs
+    from changegate.services import runs, runs_worker
 
     ref = scheduled_change(rt, rollback)
-    worker = runs.worker_id()
+    worker = runs_worker.worker_id()
     with rt.uow() as uow:
         run = runs.create_run(uow, rt.context("rene.release"), ref,
                               DeployIn(environment="dev", plan=PlanIn(text=text)), worker=worker)

@@ -7,7 +7,7 @@ import threading
 
 import httpx
 
-from changegate.services import runs
+from changegate.services import runs_worker
 
 from runner_support import scheduled_dev_change
 from test_runs_deploy import ROLLBACK, plan_for
@@ -25,7 +25,7 @@ def test_deploy_queue_worker_and_the_streamed_log(rt, rt_server, rt_tokens, serv
     assert dry.status_code == 200 and dry.json()["lines"][0].startswith("protect 1. snapshot:")
     queued = api.post(f"/changes/{ref}/deploy", json={"environment": "dev", "plan": plan})
     assert queued.status_code == 202 and queued.json()["state"] == "queued"
-    worker = threading.Thread(target=runs.work, args=(rt, runs.worker_id()), kwargs={"max_runs": 1})
+    worker = threading.Thread(target=runs_worker.work, args=(rt, runs_worker.worker_id()), kwargs={"max_runs": 1})
     worker.start()
     with api.stream("GET", f"/changes/{ref}/run/log", params={"follow": "true"}) as streamed:
         lines = [line for line in streamed.iter_lines() if line]

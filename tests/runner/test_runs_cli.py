@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from changegate.cli.main import app
-from changegate.services import runs
+from changegate.services import runs_worker
 
 from runner_support import scheduled_dev_change
 from test_runs_deploy import ROLLBACK, change_state, plan_for
@@ -88,7 +88,7 @@ def test_deploy_through_the_api_is_queued_and_followed_while_a_worker_carries_it
     plan = tmp_path / "plan.yaml"
     plan.write_text(plan_for(service, "v2"))
     remote = ("--url", rt_server, "--token", rt_tokens["rene.release"])
-    worker = threading.Thread(target=runs.work, args=(rt, runs.worker_id()), kwargs={"max_runs": 1})
+    worker = threading.Thread(target=runs_worker.work, args=(rt, runs_worker.worker_id()), kwargs={"max_runs": 1})
     worker.start()
     code, out, err = cli(*remote, "deploy", ref, "--env", "dev", "--plan", str(plan))
     worker.join(60)
@@ -113,7 +113,7 @@ def test_deploy_through_the_api_with_no_follow_returns_once_queued(cli, rt, rt_s
     code, out, err = cli(*remote, "deploy", ref, "--env", "dev", "--plan", str(plan), "--no-follow")
     assert code == 0, out + err
     assert f"run 1 of {ref} on dev: queued" in out and "run 1 queued: a worker carries it out" in out
-    assert runs.work(rt, runs.worker_id(), max_runs=1) == 1
+    assert runs_worker.work(rt, runs_worker.worker_id(), max_runs=1) == 1
     code, out, _ = cli(*remote, "run", "log", ref, "--follow")  # a finished run: its steps, then its end
     assert code == 0 and out.splitlines()[-1] == "run 1 committed: every check passed", out
     assert change_state(rt, ref) == "completed"

@@ -9,7 +9,7 @@ import pytest
 from changegate.core.errors import Forbidden, InvalidInput, Refused
 from changegate.schemas.changes import TransitionIn
 from changegate.schemas.runs import DeployIn, PlanIn
-from changegate.services import changes, runs
+from changegate.services import changes, runs, runs_worker
 
 from runner_support import scheduled_dev_change
 
@@ -46,7 +46,7 @@ rollback:
 
 
 def deploy(rt, ref, plan_text, person="rene.release", **extra):
-    worker = runs.worker_id()
+    worker = runs_worker.worker_id()
     with rt.uow() as uow:
         run = runs.create_run(uow, rt.context(person), ref,
                               DeployIn(environment="dev", plan=PlanIn(filename="plan.yaml", text=plan_text), **extra),

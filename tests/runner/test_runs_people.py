@@ -10,14 +10,14 @@ import pytest
 
 from changegate.core.errors import Forbidden
 from changegate.schemas.runs import ConfirmIn, DeployIn, PlanIn, RollbackIn
-from changegate.services import changes, runs
+from changegate.services import changes, runs, runs_worker
 
 from runner_support import scheduled_dev_change
 from test_runs_deploy import ROLLBACK, change_state
 
 
 def _start(rt, ref, text):
-    worker = runs.worker_id()
+    worker = runs_worker.worker_id()
     with rt.uow() as uow:
         run = runs.create_run(uow, rt.context("rene.release"), ref,
                               DeployIn(environment="dev", plan=PlanIn(text=text)), worker=worker)
@@ -89,8 +89,8 @@ rollback: {{cwd: {service.root}}}
     with rt.uow() as uow:
         out = runs.request_rollback(uow, rt.context("sam.sysadmin"), ref, RollbackIn(reason="line 3 stopped"))
     assert out.state == "rolling_back" and out.lease_owner is None
-    worker = runs.worker_id()
-    assert runs.lease_to(rt, out.id, worker)
+    worker = runs_worker.worker_id()
+    assert runs_worker.lease_to(rt, out.id, worker)
     assert runs.drive(rt, out.id, worker) == "rolled_back"
     assert service.get("/version").text == "1.0.0"
     assert change_state(rt, ref) == "rolled_back"
@@ -177,8 +177,8 @@ def test_a_manual_step_that_pauses_on_its_timeout_carries_on_when_confirmed_late
         out = runs.confirm_step(uow, rt.context("sam.sysadmin"), ref,
                                 ConfirmIn(step="restart the printers", note="late, but done"))
     assert out.state == "deploying" and out.lease_owner is None  # resumed: a worker carries it on
-    worker = runs.worker_id()
-    assert runs.lease_to(rt, out.id, worker)
+    worker = runs_worker.worker_id()
+    assert runs_worker.lease_to(rt, out.id, worker)
     assert runs.drive(rt, out.id, worker) == "committed"
     assert service.get("/version").text == "2.0.0" and change_state(rt, ref) == "completed"
     with rt.uow(write=False) as uow:
@@ -197,8 +197,8 @@ def test_rolling_back_a_run_paused_at_a_manual_step_closes_the_step(rt, service)
     assert result["state"] == "paused"
     with rt.uow() as uow:
         out = runs.request_rollback(uow, rt.context("sam.sysadmin"), ref, RollbackIn(reason="printers stay off"))
-    worker = runs.worker_id()
-    assert runs.lease_to(rt, out.id, worker) and runs.drive(rt, out.id, worker) == "rolled_back"
+    worker = runs_worker.worker_id()
+    assert runs_worker.lease_to(rt, out.id, worker) and runs.drive(rt, out.id, worker) == "rolled_back"
     with rt.uow(write=False) as uow:
         run = runs.show_run(uow, rt.context("audrey.audit"), ref)
         history = changes.history(uow, rt.context("audrey.audit"), ref)

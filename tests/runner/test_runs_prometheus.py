@@ -14,7 +14,7 @@ import pytest
 
 from changegate.core.errors import InvalidInput
 from changegate.schemas.runs import DeployIn, PlanIn
-from changegate.services import runs
+from changegate.services import runs, runs_worker
 
 from runner_support import _free_port, scheduled_dev_change
 from test_runs_deploy import ROLLBACK, deploy, plan_for, change_state
@@ -131,7 +131,7 @@ def test_a_prometheus_that_stopped_answering_after_the_plan_was_attached_stops_t
         runs.attach_plan(uow, rt.context("rene.release"), ref,
                          PlanIn(filename="plan.yaml", text=_prometheus_plan(service, prometheus)))
     stop_prometheus(prometheus)
-    worker = runs.worker_id()
+    worker = runs_worker.worker_id()
     with rt.uow() as uow:
         run = runs.create_run(uow, rt.context("rene.release"), ref, DeployIn(environment="dev"), worker=worker)
     assert runs.drive(rt, run.id, worker) == "failed"

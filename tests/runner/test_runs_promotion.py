@@ -12,7 +12,7 @@ from changegate.core.errors import Refused
 from changegate.db.engine import make_engine
 from changegate.schemas.changes import ApprovalIn, AssessIn, ChangeCreate, TransitionIn
 from changegate.schemas.runs import DeployIn, PlanIn
-from changegate.services import changes, runs
+from changegate.services import changes, runs, runs_worker
 from changegate.services.policy import load_policy
 from changegate.services.runtime import Runtime
 from changegate.settings import DEFAULT_POLICY, Settings
@@ -74,7 +74,7 @@ def test_production_takes_only_a_build_that_committed_on_uat(open_rt):
         assert changes.history(uow, rt.context("audrey.audit"), prod)[-1].action == "deploy.refused"
 
     uat = scheduled(rt, "uat")
-    worker = runs.worker_id()
+    worker = runs_worker.worker_id()
     with rt.uow() as uow:
         run = runs.create_run(uow, rt.context("rene.release"), uat, DeployIn(environment="uat", plan=PLAN),
                               worker=worker)

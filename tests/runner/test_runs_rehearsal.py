@@ -5,7 +5,7 @@ evidence the gate reads; the change itself is not started."""
 from __future__ import annotations
 
 from changegate.schemas.runs import DeployIn, PlanIn
-from changegate.services import changes, gate, runs
+from changegate.services import changes, gate, runs, runs_worker
 
 from test_runs_promotion import open_rt, scheduled  # noqa: F401 - the fixture
 
@@ -25,7 +25,7 @@ checks:
   smoke: [{{name: version 1 answers, http: {{url: "{service.url}/version", body_contains: "1.0.0"}}}}]
 rollback: {{cwd: {root}, steps: [{{name: restore, shell: "cp backup/* live/", cwd: {root}}}]}}
 """
-    worker = runs.worker_id()
+    worker = runs_worker.worker_id()
     with rt.uow() as uow:
         run = runs.create_run(uow, rt.context("rene.release"), ref,
                               DeployIn(environment="uat", plan=PlanIn(text=text), rehearse_rollback=True),

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from browsing import PLAN, assessed_change, dev_change, screenshot, sign_in
 from changegate.schemas.runs import DeployIn, PlanIn
 from changegate.schemas.sqlcheck import SqlCheckIn
-from changegate.services import changes, dashboard, runs, sqlcheck
+from changegate.services import changes, dashboard, runs, runs_worker, sqlcheck
 
 DEPLOY_SQL = b"-- add the label printer's column\nALTER TABLE labels ADD COLUMN printer TEXT DEFAULT 'zebra';\n"
 
@@ -49,7 +49,7 @@ def test_sql_is_highlighted_and_the_whole_sql_check_report_shown(page, server, r
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_deployment_run_with_its_steps_and_log(page, server, runtime, passwords_for):
     ref = dev_change(runtime)
-    worker = runs.worker_id()
+    worker = runs_worker.worker_id()
     with runtime.uow() as uow:
         run = runs.create_run(uow, runtime.context("rene.release"), ref,
                               DeployIn(environment="dev", plan=PlanIn(text=PLAN)), worker=worker)

@@ -375,10 +375,10 @@ class LocalClient:
     def deploy(self, ref: str, payload: dict, progress=None, follow: bool = True) -> dict:
         """Creates the run leased to this process and drives it here (``follow`` is the remote client's)."""
         from ..schemas.runs import DeployIn
-        from ..services import runs
+        from ..services import runs, runs_worker
 
         body = _parse(DeployIn, payload)
-        worker = None if body.dry_run else runs.worker_id()
+        worker = None if body.dry_run else runs_worker.worker_id()
         ctx = self.rt.context(self.person)
         with self.rt.uow() as uow:
             out = runs.create_run(uow, ctx, ref, body, worker=worker)
@@ -395,11 +395,11 @@ class LocalClient:
 
     def rollback(self, ref: str, payload: dict, progress=None) -> dict:
         from ..schemas.runs import RollbackIn
-        from ..services import runs
+        from ..services import runs, runs_worker
 
         out = self._run(runs.request_rollback, ref, _parse(RollbackIn, payload))
-        worker = runs.worker_id()
-        if not runs.lease_to(self.rt, out["id"], worker):  # an expired lease (its worker died) is taken over
+        worker = runs_worker.worker_id()
+        if not runs_worker.lease_to(self.rt, out["id"], worker):  # an expired lease (its worker died) is taken over
             return out  # a live worker holds the run: it carries the rollback out
         return self._drive(ref, out["id"], worker, progress)
 
@@ -411,14 +411,14 @@ class LocalClient:
 
     def confirm_step(self, ref: str, payload: dict) -> dict:
         from ..schemas.runs import ConfirmIn
-        from ..services import runs
+        from ..services import runs, runs_worker
 
         from ..core.runs.machine import RunState
 
         out = self._run(runs.confirm_step, ref, _parse(ConfirmIn, payload))
         if out["state"] == RunState.DEPLOYING and out["lease_owner"] is None:  # resumed after a manual step's timeout
-            worker = runs.worker_id()
-            if runs.lease_to(self.rt, out["id"], worker):  # no worker took it yet: carried on here, as deploy does
+            worker = runs_worker.worker_id()
+            if runs_worker.lease_to(self.rt, out["id"], worker):  # no worker took it yet: carried on here, as deploy does
                 return self._drive(ref, out["id"], worker, None)
         return out
 

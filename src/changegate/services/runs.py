@@ -413,8 +413,3 @@ def _follow(rt: Runtime, run_id: int, poll: float):
             yield f"run {run_id} {state}" + (f": {outcome}" if outcome else "") + "\n"
             return
         time.sleep(poll)
-
-
-# Moved to runs_worker.py (the job engine's side); still importable from here. Imported last: runs_worker
-# imports this module.
-from .runs_worker import claim, lease_to, work, worker_id  # noqa: E402,F401

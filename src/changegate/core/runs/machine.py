@@ -74,7 +74,7 @@ _ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
     (S.ROLLING_BACK, E.ROLLED_BACK, S.ROLLED_BACK),
     (S.ROLLING_BACK, E.ROLLBACK_FAILED, S.FAILED),
     *((s, E.WORKER_GAVE_UP, S.FAILED) for s in (S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING,
-                                                 S.ROLLING_BACK)),
+                                                 S.MONITORING, S.ROLLING_BACK)),
 )
 
 TRANSITIONS: dict[tuple[RunState, Event], RunState] = {(s, e): t for s, e, t in _ROWS}
