@@ -87,7 +87,8 @@ class Server:
         env = {**os.environ, "CHANGEGATE_DATABASE_URL": url, "CHANGEGATE_POLICY": str(DEFAULT_POLICY)}
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", url, str(self.port), str(workers)],
                                      env=env)
-        deadline = time.monotonic() + 30
+        # Each worker process imports the whole app: on a busy machine that takes a while.
+        deadline = time.monotonic() + 30 + 60 * (workers - 1)
         while True:
             try:
                 with urllib.request.urlopen(self.base + "/api/v1/ping", timeout=1) as r:
@@ -108,6 +109,18 @@ class Server:
             return float("nan")
 
     def stop(self) -> None:
+        try:
+            workers = _tree(self.proc.pid)[1:]
+        except OSError:
+            workers = []
+        self._stop()
+        for pid in workers:  # uvicorn's supervisor stops its workers; make sure, as this directory goes next
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def _stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -44,7 +44,9 @@ def make_engine(url: str, *, echo: bool = False, create_folder: bool = False) ->
         # Pooled connections are kept for as many threads as the server runs requests in (anyio's 40):
         # with SQLAlchemy's default (5, plus 10 closed again after use) a busy server opened and closed a
         # connection, with its four PRAGMAs, on most requests (bench/README.md, "Where the time goes").
-        engine = create_engine(url, echo=echo, pool_size=POOL_SIZE, max_overflow=10,
+        in_memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+        pooling = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": 10}  # in memory: one connection
+        engine = create_engine(url, echo=echo, **pooling,
                                connect_args={"timeout": WRITER_WAIT_SECONDS, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
