@@ -21,8 +21,8 @@ from ..db.uow import UnitOfWork
 
 T = TypeVar("T")
 CACHED_VIEWS = 128  # per process; a dashboard view is a few kilobytes
-KEPT_TEXT = 256 * 1024  # a change page whose previews hold more text than this is built afresh every time:
-                        # at most CACHED_VIEWS × KEPT_TEXT (32 MiB) of text stays in memory
+KEPT_TEXT = 256 * 1024  # characters: a change page whose previews hold more is built afresh every time, so
+                        # at most CACHED_VIEWS × KEPT_TEXT characters of preview text stay in memory
 
 
 def generation(uow: UnitOfWork) -> int:
