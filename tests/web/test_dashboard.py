@@ -64,3 +64,21 @@ def test_today_is_the_plants_day_not_utcs(runtime, clock):
     with runtime.uow(write=False) as uow:
         board = dashboard.dashboard(uow, runtime.context("chris.change"))
     assert board.today == [] and board.week == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_may_asks_about_one_change_as_authorize_does_without_auditing(runtime):
+    from changegate.core.policy.model import Permission
+    from changegate.services.lookup import load
+    from changegate.services.views import facts_of
+
+    ref = assessed_change(runtime)  # dana.dev's
+    with runtime.uow(write=False) as uow:
+        facts = facts_of(load(uow, ref))
+        events = uow.audit.head()[0]
+    dana, rene = runtime.context("dana.dev"), runtime.context("rene.release")
+    assert dana.may(Permission.CHANGE_MANAGE, change=facts)  # the requester manages her own change
+    assert not rene.may(Permission.CHANGE_MANAGE, change=facts)  # not someone else's
+    assert not dana.may(Permission.CHANGE_IMPLEMENT, environment="prod")  # a developer never deploys to prod
+    with runtime.uow(write=False) as uow:
+        assert uow.audit.head()[0] == events  # asking is not an attempt: nothing audited

@@ -47,3 +47,14 @@ def test_the_cache_keeps_the_newest_views_only():
     for key in ("a", "b", "a", "c", "b"):
         cache.get(key, lambda k=key: made.append(k) or k.upper())
     assert made == ["a", "b", "c", "b"]  # "a" was kept while used; "b" was the oldest when "c" came
+
+
+def test_a_change_page_with_much_text_is_not_kept():
+    from types import SimpleNamespace
+
+    cache, made = web_cache.ViewCache(), []
+    big = SimpleNamespace(previews={1: "x" * (web_cache.KEPT_TEXT + 1)})
+    small = SimpleNamespace(previews={1: "x" * 100})
+    for view in (big, big, small, small):
+        cache.get(id(view), lambda v=view: made.append(v) or v, web_cache.small_enough)
+    assert made == [big, big, small]  # the big one was built each time; the small one once

@@ -20,7 +20,9 @@ from typing import TypeVar
 from ..db.uow import UnitOfWork
 
 T = TypeVar("T")
-CACHED_VIEWS = 256  # per process; a dashboard or change page view is a few kilobytes
+CACHED_VIEWS = 128  # per process; a dashboard view is a few kilobytes
+KEPT_TEXT = 256 * 1024  # characters: a change page whose previews hold more is built afresh every time, so
+                        # at most CACHED_VIEWS × KEPT_TEXT characters of preview text stay in memory
 
 
 def generation(uow: UnitOfWork) -> int:
@@ -40,14 +42,22 @@ class ViewCache:
         self._views: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+    def get(self, key: Hashable, make: Callable[[], T], keep: Callable[[T], bool] = lambda view: True) -> T:
+        """The view kept under ``key``, or a new one from ``make``, kept if ``keep`` says so."""
         with self._lock:
             if key in self._views:
                 self._views.move_to_end(key)
                 return self._views[key]  # type: ignore[return-value]
         view = make()
+        if not keep(view):
+            return view
         with self._lock:
             self._views[key] = view
             while len(self._views) > self.size:
                 self._views.popitem(last=False)
         return view
+
+
+def small_enough(page) -> bool:
+    """A change page view worth keeping: its evidence previews hold at most KEPT_TEXT characters."""
+    return sum(len(text) for text in page.previews.values()) <= KEPT_TEXT

@@ -108,7 +108,7 @@ def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
         uow.read_snapshot()
         key = ("change", ref.upper(), ctx.actor.id, web_cache.generation(uow), web_cache.minute(ctx.now))
-        view = _views(request).get(key, lambda: dashboard.change_page(uow, ctx, ref))
+        view = _views(request).get(key, lambda: dashboard.change_page(uow, ctx, ref), web_cache.small_enough)
     return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews, preview_bytes=dashboard.PREVIEW_BYTES,
                   images=_IMAGE_TYPES, tz=ctx.policy.schedule.timezone_for(view.change.environment))
 
