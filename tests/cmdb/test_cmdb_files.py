@@ -65,6 +65,14 @@ def test_a_changed_row_updates_only_what_it_states(plant):
     assert line["criticality"] == "high" and line["owner"] == "plant-ops"  # absent column: kept
 
 
+
+def test_an_import_changing_only_what_the_index_does_not_hold_is_applied(plant):
+    """An owner-only edit writes no graph change: the write log still records the generation it bumped."""
+    out = run_import(plant, [("items.csv", "name,type,owner\nline-3,production_line,packaging-team\n")])
+    assert (out.items_updated, out.items_unchanged) == (1, 0)
+    line = next(i for i in exported(plant)["items"] if i["name"] == "line-3")
+    assert line["owner"] == "packaging-team"
+
 BAD = [
     ("unknown item type", "items.csv", "name,type\nr2,robot\n", "items.csv:2: type: unknown item type 'robot'"),
     ("missing item", "rel.csv", "source,target,type\nmes-core,ghost,depends_on\n",

@@ -29,6 +29,7 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
         """Called by every writing use case with what it changed, (op, a, b, kind, criticality) as
         ``cmdb_writes`` holds them; returns the new generation. On PostgreSQL the row lock also orders CMDB
         writers, so generations commit in order."""
+        writes = writes or [("none", 0, 0, "", "")]  # an edit the index does not hold (owner, attributes)
         generation = self.s.execute(update(CmdbState).where(CmdbState.id == 1)
                                     .values(generation=CmdbState.generation + 1)
                                     .returning(CmdbState.generation)).scalar_one()
