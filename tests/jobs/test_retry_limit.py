@@ -3,6 +3,7 @@ on both engines, instead of being taken up for ever."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from changegate import jobs
@@ -11,10 +12,13 @@ from changegate.services import runs_worker
 from jobs_support import change_state, queue_run, run_of
 
 
-def test_a_run_whose_driving_keeps_raising_ends_failed_with_an_alarm(rt):
+@pytest.mark.parametrize("state", ["queued", "rolling_back"])
+def test_a_run_whose_driving_keeps_raising_ends_failed_with_an_alarm(rt, state):
+    """Also while rolling back: the journal lets no other move through then, but the alarm must."""
     ref, run_id = queue_run(rt, "steps:\n  - {name: first, shell: 'true'}\n")
     with rt.engine.begin() as conn:  # the stored plan no longer parses: every attempt to drive it raises
-        conn.execute(text("UPDATE deployment_runs SET plan_text = 'steps: [' WHERE id = :id"), {"id": run_id})
+        conn.execute(text("UPDATE deployment_runs SET plan_text = 'steps: [', state = :state WHERE id = :id"),
+                     {"id": run_id, "state": state})
     engine = jobs.engine_for(rt)
     for _ in range(2 * runs_worker.MAX_WORKER_ERRORS):  # PostgreSQL: each pass sweeps and drains the queue
         engine.work(concurrency=1, exit_when_idle=True)

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from changegate.core.errors import Forbidden
-from changegate.schemas.runs import ConfirmIn, DeployIn, PlanIn, RollbackIn
+from changegate.core.errors import Forbidden, Refused
+from changegate.schemas.runs import CommitIn, ConfirmIn, DeployIn, PlanIn, RollbackIn
 from changegate.services import changes, runs, runs_worker
 
 from runner_support import scheduled_dev_change
@@ -206,3 +206,20 @@ def test_rolling_back_a_run_paused_at_a_manual_step_closes_the_step(rt, service)
     assert step.state == "failed" and step.detail["message"] == "no longer awaited: sam.sysadmin rolled the run back"
     assert next(e for e in history if e.action == "run.rollback_requested").detail["closed"] == ["steps.1"]
     assert service.get("/version").text == "1.0.0" and change_state(rt, ref) == "rolled_back"
+
+
+def test_a_run_paused_before_its_deployment_finished_cannot_be_committed(rt, service):
+    """Even when no step waits any more (a confirmation raced the timeout), the steps after it never ran."""
+    from sqlalchemy import text
+
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    thread, result = _start(rt, ref, _manual_plan(service, "on_timeout: pause"))
+    thread.join(60)
+    assert result["state"] == "paused"
+    with rt.engine.begin() as conn:  # the race's outcome: the manual step closed, the run still paused
+        closed = conn.execute(text("UPDATE run_steps SET state = 'succeeded' WHERE state = 'waiting'")).rowcount
+    assert closed == 1
+    with pytest.raises(Refused, match="did not finish"), rt.uow() as uow:
+        runs.commit_run(uow, rt.context("sam.sysadmin"), ref, CommitIn(reason="looks fine"))
+    assert change_state(rt, ref) == "implementing"

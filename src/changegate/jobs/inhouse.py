@@ -8,6 +8,7 @@ was queued in this process (the API inside ``changegate serve``), and otherwise 
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from ..services import background, runs_worker
@@ -15,6 +16,7 @@ from ..services.runtime import Runtime
 from . import DEFAULT_CONCURRENCY, OnEvent
 
 STOP_GRACE_SECONDS = 10.0
+log = logging.getLogger(__name__)
 
 
 class _Pool:
@@ -35,16 +37,28 @@ class _Pool:
         """Runs first, then background jobs; when there is neither, wait for a wake-up or the next look."""
         me = runs_worker.worker_id()
         while not self.stop_event.is_set():
-            if (run_id := runs_worker.claim(self.rt, me)) is not None:
-                if runs_worker.drive_claimed(self.rt, run_id, me, on_event=on_event) is not None:
-                    self._count()
-            elif (job_id := background.claim(self.rt, me)) is not None:
-                background.carry_out(self.rt, job_id, me)
-            elif exit_when_idle:
+            try:
+                busy = self._one(me, on_event)
+            except Exception:  # noqa: BLE001 - a busy or lost database: the thread lives on and looks again
+                log.warning("worker %s: taking work failed; trying again", me, exc_info=True)
+                busy = False
+            if busy:
+                continue
+            if exit_when_idle:
                 return
-            else:
-                self.wake.wait(runs_worker.IDLE_POLL_SECONDS)
-                self.wake.clear()
+            self.wake.wait(runs_worker.IDLE_POLL_SECONDS)
+            self.wake.clear()
+
+    def _one(self, me: str, on_event: OnEvent | None) -> bool:
+        """Take one run, else one background job, and carry it out; whether there was any."""
+        if (run_id := runs_worker.claim(self.rt, me)) is not None:
+            if runs_worker.drive_claimed(self.rt, run_id, me, on_event=on_event) is not None:
+                self._count()
+            return True
+        if (job_id := background.claim(self.rt, me)) is not None:
+            background.carry_out(self.rt, job_id, me)
+            return True
+        return False
 
     def _count(self) -> None:
         with self._lock:

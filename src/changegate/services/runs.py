@@ -316,6 +316,9 @@ def commit_run(uow: UnitOfWork, ctx: Context, ref: str, body: CommitIn) -> RunOu
     if waiting is not None:
         raise Refused(f"cannot commit {format_ref(change.id)}: its deployment stopped at the manual step "
                       f"{waiting.name!r}; confirm it (changegate run confirm) or roll back")
+    if run.deploy_ended_at is None or run.rehearsal:  # only a finished deployment may be declared good
+        what = "a rollback rehearsal" if run.rehearsal else "its deployment did not finish (a step paused it)"
+        raise Refused(f"cannot commit {format_ref(change.id)}: {what}; roll back, or confirm what waits")
     try:
         target = next_state(RunState(run.state), Event.COMMIT_REQUESTED)
     except ValueError as exc:

@@ -7,6 +7,7 @@ that stopped (killed, machine lost) lets its lease expire.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 from typing import Callable
@@ -18,6 +19,8 @@ from ..db.uow import UnitOfWork
 from ..runner.execute import Outcome
 from ..runner.journal import LeaseLost, StepRecord
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 OnEvent = Callable[[str], None]
 
@@ -56,9 +59,12 @@ class DbJournal:
 
         def beat() -> None:
             while not stop.wait(self.lease.total_seconds() / 3):
-                with self.rt.uow() as uow:
-                    if not uow.runs.renew(self.run_id, self.worker, self.rt.clock() + self.lease):
-                        return  # lost: the next write of the run says so (LeaseLost)
+                try:
+                    with self.rt.uow() as uow:
+                        if not uow.runs.renew(self.run_id, self.worker, self.rt.clock() + self.lease):
+                            return  # lost: the next write of the run says so (LeaseLost)
+                except Exception:  # noqa: BLE001 - a busy or lost database: try again at the next beat
+                    log.warning("could not renew the lease of run %s; trying again", self.run_id, exc_info=True)
 
         thread = threading.Thread(target=beat, name=f"lease-{self.run_id}", daemon=True)
         thread.stop = stop  # type: ignore[attr-defined]
@@ -156,8 +162,8 @@ class DbJournal:
         with self.rt.uow() as uow:
             run = self._locked(uow)
             before = RunState(run.state)
-            if before is RunState.ROLLING_BACK and event is not Event.ROLLED_BACK \
-                    and event is not Event.ROLLBACK_FAILED:
+            if before is RunState.ROLLING_BACK and event not in (Event.ROLLED_BACK, Event.ROLLBACK_FAILED,
+                                                                 Event.WORKER_GAVE_UP):
                 return before  # a person's rollback came first (during a step or a check): it stands
             target = next_state(before, event)
             run.state = target.value

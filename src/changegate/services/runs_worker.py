@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 
 from ..core.runs.machine import ACTIVE, Event, RunState
-from ..runner.journal import LeaseLost
+from . import runs
 from .runs_journal import DbJournal, OnEvent, audit_run
 from .runtime import Runtime
 
@@ -61,8 +61,6 @@ def drive_claimed(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | 
     """Drive a run leased to ``worker``; the state it rests in. An unexpected error is counted on the run and
     the lease given back at once (None), so another attempt (any worker) takes it up; at ``MAX_WORKER_ERRORS``
     the run ends failed."""
-    from . import runs  # not at the top: runs.py re-exports this module's functions
-
     try:
         return runs.drive(rt, run_id, worker, on_event=on_event)
     except Exception as exc:  # noqa: BLE001 - whatever it was, the run must not be retried for ever
@@ -93,13 +91,11 @@ def _give_up(rt: Runtime, run_id: int, worker: str, error: str, on_event: OnEven
     message = (f"ALARM: driving this run raised {MAX_WORKER_ERRORS} times, so no worker takes it up again; it "
                f"stopped where it stood and may have left the system half-changed: check it and roll back by "
                f"hand if needed. Last error: {error}")
-    from . import runs
-
     journal = DbJournal(rt, run_id, worker, on_event=on_event,
                         finish_change=lambda uow, run: runs._finish_change(rt, uow, run))
     try:
         return journal.move(Event.WORKER_GAVE_UP, message)
-    except LeaseLost:
+    except Exception:  # noqa: BLE001 - lost lease or database: the lease expires and the next attempt gives up
         return None
 
 
