@@ -335,3 +335,22 @@ def test_the_risk_floor_takes_the_highest_floor_at_or_below_the_criticality():
     policy = CmdbPolicy(risk_floor={"medium": "important", "critical": "urgent"})
     assert [policy.floor_for(c) for c in (None, "low", "medium", "high", "critical")] == [
         None, None, "important", "important", "urgent"]
+
+
+def test_the_quick_read_of_a_change_leaves_an_impact_search_to_the_full_read(plant):
+    """The API's GET on SQLite runs ``quick_only`` on the event loop: a brief not yet cached is None there (the
+    search, which may wait for an index build, then runs in the thread pool), and served from the cache after."""
+    from changegate.services import changes, tokens
+
+    with plant.uow() as uow:
+        ref = changes.create_change(uow, plant.context("dana.dev"), _change(items=["db-mes-prod"])).ref
+        secret = tokens.create_token(uow, plant.context("chris.change"), "cab.carla", "reader").secret
+    now = plant.clock()
+    with plant.uow(write=False) as uow:
+        assert changes.read_change(uow, plant.policy, secret, ref, now, quick_only=True) is None
+    with plant.uow(write=False) as uow:
+        full = changes.read_change(uow, plant.policy, secret, ref, now)
+    assert full.impact.computed == 5
+    with plant.uow(write=False) as uow:
+        quick = changes.read_change(uow, plant.policy, secret, ref, now, quick_only=True)
+    assert quick is not None and quick.model_dump_json() == full.model_dump_json()

@@ -25,7 +25,7 @@ from ..schemas.changes import (
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
 from ..schemas.common import ERROR_RESPONSES, MAX_ID, Text
-from .deps import BEARER, RT, Caller, Secret, model_response, read, runtime_of
+from .deps import BEARER, RT, Caller, Secret, model_response, read_quick_first, runtime_of
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
 
@@ -67,11 +67,11 @@ async def get_change(ref: str, secret: Secret, request: Request) -> Response:
     # One indexed statement (token and change together); where it runs (loop or pool) is deps.read's choice.
     rt = runtime_of(request)  # the request, not the RT dependency: measured cheaper (deps.bearer_of)
 
-    def view() -> ChangeOut:
+    def view(quick_only: bool) -> ChangeOut | None:
         with rt.uow(write=False) as uow:
-            return changes.read_change(uow, rt.policy, secret, ref, rt.clock())
+            return changes.read_change(uow, rt.policy, secret, ref, rt.clock(), quick_only=quick_only)
 
-    return model_response(await read(rt, view))
+    return model_response(await read_quick_first(rt, view))
 
 
 @router.patch("/{ref}", response_model=ChangeOut)

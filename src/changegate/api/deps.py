@@ -78,6 +78,17 @@ async def read(rt: Runtime, fn: Callable[[], T]) -> T:
     return await run_in_threadpool(fn)
 
 
+async def read_quick_first(rt: Runtime, fn: Callable[[bool], T | None]) -> T:
+    """``read`` for a view that may need long work (a change's CMDB impact search, which may wait for an
+    index build): on SQLite ``fn(True)`` runs on the loop and answers None when that work is needed, and
+    ``fn(False)`` then runs in the thread pool, so the loop never waits for it."""
+    if rt.settings.database_url.startswith("sqlite"):
+        quick = fn(True)
+        if quick is not None:
+            return quick
+    return await run_in_threadpool(fn, False)
+
+
 def model_response(model: BaseModel, status_code: int = 200) -> Response:
     """The service's already-validated schema object as JSON. FastAPI would validate it again
     against ``response_model`` in another trip through the thread pool; the route's

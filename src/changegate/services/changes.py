@@ -415,13 +415,21 @@ def get_change(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
         update={"impact": cmdb_changes.impact_summary(uow, ctx, change)})  # the CMDB's, in brief (issue 15)
 
 
-def read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime) -> ChangeOut:
+def read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,
+                quick_only: bool = False) -> ChangeOut | None:
     """``get_change`` for an API token, authenticated in the same single statement that reads the
-    change (the API's hot read path: one statement for a change not scheduled, see ``authenticated_view``)."""
+    change (the API's hot read path: one statement for a change not scheduled, see ``authenticated_view``).
+    ``quick_only``: None instead of the answer when its CMDB impact needs a search (an event loop asks so)."""
     ctx, change = authenticated_view(uow, policy, secret, ref, now, read_only=True)
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
+    if quick_only:
+        known, impact = cmdb_changes.cached_impact_summary(uow, ctx, change)
+        if not known:
+            return None
+    else:
+        impact = cmdb_changes.impact_summary(uow, ctx, change)  # the CMDB's, in brief (issue 15)
     return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change)).model_copy(
-        update={"impact": cmdb_changes.impact_summary(uow, ctx, change)})  # the CMDB's, in brief (issue 15)
+        update={"impact": impact})
 
 
 def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,

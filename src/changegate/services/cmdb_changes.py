@@ -91,15 +91,9 @@ def impact_summary(uow: UnitOfWork, ctx: Context, change: Change) -> ImpactSumma
     A GET of the change calls it: one primary-key read (the CMDB generation) when the answer is cached.
     The cache key holds everything the answer depends on: the database, the change's ``row_version``
     (curating touches the change), the CMDB generation and the policy."""
-    generation = uow.cmdb.generation()
-    if generation == 0:
-        return None
-    key = (uow.cmdb.index_key(), change.id, change.row_version, generation)
-    with _SUMMARIES_LOCK:
-        hit = _SUMMARIES.get(key)
-        if hit is not None and hit[0] is ctx.policy:
-            _SUMMARIES.move_to_end(key)
-            return hit[1]
+    known, summary, key = _cached_summary(uow, ctx, change)
+    if known:
+        return summary
     out = _impact(uow, ctx, change, [], None, 0)
     excluded = [c.item for c in out.curations if c.decision == "excluded" and c.computed]
     summary = ImpactSummaryOut(computed=out.total, curated=out.curated_total, excluded=excluded,
@@ -111,6 +105,26 @@ def impact_summary(uow: UnitOfWork, ctx: Context, change: Change) -> ImpactSumma
         while len(_SUMMARIES) > _SUMMARIES_KEPT:
             _SUMMARIES.popitem(last=False)
     return summary
+
+
+def cached_impact_summary(uow: UnitOfWork, ctx: Context, change: Change) -> tuple[bool, ImpactSummaryOut | None]:
+    """(True, the summary) when it is known without an impact search (cached, or no CMDB); else (False, None):
+    the caller decides where the search may run (not on an event loop: it may wait for an index build)."""
+    known, summary, _ = _cached_summary(uow, ctx, change)
+    return known, summary
+
+
+def _cached_summary(uow: UnitOfWork, ctx: Context, change: Change) -> tuple[bool, ImpactSummaryOut | None, tuple]:
+    generation = uow.cmdb.generation()
+    if generation == 0:
+        return True, None, ()
+    key = (uow.cmdb.index_key(), change.id, change.row_version, generation)
+    with _SUMMARIES_LOCK:
+        hit = _SUMMARIES.get(key)
+        if hit is not None and hit[0] is ctx.policy:
+            _SUMMARIES.move_to_end(key)
+            return True, hit[1], key
+    return False, None, key
 
 
 def apply_risk_floor(uow: UnitOfWork, ctx: Context, change: Change) -> dict | None:
