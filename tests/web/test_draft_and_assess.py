@@ -79,7 +79,7 @@ def test_someone_else_is_not_offered_the_edit_and_a_forged_one_is_refused(page, 
     expect(page.get_by_role("link", name="Edit this draft")).to_have_count(0)
     answer = page.goto(f"{server}/changes/{ref}/edit")
     assert answer.status == 403
-    expect(page.get_by_role("alert")).to_contain_text(f"ines.itmgr may not edit {ref}")
+    expect(page.get_by_role("alert")).to_contain_text("ines.itmgr (it_manager) may not change.manage")
     csrf = page.locator("input[name=csrf]").first.get_attribute("value")
     answer = page.request.post(f"{server}/changes/{ref}/edit", form={"csrf": csrf, "title": "Mine now",
                                                                      "category": "application",
@@ -87,6 +87,8 @@ def test_someone_else_is_not_offered_the_edit_and_a_forged_one_is_refused(page, 
     assert answer.status == 403
     with runtime.uow(write=False) as uow:
         assert load(uow, ref).title == "Tune the historian's retention"
+        refusals = [e for e in uow.audit.for_entity(f"change:{load(uow, ref).id}") if e.action.endswith("refused")]
+    assert len(refusals) >= 2 and {e.actor for e in refusals} == {"ines.itmgr"}  # the page and the forged POST
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

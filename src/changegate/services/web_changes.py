@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..core.changes.entities import TERMINAL_STATES, State
 from ..core.runs.machine import ACTIVE, RunState
-from ..core.errors import Forbidden, Refused
+from ..core.errors import Refused
 from ..core.policy.model import Permission
 from ..db.uow import UnitOfWork
 from ..schemas.changes import ChangeOut
@@ -25,8 +25,7 @@ def draft_to_edit(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
     change = load(uow, ref)
     facts = facts_of(change)
     ctx.require(Permission.CHANGE_READ, change=facts)
-    if not ctx.may(Permission.CHANGE_MANAGE, change=facts):
-        raise Forbidden(f"{ctx.actor.id} may not edit {facts.ref}: only its requester or a change manager may")
+    ctx.require(Permission.CHANGE_MANAGE, change=facts)  # a refusal is audited, as every other one
     if facts.state is not State.DRAFT:
         raise Refused(f"cannot edit {facts.ref}: it is {change.state}; only drafts are edited "
                       "(withdraw a submitted change first)")
