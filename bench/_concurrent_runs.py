@@ -24,13 +24,14 @@ SLEEP = 1.0 if QUICK else 2.0
 GOAL = 1.2
 
 
-def _ready_change(rt, n: int) -> str:
+def scheduled_change(rt, rollback: str = "true", *, title: str = "bench", item: str = "x") -> str:
+    """A dev change, submitted, assessed and scheduled five minutes from now: ready to deploy."""
     from changegate.schemas.changes import AssessIn, ChangeCreate, TransitionIn
     from changegate.services import changes
 
-    body = ChangeCreate(title=f"bench {n}", category="application", release_level="patch", environment="dev",
-                        items=[f"app-{n}"], impact_analysis="i", implementation_plan="p", verification_plan="v",
-                        rollback_plan={"script": "true"}, estimated_downtime=1, version="1.0.0",
+    body = ChangeCreate(title=title, category="application", release_level="patch", environment="dev",
+                        items=[item], impact_analysis="i", implementation_plan="p", verification_plan="v",
+                        rollback_plan={"script": rollback}, estimated_downtime=1, version="1.0.0",
                         planned_start=datetime.now(timezone.utc) + timedelta(minutes=5))
     with rt.uow() as uow:
         ref = changes.create_change(uow, rt.context("rene.release"), body).ref
@@ -50,7 +51,7 @@ def _queue(rt, folder: Path, names: list[str]) -> list[int]:
     from changegate.schemas.runs import DeployIn, PlanIn
     from changegate.services import runs
 
-    refs = {name: _ready_change(rt, int(name[1:])) for name in names}
+    refs = {name: scheduled_change(rt, title=f"bench {name[1:]}", item=f"app-{name[1:]}") for name in names}
     with rt.uow() as uow:
         return [runs.create_run(uow, rt.context("rene.release"), ref, DeployIn(environment="dev", plan=PlanIn(
             text="steps:\n" + "".join(f"  - {{name: s{i}, shell: 'echo {name}.{i} >> {folder}/executed; "

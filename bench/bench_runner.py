@@ -27,12 +27,11 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import QUICK, fmt, footer, header, migrated_sqlite, table, temp_dir, verdict, want_postgresql  # noqa: E402
-from _concurrent_runs import concurrent_runs  # noqa: E402
+from _common import QUICK, fmt, footer, header, migrated_sqlite, table, temp_dir, want_postgresql  # noqa: E402
+from _concurrent_runs import concurrent_runs, scheduled_change  # noqa: E402
 
 STEPS = 20 if QUICK else 100
 BARE = 50 if QUICK else 200
@@ -51,27 +50,6 @@ def runtime(folder: Path):
     policy.write_text(Path(DEFAULT_POLICY).read_text() + "\ndeploy:\n  check_after: 0s\n")
     url = migrated_sqlite(folder / "bench.db")
     return Runtime(Settings(database_url=url, policy=policy), make_engine(url), load_policy(policy))
-
-
-def scheduled_change(rt, rollback: str = "true") -> str:
-    from changegate.schemas.changes import AssessIn, ChangeCreate, TransitionIn
-    from changegate.services import changes
-
-    body = ChangeCreate(title="bench", category="application", release_level="patch", environment="dev",
-                        items=["x"], impact_analysis="i", implementation_plan="p", verification_plan="v",
-                        rollback_plan={"script": rollback}, estimated_downtime=1, version="1.0.0",
-                        planned_start=datetime.now(timezone.utc) + timedelta(minutes=5))
-    with rt.uow() as uow:
-        ref = changes.create_change(uow, rt.context("rene.release"), body).ref
-    with rt.uow() as uow:
-        changes.attach_evidence(uow, rt.context("rene.release"), ref, filename="t.log", content=b"ok",
-                                media_type="text/plain", max_bytes=100)
-    for person, fn, arg in (("rene.release", changes.transition, TransitionIn(action="submit")),
-                            ("chris.change", changes.assess, AssessIn()),
-                            ("chris.change", changes.transition, TransitionIn(action="schedule"))):
-        with rt.uow() as uow:
-            fn(uow, rt.context(person), ref, arg)
-    return ref
 
 
 def run_plan(rt, text: str, rollback: str = "true"):
