@@ -52,16 +52,7 @@ class RunRepository(Repository[DeploymentRun]):
         """Take the oldest run a worker should drive whose lease is free or expired, and lease it to
         ``worker``. PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two workers never take the same run and
         never wait for each other; SQLite: the unit of work holds the one write lock already."""
-        stmt = (select(DeploymentRun)
-                .where(DeploymentRun.state.in_(list(states)),
-                       or_(DeploymentRun.lease_owner.is_(None), DeploymentRun.lease_expires < now))
-                .order_by(DeploymentRun.id).limit(1)
-                .with_for_update(skip_locked=True).execution_options(populate_existing=True))
-        run = self.s.execute(stmt).scalar_one_or_none()
-        if run is not None:
-            run.lease_owner, run.lease_expires = worker, expires
-            self.s.flush()
-        return run
+        return lease_first(self.s, [DeploymentRun.state.in_(list(states))], worker, now, expires)
 
     def renew(self, run_id: int, worker: str, expires: datetime) -> bool:
         """Extend the lease if ``worker`` still holds it; False: it was lost (expired and taken over)."""
@@ -90,3 +81,21 @@ class RunRepository(Repository[DeploymentRun]):
         self.s.add(step)
         self.s.flush()
         return step
+
+
+def free_lease(now: datetime):
+    """A run nobody holds a live lease on: none, or an expired one."""
+    return or_(DeploymentRun.lease_owner.is_(None), DeploymentRun.lease_expires < now)
+
+
+def lease_first(s, where: list, worker: str, now: datetime, expires: datetime) -> DeploymentRun | None:
+    """The oldest run matching ``where`` with a free lease, leased to ``worker``. PostgreSQL: ``FOR UPDATE SKIP
+    LOCKED``, so two workers never take the same run nor wait for each other, and a run locked by its driver's
+    write right now is not free either; SQLite: the unit of work holds the one write lock already."""
+    stmt = (select(DeploymentRun).where(*where, free_lease(now)).order_by(DeploymentRun.id).limit(1)
+            .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    run = s.execute(stmt).scalar_one_or_none()
+    if run is not None:
+        run.lease_owner, run.lease_expires = worker, expires
+        s.flush()
+    return run
