@@ -8,7 +8,6 @@ declared idempotent (and for checks and rollback steps, which must reach an end)
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -18,6 +17,7 @@ from ..core.runs.machine import FINAL, STEP_ENDED, Event, RunState, StepState
 from ..core.runs.plan import OnFailure, OnMonitorFailure, OnTimeout, Plan, Step
 from .execute import Outcome, run_action, sample
 from .journal import Journal
+from .stop import NEVER, Stop
 
 POLL_SECONDS = 0.2  # how often a waiting run looks at its record (a person's rollback, a confirmation)
 
@@ -53,9 +53,12 @@ class _TimedOutPause(Exception):
 
 
 class Engine:
-    def __init__(self, plan: Plan, settings: Settings, journal: Journal, *,
-                 sleep: Callable[[float], None] = time.sleep, now: Callable[[], datetime] | None = None):
-        self.plan, self.settings, self.journal, self.sleep = plan, settings, journal, sleep
+    def __init__(self, plan: Plan, settings: Settings, journal: Journal, *, stop: Stop = NEVER,
+                 sleep: Callable[[float], None] | None = None, now: Callable[[], datetime] | None = None):
+        """``stop``: set when this worker must stop driving (lost lease, the worker stops): the command under
+        way is killed and ``Stopped`` raised, with nothing recorded as ended."""
+        self.plan, self.settings, self.journal, self.stop = plan, settings, journal, stop
+        self.sleep = sleep or stop.sleep
         self.now = now or (lambda: datetime.now(timezone.utc))
 
     def drive(self) -> RunState:
@@ -95,7 +98,7 @@ class Engine:
             if self._done(key):
                 continue
             self.journal.begin(key, check.name, f"baseline: {check.samples} samples of {check.describe()}")
-            got = sample(check, self.plan.default_timeout)
+            got = sample(check, self.plan.default_timeout, self.stop)
             self.journal.finish(key, got)
             if not got.ok:
                 return self.journal.move(Event.PROTECT_FAILED, f"the baseline of {check.name!r} could not be "
@@ -130,7 +133,7 @@ class Engine:
             key = f"{prefix}.checks.{check.name}"
             if not self._done(key):
                 self.journal.begin(key, check.name, f"wave {wave.name} smoke: {check.describe()}")
-                got = run_action(check, self.plan.default_timeout)
+                got = run_action(check, self.plan.default_timeout, self.stop)
                 self.journal.finish(key, got)
                 if not got.ok:
                     failures.append(f"smoke check {check.name!r}: {got.message}")
@@ -225,7 +228,7 @@ class Engine:
             key = f"{prefix}.{check.name}"
             if not self._done(key):
                 self.journal.begin(key, check.name, f"smoke: {check.describe()}")
-                got = run_action(check, self.plan.default_timeout)
+                got = run_action(check, self.plan.default_timeout, self.stop)
                 self.journal.finish(key, got)
                 if not got.ok:
                     failures.append(f"smoke check {check.name!r}: {got.message}")
@@ -237,7 +240,7 @@ class Engine:
             return None
         baseline = self.journal.record(f"baseline.{check.name}")
         self.journal.begin(key, check.name, f"performance: {check.samples} samples of {check.describe()}")
-        got = sample(check, self.plan.default_timeout)
+        got = sample(check, self.plan.default_timeout, self.stop)
         if got.ok:
             verdict = decide(baseline.detail["samples"], got.detail["samples"], worse=check.worse,
                              threshold=check.threshold or self.settings.threshold, min_change=check.min_change)
@@ -278,6 +281,7 @@ class Engine:
 
     def _ensure(self, key: str, step: Step, *, rerun: bool) -> bool:
         """Run ``step`` unless it already succeeded; False when it failed."""
+        self.stop.check()
         record = self.journal.record(key)
         if record is not None:
             if record.state == StepState.SUCCEEDED:
@@ -289,7 +293,7 @@ class Engine:
         if step.manual is not None:
             return self._manual(key, step, record)
         self.journal.begin(key, step.name, step.describe())
-        got = run_action(step, self.plan.default_timeout)
+        got = run_action(step, self.plan.default_timeout, self.stop)
         self.journal.finish(key, got)
         return got.ok
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import timedelta
 
 from ..core.changes.entities import TERMINAL_STATES, State, format_ref
 from ..core.decisions import Reason
@@ -24,13 +23,14 @@ from ..db.models import Change, DeploymentPlan, DeploymentRun
 from ..db.uow import UnitOfWork
 from ..runner.engine import Engine, describe
 from ..runner.journal import LeaseLost
+from ..runner.stop import Stop
 from ..schemas.changes import TransitionIn
 from ..schemas.runs import CommitIn, ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut, StepOut
 from . import changes
 from .context import Context
 from .lookup import load
 from .runs_journal import DbJournal, OnEvent, audit_run, downtime
-from .runs_plan import parse_plan, settings_for
+from .runs_plan import lease_for, parse_plan, settings_for
 from .runtime import Runtime
 from .views import facts_of
 
@@ -84,6 +84,8 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
     """Ask the gate (through the change's start, as ``change start`` does), start the change and queue its
     run; leased to ``worker`` when that process drives it itself. A dry run changes nothing. The plan is
     parsed once: a plan given here is checked (and, unless a dry run, attached) before the change is locked."""
+    if not body.dry_run:  # a lease too short for this database refuses the run before anything changes
+        lease = lease_for(ctx.policy, uow.runs.dialect()).lease
     given = parse_plan(body.plan.text, body.plan.filename, ctx.policy, probe=not body.dry_run) \
         if body.plan is not None else None
     change = load(uow, ref, for_update=True)
@@ -113,8 +115,9 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
         change_id=change.id, environment=body.environment, state=RunState.QUEUED.value, rehearsal=rehearsal,
         plan_filename=plan_row.filename, plan_text=plan_row.text, plan_sha256=plan_row.sha256, actor=ctx.actor.id,
         artifact_sha256=plan.artifact.sha256 if plan.artifact else None,
-        lease_owner=worker, lease_expires=now + timedelta(seconds=ctx.policy.deploy.lease) if worker else None,
         created_at=now, estimated_downtime_minutes=change.estimated_downtime_minutes, outcome="", notes=[]))
+    if worker is not None:  # this process drives it itself
+        uow.runs.set_lease(run, worker, now, lease)
     audit_run(uow, run, "run.created", now, {"environment": run.environment, "plan_sha256": run.plan_sha256,
                                              "worker": worker, "rehearsal": rehearsal})
     return run_out(run, change_id=change.id)
@@ -169,7 +172,12 @@ def _current_or_given(uow: UnitOfWork, change: Change, body: DeployIn):
 
 
 def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = None) -> RunState:
-    """Carry the run (leased to ``worker``) as far as it goes: to its end, or to a pause for a person."""
+    """Carry the run (leased to ``worker``) as far as it goes: to its end, or to a pause for a person. When
+    this worker loses the lease, or stops (``runs_worker.stop_driving``), the command under way is killed and
+    nothing is recorded as ended: whoever takes the run over decides by the durable rules."""
+    from . import runs_worker  # it imports this module
+
+    timing = runs_worker.timing(rt)
     with rt.uow(write=False) as uow:
         run = uow.runs.get(run_id)
         change = uow.changes.get(run.change_id, full=False)
@@ -177,11 +185,19 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
         settings = settings_for(plan, rt.policy, change.rollback_script, change.rollback_interpreter,
                                 rehearsal=run.rehearsal)
     journal = DbJournal(rt, run_id, worker, on_event=on_event, check_after=settings.check_after,
-                        monitor_for=settings.monitor_for, finish_change=lambda uow, run: _finish_change(rt, uow, run))
-    beat = journal.heartbeat()
+                        monitor_for=settings.monitor_for, lease=timing.lease,
+                        finish_change=lambda uow, run: _finish_change(rt, uow, run))
+    stop = Stop(kill_grace=timing.kill_grace)
+    runs_worker.driving(rt, run_id, stop)
     try:
-        return Engine(plan, settings, journal, now=rt.clock).drive()
+        keeper = journal.keep_lease(stop, timing)
     except LeaseLost:
+        runs_worker.done_driving(run_id, stop)
+        return RunState(_state_of(rt, run_id))
+    try:
+        return Engine(plan, settings, journal, stop=stop, now=rt.clock).drive()
+    except LeaseLost as lost:
+        _stopped(rt, journal, stop, lost)
         return RunState(_state_of(rt, run_id))
     except Exception as exc:  # the run stays leased until its lease expires; say why, then let it surface
         try:
@@ -190,7 +206,20 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
             pass
         raise
     finally:
-        beat.stop.set()
+        keeper.close()
+        runs_worker.done_driving(run_id, stop)
+
+
+def _stopped(rt: Runtime, journal: DbJournal, stop: Stop, lost: LeaseLost) -> None:
+    """The driver stopped: the lease was lost (nothing to do: another worker decides), or this worker stops
+    while it still holds the lease: it says so on the run and gives the lease back, so the next worker takes
+    the run over at once instead of after the lease."""
+    if not stop.is_set():  # the lease was lost between two steps: the next holder decides
+        return
+    try:
+        journal.release(f"worker {journal.worker} stopped driving the run: {stop.reason}")
+    except Exception:  # noqa: BLE001 - lost lease or database: the lease expires by itself
+        pass
 
 
 def _state_of(rt: Runtime, run_id: int) -> str:
