@@ -8,6 +8,7 @@ declared idempotent (and for checks and rollback steps, which must reach an end)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -201,9 +202,8 @@ class Engine:
         round's steps are keyed by its number, so a takeover carries on with the first unfinished round."""
         until = self.journal.monitor_until()
         start = until - timedelta(seconds=self.settings.monitor_for)
-        every = min(self.settings.monitor_every, self.settings.monitor_for)
-        rounds = max(1, int(self.settings.monitor_for // every))
-        for n in range(1, rounds + 1):
+        every, rounds = monitor_rounds(self.settings)
+        for n in range(1, rounds + 1):  # the last round at monitor_until: none is skipped, monitoring never ends early
             state = self._wait_until(min(start + timedelta(seconds=n * every), until), RunState.MONITORING)
             if state is not RunState.MONITORING:
                 return state  # a person's rollback
@@ -327,6 +327,13 @@ class Engine:
     def _move_unless_moved(self, expected: RunState, event: Event, message: str) -> RunState:
         state = self.journal.state()
         return self.journal.move(event, message) if state is expected else state
+
+
+def monitor_rounds(settings: Settings) -> tuple[float, int]:
+    """The interval between rounds of early-life monitoring and their number: a round each ``monitor_every``,
+    and a last one at the end of ``monitor_for`` when that is not a multiple of the interval (rounded up)."""
+    every = min(settings.monitor_every, settings.monitor_for)
+    return every, max(1, math.ceil(round(settings.monitor_for / every, 9)))
 
 
 def change_script_step(plan: Plan, settings: Settings) -> Step:

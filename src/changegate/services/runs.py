@@ -12,10 +12,11 @@ import hashlib
 import time
 
 from ..core.changes.entities import TERMINAL_STATES, State, format_ref
+from ..core.changes.lifecycle import Action
 from ..core.decisions import Reason
 from ..core.errors import ChangegateError, Forbidden, InvalidInput, NotFound, Refused
 from ..core.audit import AuditRecord
-from ..core.policy.model import Permission
+from ..core.policy.model import Permission, Person
 from ..core.runs.machine import (
     ACTIVE, CHANGE_ACTION, FINAL, STEP_ENDED, UNFINISHED, Event, RunState, StepState, next_state,
 )
@@ -227,13 +228,32 @@ def _state_of(rt: Runtime, run_id: int) -> str:
         return uow.runs.get(run_id).state
 
 
+# The identity a run's end is recorded under: the run moves the change because of what happened, not because
+# somebody decided it now (the deployer's right to implement was checked when the run started). So the end
+# never depends on the deployer still being in the policy file; the audit event names them (``deployed_by``).
+RUNNER = Person(id="changegate.runner", name="changegate's deployment runner")
+
+
 def _finish_change(rt: Runtime, uow: UnitOfWork, run: DeploymentRun) -> None:
     """The change follows its run: completed, rolled back, or failed (a failed rollback is never 'rolled back')."""
-    ctx = Context(policy=rt.policy, actor=rt.person(run.actor), now=rt.clock())
     if run.rehearsal:
-        _record_rehearsal(rt, uow, ctx, run)
+        deployer = rt.policy.person(run.actor)  # evidence is attached in the deployer's name while they may
+        _record_rehearsal(rt, uow, Context(policy=rt.policy, actor=deployer or RUNNER, now=rt.clock()), run)
         return
-    _change_follows(uow, ctx, run)
+    _change_follows_run(uow, Context(policy=rt.policy, actor=RUNNER, now=rt.clock()), run)
+
+
+def _change_follows_run(uow: UnitOfWork, ctx: Context, run: DeploymentRun) -> None:
+    """A worker's run ended: the lifecycle moves the change (its rules still apply: a change moved by a person
+    meanwhile stays), without asking for a person's permission again."""
+    action = Action(CHANGE_ACTION[RunState(run.state)])
+    reason = "" if action is Action.COMPLETE else (run.outcome or f"deployment run {run.id} ended {run.state}")
+    change = load(uow, str(run.change_id), for_update=True)
+    try:
+        changes._apply(uow, ctx, change, action, reason=reason[:10_000],
+                       detail={"run": run.id, "deployed_by": run.actor})
+    except ChangegateError as exc:  # moved by a person meanwhile: the run's end is still recorded
+        run.notes = [*run.notes, f"the change was not moved to follow the run: {exc.message}"]
 
 
 def _change_follows(uow: UnitOfWork, ctx: Context, run: DeploymentRun) -> None:
