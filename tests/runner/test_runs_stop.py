@@ -183,3 +183,47 @@ def test_stopping_the_worker_inside_serve_kills_the_command_of_the_run_it_drives
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+def _rollback(rt, ref, person="rene.release"):
+    from changegate.schemas.runs import RollbackIn
+
+    with rt.uow() as uow:
+        return runs.request_rollback(uow, rt.context(person), ref, RollbackIn(reason="not today"))
+
+
+def _change_state(rt, ref) -> str:
+    from changegate.services.lookup import load
+
+    with rt.uow(write=False) as uow:
+        return load(uow, ref).state
+
+
+def test_a_person_cancels_a_queued_run_that_no_worker_took(rt, tmp_path):
+    ref, run_id = _queue(rt, f"steps: [{{name: install, shell: 'touch {tmp_path}/installed'}}]\n")
+    out = _rollback(rt, ref)
+    assert out.state == "cancelled" and out.lease_owner is None and out.ended_at is not None
+    assert out.outcome == "cancelled on rene.release's decision before anything was deployed: not today"
+    assert _change_state(rt, ref) == "rolled_back"
+    actions = [e["action"] for e in _events(rt, ref)]
+    assert actions[-3:] == ["run.cancel_requested", "run.cancelled", "change.roll_back"]
+    assert runs_worker.claim(rt, "late-worker") is None  # ended: no worker takes it
+    assert not (tmp_path / "installed").exists()
+
+
+def test_a_person_cancels_a_protecting_run_its_protect_command_is_stopped_and_nothing_deploys(rt, tmp_path):
+    pidfile = tmp_path / "pid"
+    plan = (f"protect:\n  - {{name: snapshot, shell: 'sleep 120 & echo $! > {pidfile}; wait'}}\n"
+            f"steps: [{{name: install, shell: 'touch {tmp_path}/installed'}}]\n")
+    ref, run_id = _queue(rt, plan)
+    thread, result = _drive_in_thread(rt, run_id, "worker")
+    pid = _pid(pidfile)
+    out = _rollback(rt, ref)
+    assert out.state == "cancelled" and _change_state(rt, ref) == "rolled_back"
+    thread.join(30)  # the worker's next renewal finds its lease taken: it kills the protect command
+    assert not thread.is_alive() and result["state"].value == "cancelled"
+    assert not _alive(pid)
+    step = _step(rt, run_id, "protect.0")
+    assert step.state == "failed" and step.detail["message"] == "stopped: rene.release cancelled the run"
+    assert _step(rt, run_id) is None and not (tmp_path / "installed").exists()  # nothing deployed
+    assert _run(rt, run_id).state == "cancelled"

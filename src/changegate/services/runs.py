@@ -36,6 +36,7 @@ from .runtime import Runtime
 from .views import facts_of
 
 IDLE_POLL_SECONDS = 0.5
+NEEDS_WORKER = frozenset(s.value for s in ACTIVE)  # a run in these states, without a live lease, needs a worker
 
 
 # --- plans -----------------------------------------------------------------------------------------
@@ -299,6 +300,8 @@ def request_rollback(uow: UnitOfWork, ctx: Context, ref: str, body: RollbackIn) 
     state = RunState(run.state)
     if state is RunState.ROLLING_BACK:
         return run_out(run)
+    if state in (RunState.QUEUED, RunState.PROTECTING):  # nothing deployed yet: nothing to roll back
+        return _cancel(uow, ctx, run, state, body.reason)
     try:
         run.state = next_state(state, Event.ROLLBACK_REQUESTED).value
     except ValueError as exc:
@@ -311,6 +314,29 @@ def request_rollback(uow: UnitOfWork, ctx: Context, ref: str, body: RollbackIn) 
     audit_run(uow, run, "run.rollback_requested", ctx.now, {"from": state.value, "reason": body.reason,
                                                             **({"closed": closed} if closed else {})},
               actor=ctx.actor.id)
+    return run_out(run)
+
+
+def _cancel(uow: UnitOfWork, ctx: Context, run: DeploymentRun, state: RunState, reason: str) -> RunOut:
+    """A person ends a run that has deployed nothing (queued, or protecting): it ends ``cancelled`` at once and
+    the change follows (rolled back: it never left its known-good state), audited. Its lease is taken from the
+    worker that may hold it: that worker's next renewal finds it lost and kills the protect command under way;
+    the steps it had started are closed here."""
+    run.state = next_state(state, Event.CANCEL_REQUESTED).value
+    run.ended_at, run.lease_owner, run.lease_expires = ctx.now, None, None
+    run.outcome = f"cancelled on {ctx.actor.id}'s decision before anything was deployed: {reason}"
+    closed = []
+    for step in uow.runs.steps(run.id):
+        if step.state in (StepState.RUNNING, StepState.WAITING):
+            step.state, step.ended_at = StepState.FAILED, ctx.now
+            step.detail = {**(step.detail or {}), "message": f"stopped: {ctx.actor.id} cancelled the run"}
+            closed.append(step.key)
+    audit_run(uow, run, "run.cancel_requested", ctx.now, {"from": state.value, "reason": reason,
+                                                          **({"closed": closed} if closed else {})},
+              actor=ctx.actor.id)
+    audit_run(uow, run, f"run.{run.state}", ctx.now, {"from": state.value, "event": Event.CANCEL_REQUESTED.value},
+              actor=ctx.actor.id)
+    _change_follows(uow, ctx, run)
     return run_out(run)
 
 

@@ -12,7 +12,7 @@ import threading
 import uuid
 
 from ..core.runs.lease import LeaseTiming
-from ..core.runs.machine import ACTIVE, Event, RunState
+from ..core.runs.machine import ACTIVE, UNFINISHED, Event, RunState
 from ..runner.stop import Stop
 from . import runs
 from .runs_journal import DbJournal, OnEvent, audit_run
@@ -164,4 +164,4 @@ def lease_to(rt: Runtime, run_id: int, worker: str) -> bool:
     live lease on it."""
     lease = timing(rt).lease
     with rt.uow() as uow:
-        return uow.runs.lease_if_free(run_id, worker, rt.clock(), lease) is not None
+        return uow.runs.lease_if_free(run_id, [s.value for s in UNFINISHED], worker, rt.clock(), lease) is not None

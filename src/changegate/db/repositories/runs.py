@@ -106,9 +106,11 @@ class RunRepository(Repository[DeploymentRun]):
         run and never wait for each other; SQLite: the unit of work holds the one write lock already."""
         return lease_first(self.s, [DeploymentRun.state.in_(list(states))], worker, now, seconds)
 
-    def lease_if_free(self, run_id: int, worker: str, now: datetime, seconds: float) -> DeploymentRun | None:
-        """Lease run ``run_id`` (whatever its state) to ``worker`` unless somebody holds a live lease on it."""
-        return lease_first(self.s, [DeploymentRun.id == run_id], worker, now, seconds)
+    def lease_if_free(self, run_id: int, states: Iterable[str], worker: str, now: datetime,
+                      seconds: float) -> DeploymentRun | None:
+        """Lease run ``run_id`` in one of ``states`` to ``worker`` unless somebody holds a live lease on it."""
+        return lease_first(self.s, [DeploymentRun.id == run_id, DeploymentRun.state.in_(list(states))], worker,
+                           now, seconds)
 
     def set_lease(self, run: DeploymentRun, worker: str, now: datetime, seconds: float) -> None:
         """Lease ``run`` (locked or new) to ``worker`` for ``seconds`` from now (the database's now on
