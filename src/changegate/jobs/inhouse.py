@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+from typing import Callable
 
 from ..services import background, runs_worker
 from ..services.runtime import Runtime
@@ -30,6 +31,7 @@ class _Pool:
         self.rt, self.wake, self.max_runs = rt, wake, max_runs
         self.stop_event = threading.Event()
         self.driven, self._lock = 0, threading.Lock()
+        self.restore_signal: Callable[[], None] = lambda: None  # start_background's SIGTERM handler, undone
         self.threads = [threading.Thread(target=self._loop, args=(exit_when_idle, on_event), daemon=daemon,
                                          name=f"changegate-worker-{i}") for i in range(concurrency)]
         for t in self.threads:
@@ -80,6 +82,7 @@ class _Pool:
         The threads then get ``grace`` seconds to end (a background job under way finishes first)."""
         self.stop_event.set()
         self.wake.set()
+        self.restore_signal()
         runs_worker.stop_driving("the worker inside changegate serve is stopping", rt=self.rt)
         for t in self.threads:
             t.join(grace)
@@ -119,6 +122,9 @@ class InHouseEngine:
         _stop_on_sigterm(pool)
         return pool
 
+    def close(self) -> None:
+        pass
+
 
 def _stop_on_sigterm(pool: _Pool) -> None:
     """``changegate serve`` ends on SIGTERM without unwinding (uvicorn re-raises the signal after its shutdown,
@@ -138,5 +144,8 @@ def _stop_on_sigterm(pool: _Pool) -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
-    def close(self) -> None:
-        pass
+    def restore() -> None:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+
+    pool.restore_signal = restore

@@ -222,13 +222,16 @@ class LeaseKeeper:
             self.stop.set(f"the lease keeper failed: {type(exc).__name__}: {exc}")
 
     def _renew_loop(self) -> None:
-        while not self._done.wait(self.timing.renew_every):
+        pause = self.timing.renew_every
+        while not self._done.wait(pause):
             began = time.monotonic()
             try:
                 held = self.journal.renew()
             except Exception:  # noqa: BLE001 - a busy or lost database: the watch stops the run if it lasts
                 log.warning("could not renew the lease of run %s; trying again", self.journal.run_id, exc_info=True)
+                pause = min(1.0, self.timing.renew_every / 4)  # soon: the lease runs out meanwhile
                 continue
+            pause = self.timing.renew_every
             if not held:
                 self.stop.set(f"the lease of run {self.journal.run_id} was lost: another worker holds it")
                 return
