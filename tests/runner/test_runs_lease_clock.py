@@ -104,3 +104,18 @@ def _state(rt, ref) -> str:
 
     with rt.uow(write=False) as uow:
         return load(uow, ref).state
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_worker_refuses_to_start_with_a_lease_too_short_for_its_database(database_url, policy_file, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    short = tmp_path / "short.yaml"
+    short.write_text(policy_file.read_text().replace("lease: 5s", "lease: 3s"))
+    env = {**os.environ, "CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(short)}
+    done = subprocess.run([sys.executable, "-m", "changegate.cli.main", "worker", "--exit-when-idle"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "error: deploy.lease is 3 s, too short" in done.stderr and "Traceback" not in done.stderr
