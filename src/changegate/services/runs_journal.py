@@ -55,7 +55,7 @@ class DbJournal:
         run = uow.runs.lock(self.run_id)
         if run is None or run.lease_owner != self.worker:
             raise LeaseLost(f"run {self.run_id} is no longer leased to {self.worker}")
-        uow.runs.set_lease(run, self.worker, self.rt.clock(), self.lease_seconds)
+        uow.runs.set_lease(run, self.worker, self.rt.clock(), self.lease_seconds, flush=False)
         return run
 
     def keep_lease(self, stop: Stop, timing: LeaseTiming) -> "LeaseKeeper":

@@ -112,11 +112,13 @@ class RunRepository(Repository[DeploymentRun]):
         return lease_first(self.s, [DeploymentRun.id == run_id, DeploymentRun.state.in_(list(states))], worker,
                            now, seconds)
 
-    def set_lease(self, run: DeploymentRun, worker: str, now: datetime, seconds: float) -> None:
+    def set_lease(self, run: DeploymentRun, worker: str, now: datetime, seconds: float, *, flush: bool = True) -> None:
         """Lease ``run`` (locked or new) to ``worker`` for ``seconds`` from now (the database's now on
-        PostgreSQL)."""
+        PostgreSQL). Without ``flush`` the expiry is written with the run's other changes (one UPDATE), and
+        ``run.lease_expires`` must not be read before."""
         run.lease_owner, run.lease_expires = worker, lease_until(now, seconds)
-        self.s.flush()
+        if flush:
+            self.s.flush()
 
     def renew(self, run_id: int, worker: str, now: datetime, seconds: float) -> bool:
         """Extend the lease by ``seconds`` if ``worker`` still holds it; False: it was lost (taken over, or
