@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from ..core.audit import AuditRecord
+from ..core.runs.lease import LeaseTiming
 from ..core.runs.machine import CHANGE_ACTION, FINAL, Event, RunState, StepState, next_state
 from ..db.models import DeploymentRun, RunStep
 from ..db.uow import UnitOfWork
 from ..runner.execute import Outcome
-from ..core.runs.lease import LeaseTiming
 from ..runner.journal import LeaseLost, StepRecord
 from ..runner.stop import Stop
 from .runtime import Runtime
@@ -233,7 +233,8 @@ class LeaseKeeper:
                 continue
             pause = self.timing.renew_every
             if not held:
-                self.stop.set(f"the lease of run {self.journal.run_id} was lost: another worker holds it")
+                self.stop.set(f"the lease of run {self.journal.run_id} was lost (another worker holds it, or a "
+                              "person ended the run)")
                 return
             self.deadline = max(self.deadline, began + self.timing.lease)
 
