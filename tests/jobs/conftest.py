@@ -20,6 +20,15 @@ from changegate.settings import DEFAULT_POLICY, Settings
 JOBS_DEPLOY = "\ndeploy:\n  lease: 3s\n  check_after: 0s\n"
 
 
+@pytest.fixture(autouse=True)
+def short_writer_wait(monkeypatch):
+    """A 3 s lease must outlast twice the SQLite writer wait (core/runs/lease.py): 1 s here and in subprocesses."""
+    from changegate.db import engine
+
+    monkeypatch.setattr(engine, "WRITER_WAIT_SECONDS", 1)
+    monkeypatch.setenv("CHANGEGATE_SQLITE_WRITER_WAIT", "1")
+
+
 @pytest.fixture
 def policy_file(tmp_path) -> Path:
     path = tmp_path / "policy.yaml"

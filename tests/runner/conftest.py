@@ -20,7 +20,16 @@ from changegate.services.policy import load_policy
 from changegate.services.runtime import Runtime
 from changegate.settings import DEFAULT_POLICY, Settings
 
-from runner_support import SERVICE, TEST_DEPLOY, Service, _free_port  # noqa: F401
+from runner_support import SERVICE, TEST_DEPLOY, TEST_WRITER_WAIT, Service, _free_port  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def short_writer_wait(monkeypatch):
+    """The short test lease needs a short SQLite writer wait (core/runs/lease.py): here and in subprocesses."""
+    from changegate.db import engine
+
+    monkeypatch.setattr(engine, "WRITER_WAIT_SECONDS", TEST_WRITER_WAIT)
+    monkeypatch.setenv("CHANGEGATE_SQLITE_WRITER_WAIT", str(TEST_WRITER_WAIT))
 
 
 @pytest.fixture

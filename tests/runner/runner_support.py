@@ -15,7 +15,10 @@ from changegate.services.runtime import Runtime
 
 SERVICE = Path(__file__).with_name("release_service.py")
 # The default policy with a short lease (kill -9 tests wait for it to expire) and checks soon after deploying.
-TEST_DEPLOY = "\ndeploy:\n  lease: 3s\n  check_after: 1s\n"
+TEST_DEPLOY = "\ndeploy:\n  lease: 5s\n  check_after: 1s\n"
+# A lease must outlast twice the SQLite writer wait (core/runs/lease.py): these tests shorten the wait to 2 s,
+# in this process and in the changegate processes they start.
+TEST_WRITER_WAIT = 2
 
 
 @dataclass

@@ -174,3 +174,17 @@ def test_with_json_the_progress_lines_go_to_stderr_and_stdout_is_the_run(cli, rt
     assert code == 0, err
     assert json.loads(out)["state"] == "committed"
     assert "started steps.0 install v2" in err and "run checking -> committed: every check passed" in err
+
+
+def test_rollback_cancels_a_queued_run_that_deployed_nothing(cli, rt, tmp_path):
+    from changegate.schemas.runs import DeployIn, PlanIn
+    from changegate.services import runs
+
+    ref = scheduled_dev_change(rt, "true")
+    with rt.uow() as uow:  # queued through the API, say, and no worker took it
+        runs.create_run(uow, rt.context("rene.release"), ref, DeployIn(environment="dev", plan=PlanIn(
+            text=f"steps: [{{name: install, shell: 'touch {tmp_path}/installed'}}]\n")))
+    code, out, err = cli("--as", "rene.release", "rollback", ref, "--reason", "wrong window")
+    assert code == 0, out + err
+    assert ": cancelled — cancelled on rene.release's decision before anything was deployed: wrong window" in out
+    assert change_state(rt, ref) == "rolled_back" and not (tmp_path / "installed").exists()

@@ -111,3 +111,16 @@ def test_a_failure_while_monitoring_pauses_when_the_plan_says_so_and_a_person_co
         history = changes.history(uow, rt.context("audrey.audit"), ref)
     complete = next(e for e in history if e.action == "change.complete")
     assert complete.actor == "rene.release"
+
+
+def test_monitoring_for_a_time_that_is_no_multiple_of_its_interval_checks_once_more_at_its_end(rt, service):
+    """2.5 s every 1 s: rounds at T+1, T+2 and a last one at T+2.5 (before the fix: two rounds, ending at T+2)."""
+    service.release("v2", version="2.0.0")
+    ref = scheduled_dev_change(rt, ROLLBACK)
+    plan = monitored_plan(service).replace("monitor_for: 3s", "monitor_for: 2500ms")
+    run, _ = deploy(rt, ref, plan)
+    assert run.state == "committed", run.outcome
+    rounds = [s for s in run.steps if s.key.startswith("monitor.")]
+    assert [s.key for s in rounds] == ["monitor.1.smoke.health", "monitor.2.smoke.health", "monitor.3.smoke.health"]
+    assert rounds[-1].started_at >= run.monitor_until  # the last check at or after monitor_for, never skipped
+    assert run.outcome == "every check passed, and 3 round(s) of early-life monitoring"

@@ -52,8 +52,12 @@ def rollback(ref: str, body: RollbackIn, ctx: Caller, rt: RT) -> Response:
 
 @router.post("/{ref}/run/confirm", response_model=RunOut)
 def confirm(ref: str, body: ConfirmIn, ctx: Caller, rt: RT) -> Response:
+    """A manual step is done (or failed). A run that paused on this step's timeout resumes: it is handed to a
+    worker at once (the workers' sweep would only find it a third of the lease later)."""
     with rt.uow() as uow:
         out = runs.confirm_step(uow, ctx, ref, body)
+    if out.lease_owner is None and out.state in runs.NEEDS_WORKER:
+        jobs.dispatch_run(rt, out.id)  # after the commit: the worker must find the resumed run
     return model_response(out)
 
 

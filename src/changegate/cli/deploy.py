@@ -130,8 +130,9 @@ def rollback(
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")],
     json_out: JsonOpt = False,
 ) -> None:
-    """Roll back now, skipping analysis: a person's decision, audited. Exit 0 rolled back (or handed to the
-    worker that holds the run), 1 otherwise."""
+    """Roll back now, skipping analysis: a person's decision, audited. A run that has deployed nothing yet
+    (queued, protecting) is cancelled instead. Exit 0 rolled back or cancelled (or handed to the worker that
+    holds the run), 1 otherwise."""
     out = _with_progress(json_out, lambda progress: _call("rollback", ref, {"reason": reason}, progress))
     from ..core.runs.machine import RunState
 
@@ -141,7 +142,7 @@ def rollback(
             console.print(f"the rollback is carried out by {escape(str(out['lease_owner'] or 'a worker'))}",
                           highlight=False)
         return
-    raise typer.Exit(0 if out["state"] == RunState.ROLLED_BACK else 1)
+    raise typer.Exit(0 if out["state"] in (RunState.ROLLED_BACK, RunState.CANCELLED) else 1)
 
 
 @run_app.command("show")

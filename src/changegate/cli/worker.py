@@ -33,8 +33,11 @@ def worker(
     engine = engine_for(rt)
     me = worker_id()
     console.print(f"worker {me} started ({engine.name}, {concurrency} at once)", highlight=False)
-    driven = engine.work(concurrency=concurrency, max_runs=max_runs, exit_when_idle=exit_when_idle,
-                         on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
+    try:  # a lease too short for this database is a configuration error (exit 2), not a traceback
+        driven = engine.work(concurrency=concurrency, max_runs=max_runs, exit_when_idle=exit_when_idle,
+                             on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
+    except ChangegateError as exc:
+        fail(exc)
     console.print(f"worker {me} drove {driven} run(s)", highlight=False)
 
 
@@ -51,7 +54,10 @@ class serve_worker:
         elif self.concurrency > 0:
             from ..jobs import engine_for
 
-            self.pool = engine_for(self.rt).start_background(concurrency=self.concurrency)
+            try:  # a lease too short for this database: a configuration error (exit 2) before serving
+                self.pool = engine_for(self.rt).start_background(concurrency=self.concurrency)
+            except ChangegateError as exc:
+                fail(exc)
             print(f"a worker in this process carries out deployment runs ({self.concurrency} at once)")
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from pathlib import Path
@@ -20,7 +21,8 @@ WRITE_OPTION = "changegate_write"
 SINGLE_READ_OPTION = "changegate_single_read"
 # How long a SQLite writer waits for its turn: in this process (the writer queue) and, after
 # that, for another process's write transaction (SQLite's busy timeout).
-WRITER_WAIT_SECONDS = 30
+# CHANGEGATE_SQLITE_WRITER_WAIT shortens it (tests with short run leases: a lease must outlast it, docs/runner.md).
+WRITER_WAIT_SECONDS = int(os.environ.get("CHANGEGATE_SQLITE_WRITER_WAIT") or 30)
 # Connections a SQLite engine keeps: one per thread of the server's thread pool (anyio's default, 40).
 POOL_SIZE = 40
 

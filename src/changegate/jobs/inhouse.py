@@ -9,7 +9,10 @@ was queued in this process (the API inside ``changegate serve``), and otherwise 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
+from typing import Callable
 
 from ..services import background, runs_worker
 from ..services.runtime import Runtime
@@ -28,6 +31,7 @@ class _Pool:
         self.rt, self.wake, self.max_runs = rt, wake, max_runs
         self.stop_event = threading.Event()
         self.driven, self._lock = 0, threading.Lock()
+        self.restore_signal: Callable[[], None] = lambda: None  # start_background's SIGTERM handler, undone
         self.threads = [threading.Thread(target=self._loop, args=(exit_when_idle, on_event), daemon=daemon,
                                          name=f"changegate-worker-{i}") for i in range(concurrency)]
         for t in self.threads:
@@ -72,11 +76,14 @@ class _Pool:
         return self.driven
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """No new run is taken; runs being driven get ``grace`` seconds to come to rest. One that does not
-        (a long step, a wait for T+N) is left to its lease: when the process is gone, the lease expires and
-        the next worker takes the run over, as after a kill -9 (docs/runner.md, "Workers")."""
+        """No new run is taken, and every run being driven stops now: its command under way is killed
+        (SIGTERM, then SIGKILL), nothing is recorded as ended, and its lease is given back, so the next worker
+        (the restarted server) takes it over at once by the durable rules (docs/runner.md, "Durability").
+        The threads then get ``grace`` seconds to end (a background job under way finishes first)."""
         self.stop_event.set()
         self.wake.set()
+        self.restore_signal()
+        runs_worker.stop_driving("the worker inside changegate serve is stopping", rt=self.rt)
         for t in self.threads:
             t.join(grace)
 
@@ -99,6 +106,7 @@ class InHouseEngine:
 
     def work(self, *, concurrency: int = DEFAULT_CONCURRENCY, max_runs: int | None = None,
              exit_when_idle: bool = False, on_event: OnEvent | None = None) -> int:
+        runs_worker.timing(self.rt)  # a lease too short for this database: a configuration error at start
         pool = _Pool(self.rt, self.wake, concurrency=concurrency, max_runs=max_runs,
                      exit_when_idle=exit_when_idle, on_event=on_event, daemon=True)
         try:
@@ -108,8 +116,36 @@ class InHouseEngine:
             return pool.driven
 
     def start_background(self, *, concurrency: int = DEFAULT_CONCURRENCY, on_event: OnEvent | None = None) -> _Pool:
-        return _Pool(self.rt, self.wake, concurrency=concurrency, max_runs=None, exit_when_idle=False,
+        runs_worker.timing(self.rt)  # a lease too short for this database: a configuration error at start
+        pool = _Pool(self.rt, self.wake, concurrency=concurrency, max_runs=None, exit_when_idle=False,
                      on_event=on_event, daemon=True)
+        _stop_on_sigterm(pool)
+        return pool
 
     def close(self) -> None:
         pass
+
+
+def _stop_on_sigterm(pool: _Pool) -> None:
+    """``changegate serve`` ends on SIGTERM without unwinding (uvicorn re-raises the signal after its shutdown,
+    and SIGTERM's default kills the process): stop the pool first, so the runs' commands die with the process
+    instead of outliving it, then die of the signal as before. Only the main thread may set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, previous)
+        pool.stop()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+
+    pool.restore_signal = restore

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -131,8 +132,10 @@ class _Worker:
             sweeper = asyncio.create_task(self._sweep_forever())
             worker = asyncio.create_task(self.app.run_worker_async(
                 concurrency=self.concurrency, wait=not exit_when_idle, delete_jobs="successful",
-                name=runs_worker.worker_id(),
-                install_signal_handlers=threading.current_thread() is threading.main_thread()))
+                name=runs_worker.worker_id(), install_signal_handlers=False))
+            if threading.current_thread() is threading.main_thread():  # SIGINT/SIGTERM: stop the runs, then stop
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    self.loop.add_signal_handler(sig, self._stop, worker)
             enough = asyncio.create_task(self.enough.wait())
             await asyncio.wait({worker, enough}, return_when=asyncio.FIRST_COMPLETED)
             if not worker.done():
@@ -141,6 +144,13 @@ class _Worker:
             for task in (sweeper, enough):
                 task.cancel()
         return self.driven
+
+    def _stop(self, worker: asyncio.Task) -> None:
+        """A stopping worker stops the runs it drives at once (their commands killed, their leases given back:
+        runs_worker.stop_driving, in a thread: it waits for the kills), then stops gracefully."""
+        threading.Thread(target=runs_worker.stop_driving, args=("the worker is stopping", self.rt),
+                         daemon=True).start()
+        worker.cancel()
 
     async def _sweep_forever(self) -> None:
         interval = max(0.5, self.rt.policy.deploy.lease / 3)

@@ -8,7 +8,7 @@ declared idempotent (and for checks and rollback steps, which must reach an end)
 
 from __future__ import annotations
 
-import time
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -18,6 +18,7 @@ from ..core.runs.machine import FINAL, STEP_ENDED, Event, RunState, StepState
 from ..core.runs.plan import OnFailure, OnMonitorFailure, OnTimeout, Plan, Step
 from .execute import Outcome, run_action, sample
 from .journal import Journal
+from .stop import NEVER, Stop
 
 POLL_SECONDS = 0.2  # how often a waiting run looks at its record (a person's rollback, a confirmation)
 
@@ -53,9 +54,12 @@ class _TimedOutPause(Exception):
 
 
 class Engine:
-    def __init__(self, plan: Plan, settings: Settings, journal: Journal, *,
-                 sleep: Callable[[float], None] = time.sleep, now: Callable[[], datetime] | None = None):
-        self.plan, self.settings, self.journal, self.sleep = plan, settings, journal, sleep
+    def __init__(self, plan: Plan, settings: Settings, journal: Journal, *, stop: Stop = NEVER,
+                 sleep: Callable[[float], None] | None = None, now: Callable[[], datetime] | None = None):
+        """``stop``: set when this worker must stop driving (lost lease, the worker stops): the command under
+        way is killed and ``Stopped`` raised, with nothing recorded as ended."""
+        self.plan, self.settings, self.journal, self.stop = plan, settings, journal, stop
+        self.sleep = sleep or stop.sleep
         self.now = now or (lambda: datetime.now(timezone.utc))
 
     def drive(self) -> RunState:
@@ -95,7 +99,7 @@ class Engine:
             if self._done(key):
                 continue
             self.journal.begin(key, check.name, f"baseline: {check.samples} samples of {check.describe()}")
-            got = sample(check, self.plan.default_timeout)
+            got = sample(check, self.plan.default_timeout, self.stop)
             self.journal.finish(key, got)
             if not got.ok:
                 return self.journal.move(Event.PROTECT_FAILED, f"the baseline of {check.name!r} could not be "
@@ -130,7 +134,7 @@ class Engine:
             key = f"{prefix}.checks.{check.name}"
             if not self._done(key):
                 self.journal.begin(key, check.name, f"wave {wave.name} smoke: {check.describe()}")
-                got = run_action(check, self.plan.default_timeout)
+                got = run_action(check, self.plan.default_timeout, self.stop)
                 self.journal.finish(key, got)
                 if not got.ok:
                     failures.append(f"smoke check {check.name!r}: {got.message}")
@@ -198,9 +202,8 @@ class Engine:
         round's steps are keyed by its number, so a takeover carries on with the first unfinished round."""
         until = self.journal.monitor_until()
         start = until - timedelta(seconds=self.settings.monitor_for)
-        every = min(self.settings.monitor_every, self.settings.monitor_for)
-        rounds = max(1, int(self.settings.monitor_for // every))
-        for n in range(1, rounds + 1):
+        every, rounds = monitor_rounds(self.settings)
+        for n in range(1, rounds + 1):  # the last round at monitor_until: none is skipped, monitoring never ends early
             state = self._wait_until(min(start + timedelta(seconds=n * every), until), RunState.MONITORING)
             if state is not RunState.MONITORING:
                 return state  # a person's rollback
@@ -225,7 +228,7 @@ class Engine:
             key = f"{prefix}.{check.name}"
             if not self._done(key):
                 self.journal.begin(key, check.name, f"smoke: {check.describe()}")
-                got = run_action(check, self.plan.default_timeout)
+                got = run_action(check, self.plan.default_timeout, self.stop)
                 self.journal.finish(key, got)
                 if not got.ok:
                     failures.append(f"smoke check {check.name!r}: {got.message}")
@@ -237,7 +240,7 @@ class Engine:
             return None
         baseline = self.journal.record(f"baseline.{check.name}")
         self.journal.begin(key, check.name, f"performance: {check.samples} samples of {check.describe()}")
-        got = sample(check, self.plan.default_timeout)
+        got = sample(check, self.plan.default_timeout, self.stop)
         if got.ok:
             verdict = decide(baseline.detail["samples"], got.detail["samples"], worse=check.worse,
                              threshold=check.threshold or self.settings.threshold, min_change=check.min_change)
@@ -278,6 +281,7 @@ class Engine:
 
     def _ensure(self, key: str, step: Step, *, rerun: bool) -> bool:
         """Run ``step`` unless it already succeeded; False when it failed."""
+        self.stop.check()
         record = self.journal.record(key)
         if record is not None:
             if record.state == StepState.SUCCEEDED:
@@ -289,7 +293,7 @@ class Engine:
         if step.manual is not None:
             return self._manual(key, step, record)
         self.journal.begin(key, step.name, step.describe())
-        got = run_action(step, self.plan.default_timeout)
+        got = run_action(step, self.plan.default_timeout, self.stop)
         self.journal.finish(key, got)
         return got.ok
 
@@ -323,6 +327,13 @@ class Engine:
     def _move_unless_moved(self, expected: RunState, event: Event, message: str) -> RunState:
         state = self.journal.state()
         return self.journal.move(event, message) if state is expected else state
+
+
+def monitor_rounds(settings: Settings) -> tuple[float, int]:
+    """The interval between rounds of early-life monitoring and their number: a round each ``monitor_every``,
+    and a last one at the end of ``monitor_for`` when that is not a multiple of the interval (rounded up)."""
+    every = min(settings.monitor_every, settings.monitor_for)
+    return every, max(1, math.ceil(round(settings.monitor_for / every, 9)))
 
 
 def change_script_step(plan: Plan, settings: Settings) -> Step:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ..core.runs.plan import Action, HttpCall, PerformanceCheck, PrometheusQuery
+from .stop import NEVER, Stop
 
 MAX_OUTPUT = 64 * 1024  # characters of output kept per step: the head and the tail
 
@@ -26,13 +27,18 @@ class Outcome:
     detail: dict = field(default_factory=dict)
 
 
-def run_action(action: Action, default_timeout: float) -> Outcome:
+def run_action(action: Action, default_timeout: float, stop: Stop = NEVER) -> Outcome:
+    """Run one action; ``Stopped`` (nothing to record) when ``stop`` was set meanwhile: the worker no longer
+    drives the run, and the command was killed."""
+    stop.check()
     if action.http is not None:
-        return http_call(action.http, action.timeout or default_timeout)
-    return run_command(action, action.timeout or default_timeout)
+        got = http_call(action.http, action.timeout or default_timeout)
+        stop.check()  # the worker stopped during the call: its outcome is not this worker's to record
+        return got
+    return run_command(action, action.timeout or default_timeout, stop)
 
 
-def run_command(action: Action, timeout: float) -> Outcome:
+def run_command(action: Action, timeout: float, stop: Stop = NEVER) -> Outcome:
     argv = list(action.run) if action.run is not None else ["/bin/sh", "-c", action.shell]
     env = {**os.environ, **action.env}
     try:
@@ -41,12 +47,15 @@ def run_command(action: Action, timeout: float) -> Outcome:
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         return Outcome(False, None, "", f"cannot start {argv[0]!r}: {exc.strerror or exc}")
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, _ = proc.communicate()
-        return Outcome(False, None, _text(out), f"timed out after {timeout:g} s and was killed")
+    with stop.tracking(proc):  # a stop (lost lease, worker stopping) kills the whole group
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, _ = proc.communicate()
+            stop.check()
+            return Outcome(False, None, _text(out), f"timed out after {timeout:g} s and was killed")
+    stop.check()  # killed by the stop: not an outcome of the step
     status = proc.returncode
     message = "exit status 0" if status == 0 else f"exit status {status}"
     return Outcome(status == 0, status, _text(out), message)
@@ -96,7 +105,7 @@ def _request(client: httpx.Client, call: HttpCall) -> httpx.Response:
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
-def sample(check: PerformanceCheck, default_timeout: float) -> Outcome:
+def sample(check: PerformanceCheck, default_timeout: float, stop: Stop = NEVER) -> Outcome:
     """``check.samples`` values of the metric: seconds per HTTP call, or the last number a command prints.
     Any failed sample fails the whole: a metric that cannot be read is no baseline."""
     values: list[float] = []
@@ -105,8 +114,9 @@ def sample(check: PerformanceCheck, default_timeout: float) -> Outcome:
     with httpx.Client(timeout=check.timeout or default_timeout, follow_redirects=False) as client:
         for i in range(check.samples):
             if i and check.interval:
-                time.sleep(check.interval)
-            got, elapsed = _one_sample(check, default_timeout, client)
+                stop.sleep(check.interval)
+            got, elapsed = _one_sample(check, default_timeout, client, stop)
+            stop.check()
             if not got.ok:
                 return Outcome(False, got.exit_status, got.output,
                                f"sample {i + 1} of {check.samples}: {got.message}", {"samples": values})
@@ -125,14 +135,15 @@ def sample(check: PerformanceCheck, default_timeout: float) -> Outcome:
     return Outcome(True, 0, "", f"{len(values)} samples", {"samples": values})
 
 
-def _one_sample(check: PerformanceCheck, default_timeout: float, client: httpx.Client) -> tuple[Outcome, float]:
+def _one_sample(check: PerformanceCheck, default_timeout: float, client: httpx.Client,
+                stop: Stop) -> tuple[Outcome, float]:
     started = time.perf_counter()
     if check.prometheus is not None:
         got = prometheus_value(check.prometheus, client)
     elif check.http is not None:
         got = http_call(check.http, check.timeout or default_timeout, client)
     else:
-        got = run_action(check, default_timeout)
+        got = run_action(check, default_timeout, stop)
     return got, time.perf_counter() - started
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.runs.machine import Event, RunState, StepState
-from .execute import Outcome
+
+if TYPE_CHECKING:  # execute.py imports stop.py, which imports this module
+    from .execute import Outcome
 
 
 class LeaseLost(Exception):

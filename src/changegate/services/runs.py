@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import timedelta
 
 from ..core.changes.entities import TERMINAL_STATES, State, format_ref
+from ..core.changes.lifecycle import Action
 from ..core.decisions import Reason
 from ..core.errors import ChangegateError, Forbidden, InvalidInput, NotFound, Refused
 from ..core.audit import AuditRecord
-from ..core.policy.model import Permission
+from ..core.policy.model import Permission, Person
 from ..core.runs.machine import (
     ACTIVE, CHANGE_ACTION, FINAL, STEP_ENDED, UNFINISHED, Event, RunState, StepState, next_state,
 )
@@ -24,17 +24,19 @@ from ..db.models import Change, DeploymentPlan, DeploymentRun
 from ..db.uow import UnitOfWork
 from ..runner.engine import Engine, describe
 from ..runner.journal import LeaseLost
+from ..runner.stop import Stop
 from ..schemas.changes import TransitionIn
 from ..schemas.runs import CommitIn, ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut, StepOut
 from . import changes
 from .context import Context
 from .lookup import load
 from .runs_journal import DbJournal, OnEvent, audit_run, downtime
-from .runs_plan import parse_plan, settings_for
+from .runs_plan import lease_for, parse_plan, settings_for
 from .runtime import Runtime
 from .views import facts_of
 
 IDLE_POLL_SECONDS = 0.5
+NEEDS_WORKER = frozenset(s.value for s in ACTIVE)  # a run in these states, without a live lease, needs a worker
 
 
 # --- plans -----------------------------------------------------------------------------------------
@@ -84,6 +86,8 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
     """Ask the gate (through the change's start, as ``change start`` does), start the change and queue its
     run; leased to ``worker`` when that process drives it itself. A dry run changes nothing. The plan is
     parsed once: a plan given here is checked (and, unless a dry run, attached) before the change is locked."""
+    if not body.dry_run:  # a lease too short for this database refuses the run before anything changes
+        lease = lease_for(ctx.policy, uow.runs.dialect()).lease
     given = parse_plan(body.plan.text, body.plan.filename, ctx.policy, probe=not body.dry_run) \
         if body.plan is not None else None
     change = load(uow, ref, for_update=True)
@@ -113,8 +117,9 @@ def create_run(uow: UnitOfWork, ctx: Context, ref: str, body: DeployIn, *, worke
         change_id=change.id, environment=body.environment, state=RunState.QUEUED.value, rehearsal=rehearsal,
         plan_filename=plan_row.filename, plan_text=plan_row.text, plan_sha256=plan_row.sha256, actor=ctx.actor.id,
         artifact_sha256=plan.artifact.sha256 if plan.artifact else None,
-        lease_owner=worker, lease_expires=now + timedelta(seconds=ctx.policy.deploy.lease) if worker else None,
         created_at=now, estimated_downtime_minutes=change.estimated_downtime_minutes, outcome="", notes=[]))
+    if worker is not None:  # this process drives it itself
+        uow.runs.set_lease(run, worker, now, lease)
     audit_run(uow, run, "run.created", now, {"environment": run.environment, "plan_sha256": run.plan_sha256,
                                              "worker": worker, "rehearsal": rehearsal})
     return run_out(run, change_id=change.id)
@@ -169,7 +174,12 @@ def _current_or_given(uow: UnitOfWork, change: Change, body: DeployIn):
 
 
 def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = None) -> RunState:
-    """Carry the run (leased to ``worker``) as far as it goes: to its end, or to a pause for a person."""
+    """Carry the run (leased to ``worker``) as far as it goes: to its end, or to a pause for a person. When
+    this worker loses the lease, or stops (``runs_worker.stop_driving``), the command under way is killed and
+    nothing is recorded as ended: whoever takes the run over decides by the durable rules."""
+    from . import runs_worker  # it imports this module
+
+    timing = runs_worker.timing(rt)
     with rt.uow(write=False) as uow:
         run = uow.runs.get(run_id)
         change = uow.changes.get(run.change_id, full=False)
@@ -177,11 +187,19 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
         settings = settings_for(plan, rt.policy, change.rollback_script, change.rollback_interpreter,
                                 rehearsal=run.rehearsal)
     journal = DbJournal(rt, run_id, worker, on_event=on_event, check_after=settings.check_after,
-                        monitor_for=settings.monitor_for, finish_change=lambda uow, run: _finish_change(rt, uow, run))
-    beat = journal.heartbeat()
+                        monitor_for=settings.monitor_for, lease=timing.lease,
+                        finish_change=lambda uow, run: _finish_change(rt, uow, run))
+    stop = Stop(kill_grace=timing.kill_grace)
+    runs_worker.driving(rt, run_id, stop)
     try:
-        return Engine(plan, settings, journal, now=rt.clock).drive()
+        keeper = journal.keep_lease(stop, timing)
     except LeaseLost:
+        runs_worker.done_driving(run_id, stop)
+        return RunState(_state_of(rt, run_id))
+    try:
+        return Engine(plan, settings, journal, stop=stop, now=rt.clock).drive()
+    except LeaseLost as lost:
+        _stopped(rt, journal, stop, lost)
         return RunState(_state_of(rt, run_id))
     except Exception as exc:  # the run stays leased until its lease expires; say why, then let it surface
         try:
@@ -190,7 +208,20 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
             pass
         raise
     finally:
-        beat.stop.set()
+        keeper.close()
+        runs_worker.done_driving(run_id, stop)
+
+
+def _stopped(rt: Runtime, journal: DbJournal, stop: Stop, lost: LeaseLost) -> None:
+    """The driver stopped: the lease was lost (nothing to do: another worker decides), or this worker stops
+    while it still holds the lease: it says so on the run and gives the lease back, so the next worker takes
+    the run over at once instead of after the lease."""
+    if not stop.is_set():  # the lease was lost between two steps: the next holder decides
+        return
+    try:
+        journal.release(f"worker {journal.worker} stopped driving the run: {stop.reason}")
+    except Exception:  # noqa: BLE001 - lost lease or database: the lease expires by itself
+        pass
 
 
 def _state_of(rt: Runtime, run_id: int) -> str:
@@ -198,13 +229,32 @@ def _state_of(rt: Runtime, run_id: int) -> str:
         return uow.runs.get(run_id).state
 
 
+# The identity a run's end is recorded under: the run moves the change because of what happened, not because
+# somebody decided it now (the deployer's right to implement was checked when the run started). So the end
+# never depends on the deployer still being in the policy file; the audit event names them (``deployed_by``).
+RUNNER = Person(id="changegate.runner", name="changegate's deployment runner")
+
+
 def _finish_change(rt: Runtime, uow: UnitOfWork, run: DeploymentRun) -> None:
     """The change follows its run: completed, rolled back, or failed (a failed rollback is never 'rolled back')."""
-    ctx = Context(policy=rt.policy, actor=rt.person(run.actor), now=rt.clock())
     if run.rehearsal:
-        _record_rehearsal(rt, uow, ctx, run)
+        deployer = rt.policy.person(run.actor)  # evidence is attached in the deployer's name while they may
+        _record_rehearsal(rt, uow, Context(policy=rt.policy, actor=deployer or RUNNER, now=rt.clock()), run)
         return
-    _change_follows(uow, ctx, run)
+    _change_follows_run(uow, Context(policy=rt.policy, actor=RUNNER, now=rt.clock()), run)
+
+
+def _change_follows_run(uow: UnitOfWork, ctx: Context, run: DeploymentRun) -> None:
+    """A worker's run ended: the lifecycle moves the change (its rules still apply: a change moved by a person
+    meanwhile stays), without asking for a person's permission again."""
+    action = Action(CHANGE_ACTION[RunState(run.state)])
+    reason = "" if action is Action.COMPLETE else (run.outcome or f"deployment run {run.id} ended {run.state}")
+    change = load(uow, str(run.change_id), for_update=True)
+    try:
+        changes._apply(uow, ctx, change, action, reason=reason[:10_000],
+                       detail={"run": run.id, "deployed_by": run.actor})
+    except ChangegateError as exc:  # moved by a person meanwhile: the run's end is still recorded
+        run.notes = [*run.notes, f"the change was not moved to follow the run: {exc.message}"]
 
 
 def _change_follows(uow: UnitOfWork, ctx: Context, run: DeploymentRun) -> None:
@@ -250,6 +300,8 @@ def request_rollback(uow: UnitOfWork, ctx: Context, ref: str, body: RollbackIn) 
     state = RunState(run.state)
     if state is RunState.ROLLING_BACK:
         return run_out(run)
+    if state in (RunState.QUEUED, RunState.PROTECTING):  # nothing deployed yet: nothing to roll back
+        return _cancel(uow, ctx, run, state, body.reason)
     try:
         run.state = next_state(state, Event.ROLLBACK_REQUESTED).value
     except ValueError as exc:
@@ -262,6 +314,29 @@ def request_rollback(uow: UnitOfWork, ctx: Context, ref: str, body: RollbackIn) 
     audit_run(uow, run, "run.rollback_requested", ctx.now, {"from": state.value, "reason": body.reason,
                                                             **({"closed": closed} if closed else {})},
               actor=ctx.actor.id)
+    return run_out(run)
+
+
+def _cancel(uow: UnitOfWork, ctx: Context, run: DeploymentRun, state: RunState, reason: str) -> RunOut:
+    """A person ends a run that has deployed nothing (queued, or protecting): it ends ``cancelled`` at once and
+    the change follows (rolled back: it never left its known-good state), audited. Its lease is taken from the
+    worker that may hold it: that worker's next renewal finds it lost and kills the protect command under way;
+    the steps it had started are closed here."""
+    run.state = next_state(state, Event.CANCEL_REQUESTED).value
+    run.ended_at, run.lease_owner, run.lease_expires = ctx.now, None, None
+    run.outcome = f"cancelled on {ctx.actor.id}'s decision before anything was deployed: {reason}"
+    closed = []
+    for step in uow.runs.steps(run.id):
+        if step.state in (StepState.RUNNING, StepState.WAITING):
+            step.state, step.ended_at = StepState.FAILED, ctx.now
+            step.detail = {**(step.detail or {}), "message": f"stopped: {ctx.actor.id} cancelled the run"}
+            closed.append(step.key)
+    audit_run(uow, run, "run.cancel_requested", ctx.now, {"from": state.value, "reason": reason,
+                                                          **({"closed": closed} if closed else {})},
+              actor=ctx.actor.id)
+    audit_run(uow, run, f"run.{run.state}", ctx.now, {"from": state.value, "event": Event.CANCEL_REQUESTED.value},
+              actor=ctx.actor.id)
+    _change_follows(uow, ctx, run)
     return run_out(run)
 
 

@@ -1,23 +1,28 @@
 """The runner's Journal over the database: each call one short transaction, with its audit event.
 
 Every call locks the run row and checks that this worker still holds the lease (renewing it on the way);
-``LeaseLost`` otherwise. A heartbeat thread renews the lease while a long step runs, so only a worker
-that stopped (killed, machine lost) lets its lease expire.
+``LeaseLost`` otherwise. A ``LeaseKeeper`` renews the lease while a long step runs, so only a worker that
+stopped (killed, machine lost) lets its lease expire; and when the lease is lost (taken over) or cannot be
+renewed in time, the keeper stops the run's driver at once: the command under way is killed, not left running
+beside the next worker's (docs/runner.md, "Durability").
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Callable
 
 from ..core.audit import AuditRecord
+from ..core.runs.lease import LeaseTiming
 from ..core.runs.machine import CHANGE_ACTION, FINAL, Event, RunState, StepState, next_state
 from ..db.models import DeploymentRun, RunStep
 from ..db.uow import UnitOfWork
 from ..runner.execute import Outcome
 from ..runner.journal import LeaseLost, StepRecord
+from ..runner.stop import Stop
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -35,11 +40,11 @@ def audit_run(uow: UnitOfWork, run: DeploymentRun, action: str, now: datetime, d
 class DbJournal:
     def __init__(self, rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = None,
                  finish_change: Callable[[UnitOfWork, DeploymentRun], None] | None = None,
-                 check_after: float = 0.0, monitor_for: float = 0.0):
+                 check_after: float = 0.0, monitor_for: float = 0.0, lease: float | None = None):
         self.rt, self.run_id, self.worker = rt, run_id, worker
         self.check_after = timedelta(seconds=check_after)
         self.monitor_for = timedelta(seconds=monitor_for)
-        self.lease = timedelta(seconds=rt.policy.deploy.lease)
+        self.lease_seconds = float(lease if lease is not None else rt.policy.deploy.lease)
         self.on_event = on_event or (lambda line: None)
         self.finish_change = finish_change
         self._records: dict[str, StepRecord] | None = None
@@ -50,26 +55,18 @@ class DbJournal:
         run = uow.runs.lock(self.run_id)
         if run is None or run.lease_owner != self.worker:
             raise LeaseLost(f"run {self.run_id} is no longer leased to {self.worker}")
-        run.lease_expires = self.rt.clock() + self.lease
+        uow.runs.set_lease(run, self.worker, self.rt.clock(), self.lease_seconds, flush=False)
         return run
 
-    def heartbeat(self) -> threading.Thread:
-        """Renew the lease every third of its length until the run rests or the lease is lost."""
-        stop = threading.Event()
+    def keep_lease(self, stop: Stop, timing: LeaseTiming) -> "LeaseKeeper":
+        """Renew the lease every ``timing.renew_every`` until the run rests; set ``stop`` (which kills the
+        command under way) as soon as the lease is lost or can no longer be renewed in time."""
+        return LeaseKeeper(self, stop, timing)
 
-        def beat() -> None:
-            while not stop.wait(self.lease.total_seconds() / 3):
-                try:
-                    with self.rt.uow() as uow:
-                        if not uow.runs.renew(self.run_id, self.worker, self.rt.clock() + self.lease):
-                            return  # lost: the next write of the run says so (LeaseLost)
-                except Exception:  # noqa: BLE001 - a busy or lost database: try again at the next beat
-                    log.warning("could not renew the lease of run %s; trying again", self.run_id, exc_info=True)
-
-        thread = threading.Thread(target=beat, name=f"lease-{self.run_id}", daemon=True)
-        thread.stop = stop  # type: ignore[attr-defined]
-        thread.start()
-        return thread
+    def renew(self) -> bool:
+        """One renewal; False when another worker holds the run now (or nobody: given back)."""
+        with self.rt.uow() as uow:
+            return uow.runs.renew(self.run_id, self.worker, self.rt.clock(), self.lease_seconds)
 
     # --- the protocol -----------------------------------------------------------------------------
 
@@ -107,6 +104,16 @@ class DbJournal:
             run.notes = [*run.notes, message if label == "note" else f"{label}: {message}"]
             audit_run(uow, run, action, self.rt.clock(), {"note": message, "worker": self.worker})
         self.on_event(f"{label}: {message}")
+
+    def release(self, message: str) -> None:
+        """This worker stops driving the run: say why on it and give the lease back (the step under way stays
+        started and not ended: the next holder applies the durable rules)."""
+        with self.rt.uow() as uow:
+            run = self._locked(uow)
+            run.notes = [*run.notes, message]
+            run.lease_owner, run.lease_expires = None, None
+            audit_run(uow, run, "run.released", self.rt.clock(), {"note": message, "worker": self.worker})
+        self.on_event(f"note: {message}")
 
     def alarm(self, message: str) -> None:
         self.note(message, action="run.alarm", label="ALARM")
@@ -182,6 +189,62 @@ class DbJournal:
                 self.finish_change(uow, run)
         self.on_event(f"run {before.value} -> {target.value}" + (f": {message}" if message else ""))
         return target
+
+
+class LeaseKeeper:
+    """Two daemon threads: one renews the lease every ``renew_every``; the other watches the deadline (the
+    monotonic instant the last renewal's attempt began, plus the lease) and sets ``stop`` when less than
+    ``stop_margin`` is left, even while a renewal still waits for the database. A renewal that finds the lease
+    held by another worker (or given back) sets ``stop`` at once."""
+
+    def __init__(self, journal: DbJournal, stop: Stop, timing: LeaseTiming):
+        self.journal, self.stop, self.timing = journal, stop, timing
+        began = time.monotonic()  # a renewal first: the deadline counts from an instant known here
+        if not journal.renew():
+            raise LeaseLost(f"run {journal.run_id} is no longer leased to {journal.worker}")
+        self.deadline = began + timing.lease
+        self._done = threading.Event()
+        self.threads = [threading.Thread(target=self._guard, args=(fn,), daemon=True,
+                                         name=f"lease-{what}-{journal.run_id}")
+                        for what, fn in (("renew", self._renew_loop), ("watch", self._watch_loop))]
+        for t in self.threads:
+            t.start()
+
+    def close(self) -> None:
+        self._done.set()
+
+    def _guard(self, loop: Callable[[], None]) -> None:
+        """A keeper thread that dies of a bug must not leave the run unwatched: stop the driver instead."""
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - whatever killed the thread
+            log.error("the lease keeper of run %s failed; stopping its driver", self.journal.run_id, exc_info=True)
+            self.stop.set(f"the lease keeper failed: {type(exc).__name__}: {exc}")
+
+    def _renew_loop(self) -> None:
+        pause = self.timing.renew_every
+        while not self._done.wait(pause):
+            began = time.monotonic()
+            try:
+                held = self.journal.renew()
+            except Exception:  # noqa: BLE001 - a busy or lost database: the watch stops the run if it lasts
+                log.warning("could not renew the lease of run %s; trying again", self.journal.run_id, exc_info=True)
+                pause = min(1.0, self.timing.renew_every / 4)  # soon: the lease runs out meanwhile
+                continue
+            pause = self.timing.renew_every
+            if not held:
+                self.stop.set(f"the lease of run {self.journal.run_id} was lost (another worker holds it, or a "
+                              "person ended the run)")
+                return
+            self.deadline = max(self.deadline, began + self.timing.lease)
+
+    def _watch_loop(self) -> None:
+        while not self._done.is_set():
+            left = self.deadline - self.timing.stop_margin - time.monotonic()
+            if left <= 0:
+                self.stop.set(f"the lease of run {self.journal.run_id} could not be renewed in time")
+                return
+            self._done.wait(min(left, 0.25))
 
 
 def _record(step: RunStep) -> StepRecord:

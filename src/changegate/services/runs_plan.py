@@ -7,7 +7,9 @@ from pydantic import ValidationError
 from ..core.decisions import Reason
 from ..core.errors import InvalidInput
 from ..core.policy.model import Policy
+from ..core.runs.lease import LeaseTiming, lease_timing
 from ..core.runs.plan import OnFailure, OnMonitorFailure, Plan, check_against_policy
+from ..db import engine as db_engine
 from ..runner.engine import Settings
 from ..schemas.common import problems as validation_problems
 
@@ -75,3 +77,12 @@ def settings_for(plan: Plan, policy: Policy, rollback_script: str, rollback_inte
         rollback_script=rollback_script, rollback_interpreter=rollback_interpreter or "sh", rehearsal=rehearsal,
         monitor_for=0.0 if rehearsal else plan.timing.monitor_for, monitor_every=plan.timing.monitor_every,
         on_monitor_failure=plan.timing.on_monitor_failure or OnMonitorFailure(on_failure.value))
+
+
+def lease_for(policy: Policy, dialect: str) -> LeaseTiming:
+    """The policy's ``deploy.lease`` checked against the database's writer wait (core/runs/lease.py): a
+    ``PolicyError`` when a live worker waiting behind a long writer could lose its lease. SQLite: a write waits
+    up to ``WRITER_WAIT_SECONDS`` (the writer queue, the busy timeout). PostgreSQL: a renewal waits only for the
+    run row's lock, which every writer holds for one short transaction: no writer wait to speak of."""
+    wait = float(db_engine.WRITER_WAIT_SECONDS) if dialect == "sqlite" else 0.0
+    return lease_timing(policy.deploy.lease, wait)

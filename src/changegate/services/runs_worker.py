@@ -10,11 +10,13 @@ import os
 import socket
 import threading
 import uuid
-from datetime import timedelta
 
-from ..core.runs.machine import ACTIVE, Event, RunState
+from ..core.runs.lease import LeaseTiming
+from ..core.runs.machine import ACTIVE, UNFINISHED, Event, RunState
+from ..runner.stop import Stop
 from . import runs
 from .runs_journal import DbJournal, OnEvent, audit_run
+from .runs_plan import lease_for
 from .runtime import Runtime
 
 IDLE_POLL_SECONDS = 0.5
@@ -29,20 +31,55 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def _lease(rt: Runtime) -> timedelta:
-    return timedelta(seconds=rt.policy.deploy.lease)
+def timing(rt: Runtime) -> LeaseTiming:
+    """The policy's ``deploy.lease`` checked against this database's writer wait (``runs_plan.lease_for``)."""
+    return lease_for(rt.policy, rt.engine.dialect.name)
+
+
+# --- the runs this process drives: stopped together when the worker stops -------------------------
+
+_driving: dict[int, tuple[Runtime, Stop]] = {}
+_driving_lock = threading.Lock()
+
+
+def driving(rt: Runtime, run_id: int, stop: Stop) -> None:
+    with _driving_lock:
+        _driving[run_id] = (rt, stop)
+
+
+def done_driving(run_id: int, stop: Stop) -> None:
+    with _driving_lock:
+        if run_id in _driving and _driving[run_id][1] is stop:
+            del _driving[run_id]
+
+
+def stop_driving(reason: str = "the worker is stopping", rt: Runtime | None = None) -> list[int]:
+    """Stop every run this process drives (a worker stopping: ``changegate serve``'s, a procrastinate
+    worker): each command under way is killed (SIGTERM, then SIGKILL), nothing is recorded as ended, and the
+    lease is given back, so the next worker takes each run over at once by the durable rules (an interrupted
+    step is run again when idempotent, otherwise the run rolls back). ``rt``: only the runs driven on that
+    runtime (one worker of several in a process). Returns the runs stopped."""
+    with _driving_lock:
+        stops = [(run_id, stop) for run_id, (on, stop) in _driving.items() if rt is None or on is rt]
+    threads = [threading.Thread(target=stop.set, args=(reason,), daemon=True) for _, stop in stops]
+    for t in threads:  # in parallel: each may wait its kill grace
+        t.start()
+    for t in threads:
+        t.join()
+    return [run_id for run_id, _ in stops]
 
 
 def claim(rt: Runtime, worker: str, run_id: int | None = None) -> int | None:
     """Lease a run that needs a worker (queued, or whose worker stopped renewing) to ``worker``: the oldest
     one, or exactly ``run_id``. None if there is none (or ``run_id`` is driven, resting or ended)."""
+    lease = timing(rt).lease
     now = rt.clock()
     states = [s.value for s in ACTIVE]
     with rt.uow() as uow:
         if run_id is None:
-            run = uow.runs.claim_next(states, worker, now, now + _lease(rt))
+            run = uow.runs.claim_next(states, worker, now, lease)
         else:
-            run = uow.dispatch.claim(run_id, states, worker, now, now + _lease(rt))
+            run = uow.dispatch.claim(run_id, states, worker, now, lease)
         if run is None:
             return None
         audit_run(uow, run, "run.claimed", now, {"worker": worker, "state": run.state})
@@ -123,11 +160,8 @@ def work(rt: Runtime, worker: str, *, max_runs: int | None = None, idle_exit: bo
 
 
 def lease_to(rt: Runtime, run_id: int, worker: str) -> bool:
-    """Lease a resting run to ``worker`` (the CLI driving a person's rollback itself)."""
-    now = rt.clock()
+    """Lease a resting run to ``worker`` (the CLI driving a person's rollback itself) unless somebody holds a
+    live lease on it."""
+    lease = timing(rt).lease
     with rt.uow() as uow:
-        run = uow.runs.lock(run_id)
-        if run.lease_owner is not None and run.lease_expires and run.lease_expires > now:
-            return False
-        run.lease_owner, run.lease_expires = worker, now + _lease(rt)
-        return True
+        return uow.runs.lease_if_free(run_id, [s.value for s in UNFINISHED], worker, rt.clock(), lease) is not None

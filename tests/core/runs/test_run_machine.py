@@ -22,7 +22,8 @@ def test_the_happy_path_and_the_rollback_path():
 def test_final_states_have_no_way_out_and_a_refusal_lists_the_possible_events():
     assert not [key for key in TRANSITIONS if key[0] in FINAL]
     with pytest.raises(IllegalRunMove,
-                       match=r"a run that is queued cannot take passed \(possible: start, worker_gave_up\)"):
+                       match=r"a run that is queued cannot take passed \(possible: start, cancel_requested, "
+                             r"worker_gave_up\)"):
         next_state(RunState.QUEUED, Event.PASSED)
 
 
@@ -59,3 +60,12 @@ def test_a_person_commits_a_paused_run_or_resumes_one_paused_at_a_manual_step():
 def test_step_states_are_one_enum_and_ended_means_succeeded_or_failed():
     assert [s.value for s in StepState] == ["running", "waiting", "succeeded", "failed"]
     assert STEP_ENDED == {StepState.SUCCEEDED, StepState.FAILED} and "succeeded" in STEP_ENDED
+
+
+def test_a_person_cancels_a_run_that_has_deployed_nothing_and_the_change_ends_on_its_known_good_state():
+    for state in (RunState.QUEUED, RunState.PROTECTING):
+        assert next_state(state, Event.CANCEL_REQUESTED) is RunState.CANCELLED
+    for state in (RunState.DEPLOYING, RunState.PAUSED, RunState.ROLLING_BACK):
+        with pytest.raises(IllegalRunMove):  # something was deployed: a rollback, not a cancellation
+            next_state(state, Event.CANCEL_REQUESTED)
+    assert RunState.CANCELLED in FINAL and CHANGE_ACTION[RunState.CANCELLED] == "roll_back"

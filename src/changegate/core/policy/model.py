@@ -170,7 +170,7 @@ class DeployPolicy(_Strict):
     threshold: Fraction = 0.20  # seed 000: performance more than 20% worse rolls back
     rollback_limit: Seconds = 15 * 60.0  # seed 000: back to known-good within 15 minutes
     on_failure: Literal["rollback", "pause"] = "rollback"
-    lease: Seconds = 30.0  # how long a worker's claim on a run lasts without renewal
+    lease: Seconds = 90.0  # a worker's claim on a run without renewal; > 2 × the writer wait (core/runs/lease.py)
     # Seed 004, promotion: a production deployment ships a build (the plan's artifact) that already
     # committed on this environment, identified by its checksum.
     promotion: bool = True

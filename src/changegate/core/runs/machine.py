@@ -23,6 +23,8 @@ class RunState(StrEnum):
     COMMITTED = "committed"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
+    # A person ended it before it deployed anything (queued, or protecting): nothing was changed.
+    CANCELLED = "cancelled"
 
 
 class Event(StrEnum):
@@ -46,6 +48,7 @@ class Event(StrEnum):
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
     WORKER_GAVE_UP = "worker_gave_up"  # driving it raised too often (changegate.jobs): a person must look
+    CANCEL_REQUESTED = "cancel_requested"  # a person ends a run that has changed nothing yet
 
 
 S, E = RunState, Event
@@ -71,6 +74,8 @@ _ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
     (S.PAUSED, E.COMMIT_REQUESTED, S.COMMITTED),
     *((s, E.ROLLBACK_REQUESTED, S.ROLLING_BACK) for s in (S.DEPLOYING, S.WAITING, S.CHECKING, S.MONITORING,
                                                            S.PAUSED)),
+    (S.QUEUED, E.CANCEL_REQUESTED, S.CANCELLED),
+    (S.PROTECTING, E.CANCEL_REQUESTED, S.CANCELLED),
     (S.ROLLING_BACK, E.ROLLED_BACK, S.ROLLED_BACK),
     (S.ROLLING_BACK, E.ROLLBACK_FAILED, S.FAILED),
     *((s, E.WORKER_GAVE_UP, S.FAILED) for s in (S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING,
@@ -78,12 +83,14 @@ _ROWS: tuple[tuple[RunState, Event, RunState], ...] = (
 )
 
 TRANSITIONS: dict[tuple[RunState, Event], RunState] = {(s, e): t for s, e, t in _ROWS}
-FINAL = frozenset({S.COMMITTED, S.ROLLED_BACK, S.FAILED})
+FINAL = frozenset({S.COMMITTED, S.ROLLED_BACK, S.FAILED, S.CANCELLED})
 # States a worker drives; PAUSED waits for a person, the final states for nobody.
 UNFINISHED = frozenset(RunState) - FINAL  # a change has at most one run in these states
 ACTIVE = frozenset({S.QUEUED, S.PROTECTING, S.DEPLOYING, S.WAITING, S.CHECKING, S.MONITORING, S.ROLLING_BACK})
 # The change's lifecycle action when its run ends (services/runs.py applies it).
-CHANGE_ACTION: dict[RunState, str] = {S.COMMITTED: "complete", S.ROLLED_BACK: "roll_back", S.FAILED: "fail"}
+# A cancelled run changed nothing: the change ends rolled back, i.e. on its known-good state, which it never left.
+CHANGE_ACTION: dict[RunState, str] = {S.COMMITTED: "complete", S.ROLLED_BACK: "roll_back", S.FAILED: "fail",
+                                      S.CANCELLED: "roll_back"}
 
 
 

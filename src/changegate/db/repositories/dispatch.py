@@ -19,12 +19,12 @@ class DispatchRepository(Repository[DeploymentRun]):
     model = DeploymentRun
 
     def claim(self, run_id: int, states: Iterable[str], worker: str, now: datetime,
-              expires: datetime) -> DeploymentRun | None:
+              seconds: float) -> DeploymentRun | None:
         """Lease run ``run_id`` to ``worker`` if a worker should drive it and nobody holds a live lease on it;
         None otherwise (another worker drives it, it rests or ended). PostgreSQL: ``FOR UPDATE SKIP LOCKED``:
         a run locked by its driver's write right now is not free either."""
         return lease_first(self.s, [DeploymentRun.id == run_id, DeploymentRun.state.in_(list(states))], worker,
-                           now, expires)
+                           now, seconds)
 
     def needing_worker(self, states: Iterable[str], now: datetime, limit: int = 1000) -> list[int]:
         """Runs a worker should drive whose lease is free or expired (queued, or their worker stopped)."""
