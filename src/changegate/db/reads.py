@@ -97,6 +97,15 @@ class CmdbReads:
     def generation(self) -> int:
         return self._fetch("SELECT generation FROM cmdb_state WHERE id = 1", ())[0][0]
 
+    def snapshot(self) -> int:
+        """The generation, read so that the CMDB reads after it in this transaction see that generation's rows
+        (a ``ReadOnlyUnit`` is one snapshot already; ``CmdbRepository`` makes a unit of work's one)."""
+        return self.generation()
+
+    def own_writes(self) -> bool:
+        """Whether this transaction wrote to the CMDB (what it reads is then not yet committed)."""
+        return False
+
     def writes_between(self, after: int, upto: int, limit: int) -> list[tuple] | None:
         """(generation, op, a, b, kind, criticality) of the generations in (after, upto], oldest first; None
         when there are more than ``limit`` rows or the log no longer holds every one of those generations."""

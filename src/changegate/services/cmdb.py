@@ -201,6 +201,7 @@ def impact_with_reach(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> tu
         raise InvalidInput(f"unknown relation type {unknown[0]!r} (types: {', '.join(policy.cmdb.relation_types)})",
                            field="types")
     names = list(dict.fromkeys(query.items))
+    uow.cmdb.snapshot()  # the ids, the index and the names: one state of the CMDB
     ids = uow.cmdb.ids_by_names(names)
     missing = [n for n in names if n not in ids]
     if missing:

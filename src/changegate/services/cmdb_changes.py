@@ -36,6 +36,7 @@ def change_impact(uow: UnitOfWork, ctx: Context, ref: str, types: list[str], dep
 def _impact(uow: UnitOfWork, ctx: Context, change: Change, types: list[str], depth: int | None,
             limit: int) -> ImpactOut:
     names = list(dict.fromkeys(i.name for i in change.items))
+    uow.cmdb.snapshot()  # the ids, the index, the names and the curations: one state of the CMDB
     known = uow.cmdb.ids_by_names(names)
     touched = [n for n in names if n in known]
     unknown = [n for n in names if n not in known]
@@ -94,6 +95,7 @@ def impact_summary(uow: UnitOfWork, ctx: Context, change: Change) -> ImpactSumma
     known, summary, key = _cached_summary(uow, ctx, change)
     if known:
         return summary
+    key = (*key[:-1], uow.cmdb.snapshot())  # cached under the generation it is computed at
     out = _impact(uow, ctx, change, [], None, 0)
     excluded = [c.item for c in out.curations if c.decision == "excluded" and c.computed]
     summary = ImpactSummaryOut(computed=out.total, curated=out.curated_total, excluded=excluded,
@@ -156,6 +158,7 @@ def curate_impact(uow: UnitOfWork, ctx: Context, ref: str, data: CurationIn) -> 
     if change.state in {s.value for s in TERMINAL_STATES}:
         raise Refused(f"{format_ref(change.id)} is {change.state}: its impact can no longer be curated")
     names = list(dict.fromkeys(i.name for i in change.items))
+    uow.cmdb.snapshot()  # the ids and the index: one state of the CMDB
     known = uow.cmdb.ids_by_names([*names, data.item])
     touched = [n for n in names if n in known]
     if data.item not in known or not touched or not _in_reach(uow, ctx, touched, known[data.item]):
