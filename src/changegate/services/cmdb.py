@@ -216,7 +216,7 @@ def _impact_out(uow: UnitOfWork, policy: Policy, query: ImpactQuery, names: list
                 reach: Reach) -> ImpactOut:
     """The answer: the nearest ``limit`` items with their paths, the summary, the highest criticality and why."""
     shown = reach.reached[: query.limit]
-    paths = {int(p): reach.path(int(p)) for p in shown}
+    paths = dict(zip(shown.tolist(), reach.paths(shown)))
     summary = _summary(index, reach, policy)
     why = reach.path(summary["highest_at"]) if summary["highest_at"] is not None else []
     involved = {int(index.ids[q]) for steps in [*paths.values(), why] for q, _ in steps}

@@ -21,6 +21,7 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
 
     model = CmdbItem
     _wrote = False
+    _seen: tuple[Any, int] | None = None  # (the transaction, the generation its snapshot reads)
 
     def _connection(self):
         return self.s.connection()
@@ -39,6 +40,9 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
         - A PostgreSQL READ COMMITTED transaction (a writing unit of work): each statement reads what is
           committed when it starts, so the generation row is read FOR SHARE; CMDB writers, which update that
           row, then wait for this transaction to end, and what it reads stays that generation's."""
+        transaction = self.s.get_transaction()
+        if transaction is not None and self._seen is not None and self._seen[0] is transaction:
+            return self._seen[1]  # read already in this transaction, which no other CMDB writer can move
         conn = self.s.connection() if self.s.in_transaction() else None
         postgresql = self.s.get_bind().dialect.name == "postgresql"
         if conn is not None and _outside_a_transaction(conn.get_execution_options()):
@@ -48,8 +52,11 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
             conn = self.s.connection(execution_options={"isolation_level": "REPEATABLE READ"} if postgresql else {})
         level = conn.get_execution_options().get("isolation_level", "READ COMMITTED")
         if postgresql and level not in ("REPEATABLE READ", "SERIALIZABLE"):
-            return self._fetch("SELECT generation FROM cmdb_state WHERE id = 1 FOR SHARE", ())[0][0]
-        return self.generation()
+            generation = self._fetch("SELECT generation FROM cmdb_state WHERE id = 1 FOR SHARE", ())[0][0]
+        else:
+            generation = self.generation()
+        self._seen = (self.s.get_transaction(), generation)
+        return generation
 
     def own_writes(self) -> bool:
         return self._wrote
@@ -62,6 +69,7 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
         writers, so generations commit in order."""
         writes = writes or [("none", 0, 0, "", "")]  # an edit the index does not hold (owner, attributes)
         self._wrote = True  # until the commit, what this unit of work reads of the CMDB is its own
+        self._seen = None  # its own write moves the generation it reads
         generation = self.s.execute(update(CmdbState).where(CmdbState.id == 1)
                                     .values(generation=CmdbState.generation + 1)
                                     .returning(CmdbState.generation)).scalar_one()
