@@ -90,7 +90,8 @@ class Reach:
             return [self.path(int(p)) for p in at]
         e, columns, relations = self.edges, [at], []
         while True:
-            edge = self.via[columns[-1]]
+            current = columns[-1]  # -1 where a path already ended (never an index: -1 would be the last item)
+            edge = np.where(current >= 0, self.via[np.maximum(current, 0)], -1)
             walking = edge >= 0
             relations.append(np.where(walking, e.relation[np.maximum(edge, 0)], -1))
             if not walking.any():
