@@ -8,7 +8,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
-from ..engine import SINGLE_READ_OPTION
+from ..engine import SINGLE_READ_OPTION, WRITE_OPTION
 from ..models import CmdbCuration, CmdbItem, CmdbRelation, CmdbState, CmdbWrite
 from ..reads import CmdbReads, _chunks
 from .base import Repository
@@ -48,8 +48,9 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
         if conn is not None and _outside_a_transaction(conn.get_execution_options()):
             self.s.rollback()
             conn = None
-        if conn is None:
-            conn = self.s.connection(execution_options={"isolation_level": "REPEATABLE READ"} if postgresql else {})
+        if conn is None:  # a writing unit of work keeps READ COMMITTED (its writes must not meet serialization errors)
+            reading = postgresql and not self.s.get_bind().get_execution_options().get(WRITE_OPTION, False)
+            conn = self.s.connection(execution_options={"isolation_level": "REPEATABLE READ"} if reading else {})
         level = conn.get_execution_options().get("isolation_level", "READ COMMITTED")
         if postgresql and level not in ("REPEATABLE READ", "SERIALIZABLE"):
             generation = self._fetch("SELECT generation FROM cmdb_state WHERE id = 1 FOR SHARE", ())[0][0]
