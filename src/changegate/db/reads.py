@@ -128,7 +128,8 @@ class CmdbReads:
     def names_by_ids(self, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
         """id → (name, type, criticality)."""
         found: dict[int, tuple[str, str, str]] = {}
-        for sql, params in self._in("SELECT id, name, type, criticality FROM cmdb_items WHERE id", [int(i) for i in ids]):
+        wanted = [int(i) for i in ids]
+        for sql, params in self._in("SELECT id, name, type, criticality FROM cmdb_items WHERE id", wanted):
             for row in self._fetch(sql, params):
                 found[row[0]] = (row[1], row[2], row[3])
         return found

@@ -48,7 +48,7 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
         if conn is not None and _outside_a_transaction(conn.get_execution_options()):
             self.s.rollback()
             conn = None
-        if conn is None:  # a writing unit of work keeps READ COMMITTED (its writes must not meet serialization errors)
+        if conn is None:  # a writing unit of work stays READ COMMITTED (its writes must meet no serialization error)
             reading = postgresql and not self.s.get_bind().get_execution_options().get(WRITE_OPTION, False)
             conn = self.s.connection(execution_options={"isolation_level": "REPEATABLE READ"} if reading else {})
         level = conn.get_execution_options().get("isolation_level", "READ COMMITTED")
