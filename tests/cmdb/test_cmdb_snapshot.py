@@ -135,3 +135,18 @@ def _impact_of(rt, *items: str):
     with rt.uow(write=False) as uow:
         uow.read_snapshot()
         return cmdb.impact(uow, rt.context("dana.dev"), ImpactQuery(items=list(items))).impacted
+
+
+def test_the_snapshot_of_a_writing_unit_of_work_keeps_its_isolation(plant):
+    """A writing unit of work whose first read is the CMDB's snapshot stays READ COMMITTED on PostgreSQL (its
+    writes must meet no serialization error; the generation is read FOR SHARE instead); a reading one becomes one
+    snapshot (REPEATABLE READ; SQLite's read transaction)."""
+    postgresql = plant.settings.database_url.startswith("postgresql")
+    for write, expected in ((True, "read committed"), (False, "repeatable read")):
+        with plant.uow(write=write) as uow:
+            uow.cmdb.snapshot()
+            conn = uow.session.connection()
+            if postgresql:
+                assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == expected
+            else:
+                assert conn.connection.dbapi_connection.in_transaction
