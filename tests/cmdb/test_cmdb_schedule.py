@@ -110,3 +110,31 @@ def test_the_conflict_path_reads_the_cmdb_a_constant_number_of_times(tmp_path, c
     four = conflicts()
     rt.close()
     assert (one[0], four[0]) == (1, 4) and one[1] == four[1]
+
+
+def test_the_gate_refuses_a_change_whose_risk_floor_rose_after_its_assessment(runtime):
+    """Assessment raised the risk to the floor; a CMDB write afterwards raises the floor (an impacted item becomes
+    critical). The gate's authorized rule then fails, naming the item and the path, and the change's impact says
+    so; back at low criticality the gate passes it again. The floor is audited where it is applied: assessment."""
+    from changegate.schemas.cmdb import ItemUpdate
+    from changegate.services import cmdb, gate
+
+    rt = with_cmdb(runtime)
+    ref = scheduled(rt, ["db-x"])
+
+    def refused() -> list[str]:
+        with rt.uow() as uow:
+            out = gate.evaluate(uow, rt.context("sam.sysadmin"), ref, "prod", PLANNED)
+        return [r.message for r in out.results if r.rule == "authorized" and r.status == "fail"]
+
+    assert refused() == []
+    run(rt, "chris.change", cmdb.update_item, "screen-x", ItemUpdate(criticality="critical"))
+    assert refused() == [f"{ref} was approved at risk standard, but its impact now reaches screen-x ← app-x ← db-x "
+                         "(critical) and cmdb.risk_floor asks at least critical: the CMDB changed after the "
+                         "assessment; file the change again at risk critical (cancel this one), or correct the CMDB "
+                         "if it is wrong"]
+    with rt.uow(write=False) as uow:
+        risk = changes.get_change(uow, rt.context("cab.carla"), ref).impact.risk
+    assert risk.below_floor and risk.why.endswith("(the gate refuses to deploy it at this risk)")
+    run(rt, "chris.change", cmdb.update_item, "screen-x", ItemUpdate(criticality="low"))
+    assert refused() == []

@@ -97,6 +97,15 @@ class CmdbReads:
     def generation(self) -> int:
         return self._fetch("SELECT generation FROM cmdb_state WHERE id = 1", ())[0][0]
 
+    def snapshot(self) -> int:
+        """The generation, read so that the CMDB reads after it in this transaction see that generation's rows
+        (a ``ReadOnlyUnit`` is one snapshot already; ``CmdbRepository`` makes a unit of work's one)."""
+        return self.generation()
+
+    def own_writes(self) -> bool:
+        """Whether this transaction wrote to the CMDB (what it reads is then not yet committed)."""
+        return False
+
     def writes_between(self, after: int, upto: int, limit: int) -> list[tuple] | None:
         """(generation, op, a, b, kind, criticality) of the generations in (after, upto], oldest first; None
         when there are more than ``limit`` rows or the log no longer holds every one of those generations."""
@@ -112,18 +121,30 @@ class CmdbReads:
 
     def ids_by_names(self, names: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for chunk in _chunks(list(names)):
-            found.update(self._fetch(f"SELECT name, id FROM cmdb_items WHERE name IN ({_marks(chunk)})", chunk))
+        for sql, params in self._in("SELECT name, id FROM cmdb_items WHERE name", list(names)):
+            found.update(self._fetch(sql, params))
         return found
 
     def names_by_ids(self, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
         """id → (name, type, criticality)."""
         found: dict[int, tuple[str, str, str]] = {}
-        for chunk in _chunks([int(i) for i in ids]):
-            for row in self._fetch(f"SELECT id, name, type, criticality FROM cmdb_items WHERE id IN ({_marks(chunk)})",
-                                   chunk):
+        wanted = [int(i) for i in ids]
+        for sql, params in self._in("SELECT id, name, type, criticality FROM cmdb_items WHERE id", wanted):
+            for row in self._fetch(sql, params):
                 found[row[0]] = (row[1], row[2], row[3])
         return found
+
+    def _in(self, sql: str, values: list) -> Iterator[tuple[str, list]]:
+        """``sql`` (ending in a column) completed to match any of ``values``: on PostgreSQL one array parameter
+        (``= ANY``: binding and planning 800 separate parameters cost more than the query, bench_cmdb), on
+        SQLite chunks of ``IN (?, …)``."""
+        if not values:
+            return
+        if self._connection().dialect.name == "postgresql":
+            yield f"{sql} = ANY(?)", [values]
+            return
+        for chunk in _chunks(values):
+            yield f"{sql} IN ({_marks(chunk)})", chunk
 
     def _fetch(self, sql: str, params) -> list[tuple]:
         conn = self._connection()

@@ -201,6 +201,7 @@ def impact_with_reach(uow: UnitOfWork, policy: Policy, query: ImpactQuery) -> tu
         raise InvalidInput(f"unknown relation type {unknown[0]!r} (types: {', '.join(policy.cmdb.relation_types)})",
                            field="types")
     names = list(dict.fromkeys(query.items))
+    uow.cmdb.snapshot()  # the ids, the index and the names: one state of the CMDB
     ids = uow.cmdb.ids_by_names(names)
     missing = [n for n in names if n not in ids]
     if missing:
@@ -215,7 +216,7 @@ def _impact_out(uow: UnitOfWork, policy: Policy, query: ImpactQuery, names: list
                 reach: Reach) -> ImpactOut:
     """The answer: the nearest ``limit`` items with their paths, the summary, the highest criticality and why."""
     shown = reach.reached[: query.limit]
-    paths = {int(p): reach.path(int(p)) for p in shown}
+    paths = dict(zip(shown.tolist(), reach.paths(shown)))
     summary = _summary(index, reach, policy)
     why = reach.path(summary["highest_at"]) if summary["highest_at"] is not None else []
     involved = {int(index.ids[q]) for steps in [*paths.values(), why] for q, _ in steps}

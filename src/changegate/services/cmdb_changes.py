@@ -36,6 +36,7 @@ def change_impact(uow: UnitOfWork, ctx: Context, ref: str, types: list[str], dep
 def _impact(uow: UnitOfWork, ctx: Context, change: Change, types: list[str], depth: int | None,
             limit: int) -> ImpactOut:
     names = list(dict.fromkeys(i.name for i in change.items))
+    uow.cmdb.snapshot()  # the ids, the index, the names and the curations: one state of the CMDB
     known = uow.cmdb.ids_by_names(names)
     touched = [n for n in names if n in known]
     unknown = [n for n in names if n not in known]
@@ -59,12 +60,42 @@ def _impact(uow: UnitOfWork, ctx: Context, change: Change, types: list[str], dep
         "curations": [_curation_out(c, computed[c.item]) for c in curations], "risk": _risk(ctx, change, out)})
 
 
+_PAST_ASSESSMENT = ("authorized", "scheduled", "implementing")  # states a normal change reaches once assessed
+
+
+def _gated(change: Change) -> bool:
+    """Whether the gate holds ``change`` to the floor: a normal change past its assessment (the floor was applied
+    then; an emergency is approved after the fact, and a standard change by its template, never assessed)."""
+    return change.type == "normal" and change.state in _PAST_ASSESSMENT
+
+
 def _risk(ctx: Context, change: Change, out: ImpactOut) -> RiskOut:
     """The change's risk against the policy's floor for the highest criticality its impact reaches."""
     floor = ctx.policy.cmdb.floor_for(out.highest_criticality)
     if ctx.policy.cmdb.risk_floor_mode == "raise" and floor is not None:
-        return _risk_line(change, out, floor, "raised to it when the change is assessed")
+        applied = ("the gate refuses to deploy it at this risk" if _gated(change)
+                   else "raised to it when the change is assessed")
+        return _risk_line(change, out, floor, applied)
     return _risk_line(change, out, floor, "")
+
+
+def floor_breach(uow: UnitOfWork, ctx: Context, change: Change) -> str | None:
+    """The gate's sentence when a change's risk is below the floor its impact asks for now, after assessment.
+
+    With ``cmdb.risk_floor_mode: raise`` assessment raises the risk to the floor; a CMDB write afterwards (a
+    higher criticality, a new dependency) can raise the floor above the risk the approvers approved. The gate
+    then refuses (its ``authorized`` rule), naming the item and the path, until the change carries that risk;
+    None otherwise. From the change's cached impact brief (one primary-key read when cached)."""
+    if ctx.policy.cmdb.risk_floor_mode != "raise" or not _gated(change):
+        return None
+    summary = impact_summary(uow, ctx, change)
+    if summary is None or not summary.risk.below_floor:
+        return None
+    ref = format_ref(change.id)
+    return (f"{ref} was approved at risk {change.risk}, but its impact now reaches {summary.highest_because} "
+            f"({summary.highest_criticality}) and cmdb.risk_floor asks at least {summary.risk.floor}: the CMDB "
+            f"changed after the assessment; file the change again at risk {summary.risk.floor} (cancel this one), "
+            "or correct the CMDB if it is wrong")
 
 
 def _risk_line(change: Change, out: ImpactOut, floor: Risk | None, applied: str) -> RiskOut:
@@ -94,6 +125,7 @@ def impact_summary(uow: UnitOfWork, ctx: Context, change: Change) -> ImpactSumma
     known, summary, key = _cached_summary(uow, ctx, change)
     if known:
         return summary
+    key = (*key[:-1], uow.cmdb.snapshot())  # cached under the generation it is computed at
     out = _impact(uow, ctx, change, [], None, 0)
     excluded = [c.item for c in out.curations if c.decision == "excluded" and c.computed]
     summary = ImpactSummaryOut(computed=out.total, curated=out.curated_total, excluded=excluded,
@@ -156,6 +188,7 @@ def curate_impact(uow: UnitOfWork, ctx: Context, ref: str, data: CurationIn) -> 
     if change.state in {s.value for s in TERMINAL_STATES}:
         raise Refused(f"{format_ref(change.id)} is {change.state}: its impact can no longer be curated")
     names = list(dict.fromkeys(i.name for i in change.items))
+    uow.cmdb.snapshot()  # the ids and the index: one state of the CMDB
     known = uow.cmdb.ids_by_names([*names, data.item])
     touched = [n for n in names if n in known]
     if data.item not in known or not touched or not _in_reach(uow, ctx, touched, known[data.item]):

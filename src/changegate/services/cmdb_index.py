@@ -38,24 +38,36 @@ def _shape(policy: Policy) -> tuple:
 
 
 def graph(uow: Any, policy: Policy) -> GraphIndex:
-    """This process's index of the database ``uow`` reads, at the stored generation (one primary-key read
-    per call): when a write moved it, the writes since the index's generation are merged in, or, past
-    ``CATCH_UP_LIMIT`` or a large import, the index is built again. Call ``uow.read_snapshot()`` before, so
-    that it and the reads that follow see one state of the database."""
+    """This process's index of the database ``uow`` reads, at the generation of the unit of work's snapshot (one
+    primary-key read per call): when a write moved it, the writes since the index's generation are merged in, or,
+    past ``CATCH_UP_LIMIT`` or a large import, the index is built again.
+
+    The generation and the rows are read in one snapshot (``uow.cmdb.snapshot()``, which the use case calls before
+    its first CMDB read, so its other reads agree with the index too): an index built from rows newer than its
+    label would merge those writes again when it catches up, and a deleted relation would outlive its deletion.
+    An index that holds the unit of work's own uncommitted writes, or that is older than the one kept, serves
+    this caller only."""
     with _INDEXES_LOCK:
         slot = _INDEXES.setdefault(uow.cmdb.index_key(), _Slot())
-    generation, shape = uow.cmdb.generation(), _shape(policy)
+    generation, shape = uow.cmdb.snapshot(), _shape(policy)
+    if uow.cmdb.own_writes():  # uncommitted: another write may yet commit under this generation
+        return _fresh(uow, policy, slot.index if slot.shape == shape else None, generation)
     for index in (slot.index, slot.previous):
         if index is not None and index.generation == generation and slot.shape == shape:
             return index
     with slot.lock:  # one update at a time; the others wait for it and then use it
         index = slot.index
         if index is None or index.generation != generation or slot.shape != shape:
-            fresh = _caught_up(uow, index, generation) if slot.shape == shape else None
-            fresh = fresh or build_index(uow, policy, generation)
+            fresh = _fresh(uow, policy, index if slot.shape == shape else None, generation)
+            if index is not None and index.generation > generation and slot.shape == shape:
+                return fresh  # an older snapshot's (its query started before the write): the newer index stays
             slot.previous = index if slot.shape == shape else None
             slot.index, slot.shape, index = fresh, shape, fresh
     return index
+
+
+def _fresh(uow: Any, policy: Policy, index: GraphIndex | None, generation: int) -> GraphIndex:
+    return _caught_up(uow, index, generation) or build_index(uow, policy, generation)
 
 
 def _caught_up(uow: Any, index: GraphIndex | None, generation: int) -> GraphIndex | None:
@@ -125,6 +137,7 @@ def dependency_paths(uow: Any, policy: Policy, asks: list[Ask]) -> list[dict[str
     set is searched once, in memory, and its search let go before the next (at a million items a search
     reaching half the graph holds 12 MB)."""
     asks = [(frozenset(t), frozenset(a)) for t, a in asks]
+    uow.cmdb.snapshot()  # the ids, the index and the names: one state of the CMDB
     ids = uow.cmdb.ids_by_names({n for t, a in asks for n in (*t, *a)})
     found: list[dict[str, list]] = [{} for _ in asks]
     if ids:

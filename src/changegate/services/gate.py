@@ -16,7 +16,7 @@ from ..core.policy.model import Permission, Policy
 from ..db.models import Change
 from ..db.uow import UnitOfWork
 from ..schemas.gate import GateOut
-from . import schedule, sqlcheck
+from . import cmdb_changes, schedule, sqlcheck
 from .changes import authenticated_view
 from .lookup import load
 from .context import Context
@@ -98,6 +98,7 @@ def facts_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str, w
                                                                                  reads.accepted)
                                    if not c.accepted),
         template=ctx.policy.template(change.template_id) if change.template_id else None,
+        risk_floor=cmdb_changes.floor_breach(uow, ctx, change),  # the CMDB moved since the assessment (issue 15)
     )
 
 

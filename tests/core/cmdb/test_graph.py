@@ -82,6 +82,8 @@ def test_impact_matches_brute_force_and_each_path_explains_its_item(small, case,
         assert len(path) == expected[p] + 1 and path[-1] == (path[-1][0], -1) and path[-1][0] in touched
         for (later, relation), (earlier, _) in zip(path, path[1:]):
             assert (later, relation) in out[earlier]  # every step is an impact edge of an allowed type
+    everything = [*reach.touched.tolist(), *reach.reached.tolist()]
+    assert reach.paths(everything) == [reach.path(p) for p in everything]  # all at once, the same paths
 
 
 def test_a_cycle_terminates_and_each_item_appears_once():

@@ -82,6 +82,26 @@ class Reach:
             steps.append((position, int(self.edges.relation[edge])))
             position = self.edges.row_of(edge)
 
+    def paths(self, positions: Sequence[int]) -> list[list[tuple[int, int]]]:
+        """``path`` of each position: walked back one level at a time for all of them at once (a listed impact
+        of 200 items far from the touched ones is a few numpy steps, not a Python loop per step)."""
+        at = np.asarray(positions, dtype=np.int64)
+        if isinstance(self.via, dict) or at.size < 8:
+            return [self.path(int(p)) for p in at]
+        e, columns, relations = self.edges, [at], []
+        while True:
+            current = columns[-1]  # -1 where a path already ended (never an index: -1 would be the last item)
+            edge = np.where(current >= 0, self.via[np.maximum(current, 0)], -1)
+            walking = edge >= 0
+            relations.append(np.where(walking, e.relation[np.maximum(edge, 0)], -1))
+            if not walking.any():
+                break
+            columns.append(np.where(walking, e.origin[np.maximum(edge, 0)], -1))
+        rows = np.stack(columns, axis=1).tolist()
+        kinds = np.stack(relations, axis=1)
+        lengths = (np.argmax(kinds < 0, axis=1) + 1).tolist()
+        return [list(zip(row[:k], kind[:k])) for row, kind, k in zip(rows, kinds.tolist(), lengths)]
+
 
 @dataclass(eq=False)
 class GraphIndex:

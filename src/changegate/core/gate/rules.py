@@ -54,6 +54,7 @@ class GateFacts:
     sql_check: SqlCheckFact | None = None
     unaccepted_conflicts: tuple[str, ...] = ()  # sentences, one per conflicting change
     template: StandardTemplate | None = None  # the standard-change template the change was filed from
+    risk_floor: str | None = None  # why the change's risk is below the CMDB's floor since its assessment (issue 15)
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,8 @@ def evaluate(policy: Policy, change: ChangeFacts, version: str | None,
         match rule:
             case Rule.AUTHORIZED:
                 results.append(_authorized(policy, change, facts))
+                if facts.risk_floor:  # approved at a risk the CMDB's floor no longer allows
+                    results.append(RuleResult(Rule.AUTHORIZED, Status.FAIL, facts.risk_floor))
             case Rule.TIMING:
                 results += (_timing(change, facts), _in_slot(policy, change, facts))
             case Rule.EVIDENCE:

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
+from ..engine import SINGLE_READ_OPTION, WRITE_OPTION
 from ..models import CmdbCuration, CmdbItem, CmdbRelation, CmdbState, CmdbWrite
 from ..reads import CmdbReads, _chunks
 from .base import Repository
@@ -19,9 +20,47 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
     """The ORM writes and reads; the raw reads of an impact query are ``CmdbReads``'s (db/reads.py)."""
 
     model = CmdbItem
+    _wrote = False
+    _seen: tuple[Any, int] | None = None  # (the transaction, the generation its snapshot reads)
 
     def _connection(self):
         return self.s.connection()
+
+    # --- one state of the CMDB per use case: the graph index's generation and the rows it holds ----------
+
+    def snapshot(self) -> int:
+        """The generation, read so that every CMDB read after it in this unit of work sees that generation's
+        rows: the graph index is labelled with what it holds (services/cmdb_index.py). Call it before the use
+        case's first CMDB read.
+
+        - A transaction that is one snapshot already (SQLite's read or write transaction; PostgreSQL REPEATABLE
+          READ, ``uow.read_snapshot()``): the generation is read as it is.
+        - A one-statement read outside a transaction (the API's GET of a change, ``SINGLE_READ_OPTION`` or
+          AUTOCOMMIT): it wrote nothing, so it ends, and a snapshot begins (REPEATABLE READ on PostgreSQL).
+        - A PostgreSQL READ COMMITTED transaction (a writing unit of work): each statement reads what is
+          committed when it starts, so the generation row is read FOR SHARE; CMDB writers, which update that
+          row, then wait for this transaction to end, and what it reads stays that generation's."""
+        transaction = self.s.get_transaction()
+        if transaction is not None and self._seen is not None and self._seen[0] is transaction:
+            return self._seen[1]  # read already in this transaction, which no other CMDB writer can move
+        conn = self.s.connection() if self.s.in_transaction() else None
+        postgresql = self.s.get_bind().dialect.name == "postgresql"
+        if conn is not None and _outside_a_transaction(conn.get_execution_options()):
+            self.s.rollback()
+            conn = None
+        if conn is None:  # a writing unit of work stays READ COMMITTED (its writes must meet no serialization error)
+            reading = postgresql and not self.s.get_bind().get_execution_options().get(WRITE_OPTION, False)
+            conn = self.s.connection(execution_options={"isolation_level": "REPEATABLE READ"} if reading else {})
+        level = conn.get_execution_options().get("isolation_level", "READ COMMITTED")
+        if postgresql and level not in ("REPEATABLE READ", "SERIALIZABLE"):
+            generation = self._fetch("SELECT generation FROM cmdb_state WHERE id = 1 FOR SHARE", ())[0][0]
+        else:
+            generation = self.generation()
+        self._seen = (self.s.get_transaction(), generation)
+        return generation
+
+    def own_writes(self) -> bool:
+        return self._wrote
 
     # --- the generation: every CMDB write transaction bumps it ------------------------------------
 
@@ -30,6 +69,8 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
         ``cmdb_writes`` holds them; returns the new generation. On PostgreSQL the row lock also orders CMDB
         writers, so generations commit in order."""
         writes = writes or [("none", 0, 0, "", "")]  # an edit the index does not hold (owner, attributes)
+        self._wrote = True  # until the commit, what this unit of work reads of the CMDB is its own
+        self._seen = None  # its own write moves the generation it reads
         generation = self.s.execute(update(CmdbState).where(CmdbState.id == 1)
                                     .values(generation=CmdbState.generation + 1)
                                     .returning(CmdbState.generation)).scalar_one()
@@ -175,6 +216,11 @@ class CmdbRepository(CmdbReads, Repository[CmdbItem]):
             select(source.name, target.name, CmdbRelation.type)
             .join(source, source.id == CmdbRelation.source_id).join(target, target.id == CmdbRelation.target_id)
             .order_by(source.name, target.name, CmdbRelation.type).execution_options(yield_per=batch))
+
+
+def _outside_a_transaction(options: dict) -> bool:
+    """Whether a connection runs each statement on its own (see ``ChangeRepository.view``)."""
+    return options.get("isolation_level") == "AUTOCOMMIT" or bool(options.get(SINGLE_READ_OPTION))
 
 
 __all__ = ["CmdbRepository"]
