@@ -280,10 +280,11 @@ class RemoteClient:
         return response.text
 
     def follow_log(self, ref):
-        # No read timeout: the stream is quiet while the run waits for T+N or for a person.
+        # The server sends a keep-alive (an empty line, skipped below) every 15 s while the run waits for
+        # T+N or a person: a minute without a byte is a lost connection, not a quiet run.
         try:
             with self.http.stream("GET", f"/changes/{ref}/run/log", params={"follow": "true"},
-                                  timeout=httpx.Timeout(60, read=None)) as response:
+                                  timeout=httpx.Timeout(60)) as response:
                 if not response.is_success:
                     response.read()
                     raise self._error(response)
