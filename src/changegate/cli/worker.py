@@ -33,9 +33,54 @@ def worker(
     engine = engine_for(rt)
     me = worker_id()
     console.print(f"worker {me} started ({engine.name}, {concurrency} at once)", highlight=False)
-    driven = engine.work(concurrency=concurrency, max_runs=max_runs, exit_when_idle=exit_when_idle,
-                         on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
+    pruner = _sqlite_pruner(rt)  # procrastinate's workers prune in their sweep
+    try:
+        driven = engine.work(concurrency=concurrency, max_runs=max_runs, exit_when_idle=exit_when_idle,
+                             on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
+    finally:
+        if pruner is not None:
+            pruner.stop()
     console.print(f"worker {me} drove {driven} run(s)", highlight=False)
+
+
+def _sqlite_pruner(rt):
+    """On SQLite, a thread that prunes finished background jobs past their retention, hourly."""
+    if rt.engine.dialect.name != "sqlite":
+        return None
+    from ..jobs import Pruner
+
+    return Pruner(rt)
+
+
+jobs_app = typer.Typer(help="Background jobs (the SQL check, the audit verification started through the API).",
+                       no_args_is_help=True)
+
+
+@jobs_app.callback()
+def _jobs() -> None:
+    """Background jobs: the SQL checks and audit verifications started through the API."""
+
+
+@jobs_app.command("prune")
+def prune(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Delete the background jobs that ended longer ago than their retention: succeeded ones after
+    CHANGEGATE_JOB_RETENTION_DAYS (30), failed ones after CHANGEGATE_FAILED_JOB_RETENTION_DAYS (90); on
+    PostgreSQL procrastinate's own finished jobs likewise. Workers do this by themselves every hour."""
+    from ..jobs import prune as prune_jobs
+    from .output import emit_json
+
+    rt = state.runtime()
+    try:
+        rt.ensure_schema()
+        pruned = prune_jobs(rt)
+    except ChangegateError as exc:
+        fail(exc)
+    if json_out:
+        emit_json(pruned)
+        return
+    console.print(f"pruned {pruned['succeeded']} succeeded and {pruned['failed']} failed background job(s)"
+                  + ("; procrastinate's finished jobs past the same retention" if pruned.get("procrastinate") else ""),
+                  highlight=False)
 
 
 class serve_worker:
@@ -52,9 +97,11 @@ class serve_worker:
             from ..jobs import engine_for
 
             self.pool = engine_for(self.rt).start_background(concurrency=self.concurrency)
+            self.pruner = _sqlite_pruner(self.rt)
             print(f"a worker in this process carries out deployment runs ({self.concurrency} at once)")
         return self
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
+            self.pruner.stop()
             self.pool.stop()

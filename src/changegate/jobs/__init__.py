@@ -105,3 +105,48 @@ def dispatch_job(rt: Runtime, job_id: int) -> None:
 
         logging.getLogger(__name__).warning("could not dispatch job %s; the workers' sweep will", job_id,
                                             exc_info=True)
+
+
+PRUNE_EVERY_SECONDS = 3600.0  # how often a worker prunes finished jobs past their retention
+
+
+def prune(rt: Runtime) -> dict[str, int | bool]:
+    """Delete finished background jobs past their retention (settings ``job_retention_days``, 30, and
+    ``failed_job_retention_days``, 90): our ``background_jobs`` rows, and on PostgreSQL procrastinate's own
+    finished jobs (succeeded past the first, failed, cancelled or aborted past the second). What was pruned."""
+    from ..services import background
+
+    pruned: dict[str, int | bool] = dict(background.prune(rt))
+    if rt.engine.dialect.name == "postgresql":
+        import asyncio
+
+        from .procrastinate_engine import prune_procrastinate_now
+
+        asyncio.run(prune_procrastinate_now(rt))
+        pruned["procrastinate"] = True
+    return pruned
+
+
+class Pruner:
+    """A thread that prunes at once and then every ``PRUNE_EVERY_SECONDS`` until stopped: the SQLite worker's
+    (its lease loop has no sweep; procrastinate's workers prune in theirs)."""
+
+    def __init__(self, rt: Runtime, every: float = PRUNE_EVERY_SECONDS):
+        self.rt, self.every, self.stopped = rt, every, threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="changegate-prune", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                prune(self.rt)
+            except Exception:  # noqa: BLE001 - a busy database: the next round tries again
+                import logging
+
+                logging.getLogger(__name__).warning("pruning finished jobs failed", exc_info=True)
+            if self.stopped.wait(self.every):
+                return
+
+    def stop(self, grace: float = 30.0) -> None:
+        self.stopped.set()
+        self.thread.join(grace)
