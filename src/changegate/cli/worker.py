@@ -31,25 +31,21 @@ def worker(
     except ChangegateError as exc:
         fail(exc)
     engine = engine_for(rt)
+    _sqlite_pruning(rt)
     me = worker_id()
     console.print(f"worker {me} started ({engine.name}, {concurrency} at once)", highlight=False)
-    pruner = _sqlite_pruner(rt)  # procrastinate's workers prune in their sweep
-    try:
-        driven = engine.work(concurrency=concurrency, max_runs=max_runs, exit_when_idle=exit_when_idle,
-                             on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
-    finally:
-        if pruner is not None:
-            pruner.stop()
+    driven = engine.work(concurrency=concurrency, max_runs=max_runs, exit_when_idle=exit_when_idle,
+                         on_event=lambda line: console.print(f"  {escape(line)}", highlight=False))
     console.print(f"worker {me} drove {driven} run(s)", highlight=False)
 
 
-def _sqlite_pruner(rt):
-    """On SQLite, a thread that prunes finished background jobs past their retention, hourly."""
-    if rt.engine.dialect.name != "sqlite":
-        return None
-    from ..jobs import Pruner
+def _sqlite_pruning(rt) -> None:
+    """On SQLite, prune finished background jobs past their retention now, then hourly in a thread (procrastinate's
+    workers prune in their sweep)."""
+    if rt.engine.dialect.name == "sqlite":
+        from ..jobs import start_pruning
 
-    return Pruner(rt)
+        start_pruning(rt)
 
 
 jobs_app = typer.Typer(help="Background jobs (the SQL check, the audit verification started through the API).",
@@ -97,11 +93,10 @@ class serve_worker:
             from ..jobs import engine_for
 
             self.pool = engine_for(self.rt).start_background(concurrency=self.concurrency)
-            self.pruner = _sqlite_pruner(self.rt)
             print(f"a worker in this process carries out deployment runs ({self.concurrency} at once)")
+            _sqlite_pruning(self.rt)
         return self
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
-            self.pruner.stop()
             self.pool.stop()

@@ -127,26 +127,24 @@ def prune(rt: Runtime) -> dict[str, int | bool]:
     return pruned
 
 
-class Pruner:
-    """A thread that prunes at once and then every ``PRUNE_EVERY_SECONDS`` until stopped: the SQLite worker's
-    (its lease loop has no sweep; procrastinate's workers prune in theirs)."""
+def start_pruning(rt: Runtime, every: float = PRUNE_EVERY_SECONDS) -> threading.Event:
+    """Prune now, then every ``every`` seconds in a daemon thread until the event returned is set: the SQLite
+    worker's pruning (its lease loop has no sweep; procrastinate's workers prune in theirs). The thread holds
+    nothing between rounds; it ends with the process."""
+    import logging
 
-    def __init__(self, rt: Runtime, every: float = PRUNE_EVERY_SECONDS):
-        self.rt, self.every, self.stopped = rt, every, threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="changegate-prune", daemon=True)
-        self.thread.start()
+    stopped = threading.Event()
 
-    def _loop(self) -> None:
-        while True:
-            try:
-                prune(self.rt)
-            except Exception:  # noqa: BLE001 - a busy database: the next round tries again
-                import logging
+    def prune_quietly() -> None:
+        try:
+            prune(rt)
+        except Exception:  # noqa: BLE001 - a busy database: the next round tries again
+            logging.getLogger(__name__).warning("pruning finished jobs failed", exc_info=True)
 
-                logging.getLogger(__name__).warning("pruning finished jobs failed", exc_info=True)
-            if self.stopped.wait(self.every):
-                return
+    def rounds() -> None:
+        while not stopped.wait(every):
+            prune_quietly()
 
-    def stop(self, grace: float = 30.0) -> None:
-        self.stopped.set()
-        self.thread.join(grace)
+    prune_quietly()
+    threading.Thread(target=rounds, name="changegate-prune", daemon=True).start()
+    return stopped
