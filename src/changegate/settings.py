@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     # Where the validated policy is kept between CLI calls, keyed by the file's content (parsing it costs
     # more than a whole remote call); CHANGEGATE_CACHE_DIR="" turns the cache off.
     cache_dir: Path | None = Field(default_factory=lambda: Path(user_cache_dir("changegate")))
+    # How long finished background jobs are kept (theirs in background_jobs, procrastinate's own on
+    # PostgreSQL) before the workers prune them; failed ones longer, for the post-mortem (docs/runner.md).
+    job_retention_days: float = Field(default=30, gt=0)
+    failed_job_retention_days: float = Field(default=90, gt=0)
     # CLI: talk to a server instead of the local database.
     url: str | None = None
     token: str | None = None

@@ -199,16 +199,20 @@ def test_web_passwords(invoke):
     assert code == 2 and "ci-pipeline" in err  # a service account signs in with tokens, never a password
 
 
-def test_audit_head_and_verify(invoke, tmp_path):
-    """audit_head, verify_audit; --processes is the local database's only."""
+def test_audit_head_and_verify(invoke, tmp_path, run_worker):
+    """audit_head, verify_audit; --processes is the local database's only. Through --url the verification is
+    a background job carried out by a worker (its progress on stderr), with the local command's output."""
     create(invoke, tmp_path)
     head = json.loads(ok(invoke(None, "audit", "head", "--json")))
     anchor = ok(invoke(None, "audit", "head")).strip()
     assert anchor == head["anchor"] and anchor.startswith(f"{head['seq']}:")
     verdict = json.loads(ok(invoke(None, "audit", "verify", "--anchor", anchor, "--json")))
     assert verdict["ok"] is True and verdict["checked"] >= head["seq"]
-    out = ok(invoke(None, "audit", "verify", "--anchor", anchor))
-    assert out.startswith("OK: ") and "OK: the chain holds 1 anchor(s)" in out
+    code, out, err = invoke(None, "audit", "verify", "--anchor", anchor)
+    assert code == 0 and out.startswith("OK: ") and "OK: the chain holds 1 anchor(s)" in out
+    assert ("queued: waiting for a worker" in err) is invoke.remote, err
+    code, out, err = invoke(None, "audit", "verify", "--anchor", f"{head['seq']}:{'0' * 64}")
+    assert code == 1 and out.startswith("BROKEN: "), out + err  # a verdict, not an error: the same exit code
     code, out, err = invoke(None, "audit", "verify", "--processes", "1")
     if invoke.remote:
         assert code == 2 and "--processes applies to the local database only" in err
@@ -218,16 +222,25 @@ def test_audit_head_and_verify(invoke, tmp_path):
     assert code == 2 and "banana" in err  # refused before it leaves this machine
 
 
-def test_sql_check_attaches_its_report(invoke, tmp_path):
-    """sql_check."""
+def test_sql_check_attaches_its_report(invoke, tmp_path, run_worker):
+    """sql_check. Through --url the check is a background job carried out by a worker (its progress on
+    stderr); the output and exit codes are the local command's, a failed job's error included."""
     ref = create(invoke, tmp_path)
-    out = ok(invoke("dana.dev", "change", "check-sql", ref, "--engine", "sqlite", "--schema", str(SQL / "mes_dump.sql"),
-                    "--deploy", str(SQL / "chg1042_deploy.sql"), "--rollback", str(SQL / "chg1042_rollback.sql"),
-                    "--verify", str(SQL / "chg1042_verify.sql")))
+    code, out, err = invoke("dana.dev", "change", "check-sql", ref, "--engine", "sqlite", "--schema",
+                            str(SQL / "mes_dump.sql"), "--deploy", str(SQL / "chg1042_deploy.sql"), "--rollback",
+                            str(SQL / "chg1042_rollback.sql"), "--verify", str(SQL / "chg1042_verify.sql"))
+    assert code == 0, out + err
+    assert ("queued: waiting for a worker" in err) is invoke.remote, err
     assert f"passed; attached to {ref} as evidence" in out
     assert any(line.split()[:2] == ["PASS", "idempotent:"] for line in out.splitlines()), out
     shown = json.loads(ok(invoke("dana.dev", "change", "show", ref, "--json")))
     assert any(e["kind"] == "sql_check" for e in shown["evidence"]), shown["evidence"]
+    broken = tmp_path / "broken.sql"
+    broken.write_text("CREATE TABLE (;\n")
+    code, out, err = invoke("dana.dev", "change", "check-sql", ref, "--engine", "sqlite", "--schema",
+                            str(SQL / "mes_dump.sql"), "--deploy", str(broken), "--rollback",
+                            str(SQL / "chg1042_rollback.sql"))
+    assert code == 2 and "broken.sql" in err, out + err  # the job's error, as the local command's
 
 
 def test_every_client_method_is_named_by_a_test_here():

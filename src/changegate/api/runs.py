@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from .. import jobs
 from ..schemas.common import ERROR_RESPONSES
 from ..schemas.runs import CommitIn, ConfirmIn, DeployIn, DryRunOut, PlanIn, PlanOut, RollbackIn, RunOut
-from ..services import runs
+from ..services import run_stream, runs
 from .deps import RT, Caller, model_response
 
 router = APIRouter(prefix="/api/v1/changes", tags=["deployment runs"], responses=ERROR_RESPONSES)
@@ -78,11 +79,17 @@ def show_run(ref: str, ctx: Caller, rt: RT) -> Response:
 
 @router.get("/{ref}/run/log", response_class=Response,
             responses={200: {"content": {"text/plain": {}}, "description": "the run's log"}})
-def run_log(ref: str, ctx: Caller, rt: RT, follow: bool = False) -> Response:
+async def run_log(ref: str, ctx: Caller, rt: RT, follow: bool = False) -> Response:
     """The newest run's steps as text: start, end, state, exit status and output of each. ``follow``: streamed,
-    a line as each step starts and ends, until the run ends or pauses for a person."""
-    if follow:  # follow_log checks the caller and the run before it returns: errors are statuses, not streams
-        return StreamingResponse(runs.follow_log(rt, ctx, ref), media_type="text/plain; charset=utf-8")
+    a line as each step starts and ends, an empty line as a keep-alive while nothing happens, until the run
+    ends or pauses for a person. A followed stream holds no server thread between its polls
+    (services/run_stream.py)."""
+    if follow:  # the caller and the run are checked before the stream starts: errors are statuses, not streams
+        cursor = await run_in_threadpool(run_stream.open_log, rt, ctx, ref)
+        return StreamingResponse(run_stream.follow_async(cursor), media_type="text/plain; charset=utf-8")
+    return Response(await run_in_threadpool(_log_text, rt, ctx, ref), media_type="text/plain; charset=utf-8")
+
+
+def _log_text(rt, ctx, ref: str) -> str:
     with rt.uow(write=False) as uow:
-        out = runs.show_run(uow, ctx, ref)
-    return Response(runs.log_text(out), media_type="text/plain; charset=utf-8")
+        return runs.log_text(runs.show_run(uow, ctx, ref))

@@ -434,6 +434,6 @@ class LocalClient:
             return runs.log_text(runs.show_run(uow, self.rt.context(self.person), ref))
 
     def follow_log(self, ref: str):
-        from ..services import runs
+        from ..services import run_stream
 
-        return runs.follow_log(self.rt, self.rt.context(self.person), ref)
+        return run_stream.follow(run_stream.open_log(self.rt, self.rt.context(self.person), ref))

@@ -288,6 +288,7 @@ app.add_typer(_deploy.run_app, name="run")
 from . import worker as _worker  # noqa: E402 - where runs execute (docs/runner.md, "Workers")
 
 app.command("worker")(_worker.worker)
+app.add_typer(_worker.jobs_app, name="jobs")
 
 from . import cmdb as _cmdb
 

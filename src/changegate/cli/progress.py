@@ -1,4 +1,5 @@
-"""How ``deploy`` and ``rollback`` show a run while it moves (docs/runner.md, "The operator's view").
+"""How ``deploy`` and ``rollback`` show a run while it moves (docs/runner.md, "The operator's view"), and how
+a background job started through ``--url`` (the SQL check, the audit verification) shows its progress.
 
 On a terminal: a live Rich display, redrawn four times a second — every step with its state and duration,
 the run's current phase, and the time left until the checks at T+N (or until early-life monitoring ends).
@@ -8,8 +9,9 @@ Not on a terminal (a pipe, a CI log), or with ``--json``: one plain line per eve
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..core.runs.machine import RunState, StepState
 from .output import console, err_console, escape
@@ -97,3 +99,33 @@ class RunDisplay:
             table.add_row(step["key"], step["name"], Text(step["state"], style=STYLES.get(step["state"], "")),
                           self.duration(step), Text(step["detail"].get("message", ""), overflow="ellipsis"))
         return Group(title, table, Text(self.last, style="dim"))
+
+
+def job_line(job: dict) -> str:
+    """A background job's state in a few words: ``queued: waiting for a worker``, ``running: checking the
+    chain (12,000 of 50,000)``."""
+    if job["state"] == "queued":
+        return "queued: waiting for a worker"
+    progress = job.get("progress") or {}
+    text = f"{job['state']}: {progress.get('phase') or 'under way'}"
+    if progress.get("done") is not None and progress.get("total"):
+        text += f" ({progress['done']:,} of {progress['total']:,})"
+    return text
+
+
+@contextmanager
+def following_job() -> Iterator[Callable[[dict], None]]:
+    """A ``show(job)`` for a background job being polled, always on stderr (stdout carries only what the
+    local command prints): a transient status line on a terminal, else a line each time the state changes."""
+    if not err_console.is_terminal:
+        said = [""]
+
+        def say(job: dict) -> None:
+            if (line := job_line(job)) != said[0]:
+                said[0] = line
+                err_console.print(f"  {escape(line)}", highlight=False)
+
+        yield say
+        return
+    with err_console._console.status("starting…") as status:
+        yield lambda job: status.update(escape(job_line(job)))

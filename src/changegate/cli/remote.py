@@ -29,6 +29,8 @@ _ERRORS: dict[str, type[ChangegateError]] = {
     "unavailable": Unavailable,
 }
 
+JOB_POLL_SECONDS = 0.25  # a background job's state, asked this often while it runs
+
 
 class RemoteClient:
     """Talks to a changegate server's REST API with an API token."""
@@ -47,19 +49,43 @@ class RemoteClient:
             return response.json()
         raise self._error(response)
 
-    @staticmethod
-    def _error(response: httpx.Response) -> ChangegateError:
+    @classmethod
+    def _error(cls, response: httpx.Response) -> ChangegateError:
         """The server's error, as the domain error it mapped (api/errors.py)."""
         try:
             body = response.json()
         except ValueError:
             body = {"message": response.text[:500]}
+        return cls._error_of(body, f"HTTP {response.status_code}")
+
+    @staticmethod
+    def _error_of(body: dict, fallback: str) -> ChangegateError:
+        """An error body (a response's, or a failed background job's) as the domain error it names."""
         cls = _ERRORS.get(body.get("error", ""), ChangegateError)
-        message = body.get("message") or f"HTTP {response.status_code}"
+        message = body.get("message") or fallback
         reasons = tuple(Reason(r["code"], r["message"]) for r in body.get("reasons", []))
         if cls is InvalidInput:
             return InvalidInput(message, field=body.get("field"), reasons=reasons)
         return cls(message, reasons=reasons)
+
+    def _job(self, path: str, payload: dict) -> dict:
+        """Start a background job (``POST …/jobs``, 202) and poll ``GET /jobs/{id}`` until it ends, showing its
+        progress on stderr (cli/progress.py); its result, or its error raised as the domain error it names,
+        so the command prints and exits as the local one does. The server's worker does the work: no HTTP
+        request is held open for it."""
+        import time
+
+        from .progress import following_job
+
+        job = self._call("POST", path, json=payload)
+        with following_job() as show:
+            while job["state"] not in ("succeeded", "failed"):
+                show(job)
+                time.sleep(JOB_POLL_SECONDS)
+                job = self._call("GET", f"/jobs/{job['id']}")
+        if job["state"] == "failed":
+            raise self._error_of(job.get("error") or {}, f"background job {job['id']} failed")
+        return job["result"]
 
     def create_change(self, payload):
         return self._call("POST", "/changes", json=payload)
@@ -104,7 +130,7 @@ class RemoteClient:
 
         for anchor in anchors:
             parse_anchor(anchor)  # bad input never leaves this machine
-        return self._call("GET", "/audit/verify", params=[("anchor", a) for a in anchors])
+        return self._job("/audit/verify/jobs", {"anchors": list(anchors)})
 
     def audit_head(self):
         return self._call("GET", "/audit/head")
@@ -171,7 +197,7 @@ class RemoteClient:
         return self._call("POST", f"/changes/{ref}/conflicts/accept", json=payload)
 
     def sql_check(self, ref, payload):
-        return self._call("POST", f"/changes/{ref}/sql-check", json=payload)
+        return self._job(f"/changes/{ref}/sql-check/jobs", payload)
 
     # --- the CMDB (issue 15) ------------------------------------------------------------------------
 
@@ -280,10 +306,11 @@ class RemoteClient:
         return response.text
 
     def follow_log(self, ref):
-        # No read timeout: the stream is quiet while the run waits for T+N or for a person.
+        # The server sends a keep-alive (an empty line, skipped below) every 15 s while the run waits for
+        # T+N or a person: a minute without a byte is a lost connection, not a quiet run.
         try:
             with self.http.stream("GET", f"/changes/{ref}/run/log", params={"follow": "true"},
-                                  timeout=httpx.Timeout(60, read=None)) as response:
+                                  timeout=httpx.Timeout(60)) as response:
                 if not response.is_success:
                     response.read()
                     raise self._error(response)

@@ -31,6 +31,7 @@ def worker(
     except ChangegateError as exc:
         fail(exc)
     engine = engine_for(rt)
+    _sqlite_pruning(rt)
     me = worker_id()
     console.print(f"worker {me} started ({engine.name}, {concurrency} at once)", highlight=False)
     try:  # a lease too short for this database is a configuration error (exit 2), not a traceback
@@ -39,6 +40,46 @@ def worker(
     except ChangegateError as exc:
         fail(exc)
     console.print(f"worker {me} drove {driven} run(s)", highlight=False)
+
+
+def _sqlite_pruning(rt) -> None:
+    """On SQLite, prune finished background jobs past their retention now, then hourly in a thread (procrastinate's
+    workers prune in their sweep)."""
+    if rt.engine.dialect.name == "sqlite":
+        from ..jobs import start_pruning
+
+        start_pruning(rt)
+
+
+jobs_app = typer.Typer(help="Background jobs (the SQL check, the audit verification started through the API).",
+                       no_args_is_help=True)
+
+
+@jobs_app.callback()
+def _jobs() -> None:
+    """Background jobs: the SQL checks and audit verifications started through the API."""
+
+
+@jobs_app.command("prune")
+def prune(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Delete the background jobs that ended longer ago than their retention: succeeded ones after
+    CHANGEGATE_JOB_RETENTION_DAYS (30), failed ones after CHANGEGATE_FAILED_JOB_RETENTION_DAYS (90); on
+    PostgreSQL procrastinate's own finished jobs likewise. Workers do this by themselves every hour."""
+    from ..jobs import prune as prune_jobs
+    from .output import emit_json
+
+    rt = state.runtime()
+    try:
+        rt.ensure_schema()
+        pruned = prune_jobs(rt)
+    except ChangegateError as exc:
+        fail(exc)
+    if json_out:
+        emit_json(pruned)
+        return
+    console.print(f"pruned {pruned['succeeded']} succeeded and {pruned['failed']} failed background job(s)"
+                  + ("; procrastinate's finished jobs past the same retention" if pruned.get("procrastinate") else ""),
+                  highlight=False)
 
 
 class serve_worker:
@@ -59,6 +100,7 @@ class serve_worker:
             except ChangegateError as exc:
                 fail(exc)
             print(f"a worker in this process carries out deployment runs ({self.concurrency} at once)")
+            _sqlite_pruning(self.rt)
         return self
 
     def __exit__(self, *exc) -> None:

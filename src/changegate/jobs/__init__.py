@@ -105,3 +105,46 @@ def dispatch_job(rt: Runtime, job_id: int) -> None:
 
         logging.getLogger(__name__).warning("could not dispatch job %s; the workers' sweep will", job_id,
                                             exc_info=True)
+
+
+PRUNE_EVERY_SECONDS = 3600.0  # how often a worker prunes finished jobs past their retention
+
+
+def prune(rt: Runtime) -> dict[str, int | bool]:
+    """Delete finished background jobs past their retention (settings ``job_retention_days``, 30, and
+    ``failed_job_retention_days``, 90): our ``background_jobs`` rows, and on PostgreSQL procrastinate's own
+    finished jobs (succeeded past the first, failed, cancelled or aborted past the second). What was pruned."""
+    from ..services import background
+
+    pruned: dict[str, int | bool] = dict(background.prune(rt))
+    if rt.engine.dialect.name == "postgresql":
+        import asyncio
+
+        from .procrastinate_engine import prune_procrastinate_now
+
+        asyncio.run(prune_procrastinate_now(rt))
+        pruned["procrastinate"] = True
+    return pruned
+
+
+def start_pruning(rt: Runtime, every: float = PRUNE_EVERY_SECONDS) -> threading.Event:
+    """Prune now, then every ``every`` seconds in a daemon thread until the event returned is set: the SQLite
+    worker's pruning (its lease loop has no sweep; procrastinate's workers prune in theirs). The thread holds
+    nothing between rounds; it ends with the process."""
+    import logging
+
+    stopped = threading.Event()
+
+    def prune_quietly() -> None:
+        try:
+            prune(rt)
+        except Exception:  # noqa: BLE001 - a busy database: the next round tries again
+            logging.getLogger(__name__).warning("pruning finished jobs failed", exc_info=True)
+
+    def rounds() -> None:
+        while not stopped.wait(every):
+            prune_quietly()
+
+    prune_quietly()
+    threading.Thread(target=rounds, name="changegate-prune", daemon=True).start()
+    return stopped

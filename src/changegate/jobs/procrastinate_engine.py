@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..services import background, runs_worker
 from ..services.runtime import Runtime
-from . import DEFAULT_CONCURRENCY, OnEvent
+from . import DEFAULT_CONCURRENCY, PRUNE_EVERY_SECONDS, OnEvent
 
 SCHEMA = "procrastinate"
 DRIVE_RUN = "changegate.drive_run"
@@ -174,6 +174,15 @@ class _Worker:
             except procrastinate.exceptions.AlreadyEnqueued:
                 pass
         await self._fail_orphans()
+        await self._prune_now_and_then()
+
+    async def _prune_now_and_then(self) -> None:
+        """Finished jobs past their retention, ours and procrastinate's: at start, then every hour."""
+        now = self.loop.time()
+        if now - getattr(self, "_pruned_at", float("-inf")) >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = now
+            await asyncio.to_thread(background.prune, self.rt)
+            await prune_procrastinate(self.app, self.rt)
 
     async def _fail_orphans(self) -> None:
         """Jobs whose worker stopped sending heartbeats (killed) stay "doing" for ever in procrastinate; mark
@@ -183,6 +192,27 @@ class _Worker:
         manager = self.app.job_manager
         for job in await manager.get_stalled_jobs():
             await manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
+
+
+async def prune_procrastinate(app, rt: Runtime) -> None:
+    """procrastinate's finished jobs past their retention, through its own ``delete_old_jobs`` (by the time of
+    their last event): succeeded ones after ``job_retention_days``; failed (orphans marked failed by the sweep
+    included), cancelled and aborted ones after ``failed_job_retention_days``. A successful job is deleted at
+    once anyway (``delete_jobs="successful"``); this catches the rest."""
+    keep, keep_failed = background.retention(rt)
+    manager = app.job_manager
+    await manager.delete_old_jobs(nb_hours=int(keep.total_seconds() // 3600))
+    await manager.delete_old_jobs(nb_hours=int(keep_failed.total_seconds() // 3600), include_failed=True,
+                                  include_cancelled=True, include_aborted=True)
+
+
+async def prune_procrastinate_now(rt: Runtime) -> None:
+    """``prune_procrastinate`` on a short-lived connection (``changegate jobs prune``)."""
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(**pool_args(rt.engine.url, 1)))
+    async with app.open_async():
+        await prune_procrastinate(app, rt)
 
 
 def _register(app, rt: Runtime, on_event: OnEvent | None, driven=lambda: None) -> None:

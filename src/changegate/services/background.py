@@ -183,3 +183,22 @@ class _Heartbeat:
             job = _mine(uow, self.job_id, self.worker)
             if job is not None:
                 job.progress = {"phase": phase, "done": done, "total": total}
+
+
+# --- pruning (the workers' sweep, ``changegate jobs prune``) ---------------------------------------------
+
+
+def retention(rt: Runtime) -> tuple[timedelta, timedelta]:
+    """How long a succeeded job and a failed job are kept after their end (settings)."""
+    return (timedelta(days=rt.settings.job_retention_days), timedelta(days=rt.settings.failed_job_retention_days))
+
+
+def prune(rt: Runtime) -> dict[str, int]:
+    """Delete the background jobs that ended longer ago than their retention: how many succeeded and failed
+    ones. What a job did stays where it belongs: a SQL check's report is the change's evidence, and every
+    decision is in the audit chain; the job row is only how its caller polled for it."""
+    keep, keep_failed = retention(rt)
+    now = rt.clock()
+    with rt.uow() as uow:
+        succeeded, failed = uow.dispatch.prune_jobs(now - keep, now - keep_failed)
+    return {"succeeded": succeeded, "failed": failed}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from ..models import BackgroundJob, DeploymentRun
 from .base import Repository
@@ -70,3 +70,14 @@ class DispatchRepository(Repository[DeploymentRun]):
             update(BackgroundJob).where(BackgroundJob.id == job_id, BackgroundJob.lease_owner == worker)
             .values(lease_expires=expires).execution_options(synchronize_session=False))
         return result.rowcount == 1
+
+    def prune_jobs(self, succeeded_before: datetime, failed_before: datetime) -> tuple[int, int]:
+        """Delete the jobs that succeeded before ``succeeded_before`` and those that failed before
+        ``failed_before``; how many of each."""
+        counts = []
+        for state, before in (("succeeded", succeeded_before), ("failed", failed_before)):
+            result = self.s.execute(delete(BackgroundJob).where(BackgroundJob.state == state,
+                                                                BackgroundJob.ended_at < before)
+                                    .execution_options(synchronize_session=False))
+            counts.append(result.rowcount)
+        return counts[0], counts[1]
