@@ -18,24 +18,15 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Iterable, Literal
+from typing import TYPE_CHECKING, Iterable, Literal
 
 from ..decisions import Decision, Reason
 from ..policy.durations import format_minutes
 from .conflicts import Conflict, ScheduledChange, conflicts_with, find_conflicts
-from .policy import (
-    BlackoutRule,
-    DatesBlackout,
-    EnvironmentSchedule,
-    HolidaysBlackout,
-    MonthlyDay,
-    QuarterEndBlackout,
-    SchedulePolicy,
-    ShiftChangeBlackout,
-    WeeklyBlackout,
-    Window,
-    in_scope,
-)
+from .rules import in_scope
+
+if TYPE_CHECKING:  # the models: not imported at run time, the engine reads plain data as well (rules.py)
+    from .policy import BlackoutRule, SchedulePolicy, Window
 from .localtime import (
     DAY,
     MINUTE,
@@ -57,6 +48,17 @@ __all__ = [
 ]
 
 _ONE_DAY = timedelta(days=1)
+_MODELS = frozenset({"BlackoutRule", "DatesBlackout", "EnvironmentSchedule", "HolidaysBlackout", "MonthlyDay",
+                     "QuarterEndBlackout", "SchedulePolicy", "ShiftChangeBlackout", "WeeklyBlackout", "Window"})
+
+
+def __getattr__(name: str):
+    """The policy's models, re-exported for callers as before, imported (with pydantic) only when asked for."""
+    if name in _MODELS:
+        from . import policy
+
+        return getattr(policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ScheduleCode(StrEnum):
@@ -150,7 +152,7 @@ class CalendarEntry:
     description: str = ""
 
 
-_Hit = tuple[int, int, BlackoutRule, date, int, int]  # UTC start, end, rule, day, first and last wall minute
+_Hit = tuple[int, int, "BlackoutRule", date, int, int]  # UTC start, end, rule, day, first and last wall minute
 
 
 class _Plan:
