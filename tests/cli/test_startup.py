@@ -96,7 +96,8 @@ def test_local_command_imports_no_alembic_nor_sqlglot(runtime, tmp_path):
 @pytest.mark.parametrize("args", [["next-slot", "--env", "prod", "--duration", "1h"],
                                   ["explain", "--env", "prod", "--at", "2026-12-08T09:00:00+01:00", "--duration", "30"]])
 def test_local_schedule_reads_import_no_orm(runtime, tmp_path, args):
-    """next-slot and explain read through SQLAlchemy Core (db/reads.py): no ORM, models or repositories."""
+    """next-slot (its full path: here the policy cache is cold) and explain read through SQLAlchemy Core
+    (db/reads.py): no ORM, models or repositories."""
     env = {"CHANGEGATE_DATABASE_URL": str(runtime.engine.url.render_as_string(hide_password=False)),
            "CHANGEGATE_POLICY": str(DEFAULT_POLICY), "CHANGEGATE_CACHE_DIR": str(tmp_path / "cache")}
     code, modules, stderr = imported("--as", "dana.dev", "schedule", *args, env=env, submodules=True)
@@ -104,6 +105,26 @@ def test_local_schedule_reads_import_no_orm(runtime, tmp_path, args):
     assert "changegate.db.reads" in modules
     assert not {m for m in modules if m.startswith("sqlalchemy.orm") or m in (
         "changegate.db.models", "changegate.db.uow", "changegate.db.repositories")}
+
+
+def test_local_next_slot_imports_no_sqlalchemy_nor_pydantic(runtime, tmp_path):
+    """With the policy validated once (its plain entry written), a local next-slot on SQLite reads the entry
+    and the file through the bare driver (services/schedule_quick.py), and answers as the full path did."""
+    env = {"CHANGEGATE_DATABASE_URL": str(runtime.engine.url.render_as_string(hide_password=False)),
+           "CHANGEGATE_POLICY": str(DEFAULT_POLICY), "CHANGEGATE_CACHE_DIR": str(tmp_path / "cache")}
+    args = ("--as", "dana.dev", "schedule", "next-slot", "--env", "prod", "--duration", "1h",
+            "--after", "2026-12-04T10:00:00+01:00", "--json")
+    full = subprocess.run([sys.executable, "-m", "changegate.cli.main", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **env})  # the full path: validates, writes the entry
+    code, modules, stderr = imported(*args, env=env)
+    assert code == full.returncode == 0, stderr + full.stderr
+    if runtime.engine.dialect.name == "sqlite":
+        assert not modules & {"sqlalchemy", "pydantic", "pydantic_core", "holidays", "yaml", "ruamel", "alembic"}
+    else:  # PostgreSQL: the full path, through SQLAlchemy Core (db/reads.py)
+        assert "sqlalchemy" in modules
+    quick = subprocess.run([sys.executable, "-m", "changegate.cli.main", *args], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, **env})
+    assert json.loads(quick.stdout) == json.loads(full.stdout)
 
 
 def test_schema_head_read_from_the_files_is_alembics():
