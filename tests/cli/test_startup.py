@@ -120,6 +120,8 @@ def test_local_next_slot_imports_no_sqlalchemy_nor_pydantic(runtime, tmp_path):
     assert code == full.returncode == 0, stderr + full.stderr
     if runtime.engine.dialect.name == "sqlite":
         assert not modules & {"sqlalchemy", "pydantic", "pydantic_core", "holidays", "yaml", "ruamel", "alembic"}
+        printed, plain_modules, _ = imported(*args[:-1], env=env)  # without --json: lines to a pipe
+        assert printed == 0 and "rich" not in plain_modules  # written as Rich would (cli/output.py: plain_markup)
     else:  # PostgreSQL: the full path, through SQLAlchemy Core (db/reads.py)
         assert "sqlalchemy" in modules
     quick = subprocess.run([sys.executable, "-m", "changegate.cli.main", *args], capture_output=True, text=True,
