@@ -55,6 +55,31 @@ def test_remote_client_imports_no_database_layer(server, tokens):
     assert "pydantic" not in modules
 
 
+def test_a_command_imports_its_own_module_only(server, tokens):
+    """The command modules are imported when the line names them (cli/main.py: _LAZY)."""
+    code, modules, stderr = imported("--url", server, "--token", tokens["rene.release"], "gate", "CHG-999",
+                                     "--env", "prod", submodules=True)
+    assert code == 2, stderr
+    loaded = {m.removeprefix("changegate.cli.") for m in modules if m.startswith("changegate.cli.")}
+    assert loaded <= {"main", "gate", "change", "output", "params", "state", "remote"}, loaded
+
+
+def test_every_command_is_listed_in_order_and_found_when_named():
+    from typer.testing import CliRunner
+
+    from changegate.cli.main import _LAZY, _ORDER, app
+
+    lines = CliRunner().invoke(app, ["--help"]).stdout.split("Commands:")[1].splitlines()
+    assert [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")] == list(_ORDER)
+    for name in _LAZY:
+        shown = CliRunner().invoke(app, [name, "--help"])
+        assert shown.exit_code == 0 and "Usage: " in shown.stdout, (name, shown.stdout)
+    typo = CliRunner().invoke(app, ["chnage"])
+    assert typo.exit_code == 2 and "Did you mean 'change'?" in typo.stderr
+    impact = CliRunner().invoke(app, ["change", "impact", "--help"])  # registered from cli/cmdb.py
+    assert impact.exit_code == 0
+
+
 def test_plain_values_skip_pydantic_and_the_rest_keep_typers_conversion():
     from typer.testing import CliRunner
 
