@@ -55,6 +55,31 @@ def test_remote_client_imports_no_database_layer(server, tokens):
     assert "pydantic" not in modules
 
 
+def test_a_command_imports_its_own_module_only(server, tokens):
+    """The command modules are imported when the line names them (cli/main.py: _LAZY)."""
+    code, modules, stderr = imported("--url", server, "--token", tokens["rene.release"], "gate", "CHG-999",
+                                     "--env", "prod", submodules=True)
+    assert code == 2, stderr
+    loaded = {m.removeprefix("changegate.cli.") for m in modules if m.startswith("changegate.cli.")}
+    assert loaded <= {"main", "gate", "change", "output", "params", "state", "remote"}, loaded
+
+
+def test_every_command_is_listed_in_order_and_found_when_named():
+    from typer.testing import CliRunner
+
+    from changegate.cli.main import _LAZY, _ORDER, app
+
+    lines = CliRunner().invoke(app, ["--help"]).stdout.split("Commands:")[1].splitlines()
+    assert [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")] == list(_ORDER)
+    for name in _LAZY:
+        shown = CliRunner().invoke(app, [name, "--help"])
+        assert shown.exit_code == 0 and "Usage: " in shown.stdout, (name, shown.stdout)
+    typo = CliRunner().invoke(app, ["chnage"])
+    assert typo.exit_code == 2 and "Did you mean 'change'?" in typo.stderr
+    impact = CliRunner().invoke(app, ["change", "impact", "--help"])  # registered from cli/cmdb.py
+    assert impact.exit_code == 0
+
+
 def test_plain_values_skip_pydantic_and_the_rest_keep_typers_conversion():
     from typer.testing import CliRunner
 
@@ -96,7 +121,8 @@ def test_local_command_imports_no_alembic_nor_sqlglot(runtime, tmp_path):
 @pytest.mark.parametrize("args", [["next-slot", "--env", "prod", "--duration", "1h"],
                                   ["explain", "--env", "prod", "--at", "2026-12-08T09:00:00+01:00", "--duration", "30"]])
 def test_local_schedule_reads_import_no_orm(runtime, tmp_path, args):
-    """next-slot and explain read through SQLAlchemy Core (db/reads.py): no ORM, models or repositories."""
+    """next-slot (its full path: here the policy cache is cold) and explain read through SQLAlchemy Core
+    (db/reads.py): no ORM, models or repositories."""
     env = {"CHANGEGATE_DATABASE_URL": str(runtime.engine.url.render_as_string(hide_password=False)),
            "CHANGEGATE_POLICY": str(DEFAULT_POLICY), "CHANGEGATE_CACHE_DIR": str(tmp_path / "cache")}
     code, modules, stderr = imported("--as", "dana.dev", "schedule", *args, env=env, submodules=True)
@@ -104,6 +130,28 @@ def test_local_schedule_reads_import_no_orm(runtime, tmp_path, args):
     assert "changegate.db.reads" in modules
     assert not {m for m in modules if m.startswith("sqlalchemy.orm") or m in (
         "changegate.db.models", "changegate.db.uow", "changegate.db.repositories")}
+
+
+def test_local_next_slot_imports_no_sqlalchemy_nor_pydantic(runtime, tmp_path):
+    """With the policy validated once (its plain entry written), a local next-slot on SQLite reads the entry
+    and the file through the bare driver (services/schedule_quick.py), and answers as the full path did."""
+    env = {"CHANGEGATE_DATABASE_URL": str(runtime.engine.url.render_as_string(hide_password=False)),
+           "CHANGEGATE_POLICY": str(DEFAULT_POLICY), "CHANGEGATE_CACHE_DIR": str(tmp_path / "cache")}
+    args = ("--as", "dana.dev", "schedule", "next-slot", "--env", "prod", "--duration", "1h",
+            "--after", "2026-12-04T10:00:00+01:00", "--json")
+    full = subprocess.run([sys.executable, "-m", "changegate.cli.main", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **env})  # the full path: validates, writes the entry
+    code, modules, stderr = imported(*args, env=env)
+    assert code == full.returncode == 0, stderr + full.stderr
+    if runtime.engine.dialect.name == "sqlite":
+        assert not modules & {"sqlalchemy", "pydantic", "pydantic_core", "holidays", "yaml", "ruamel", "alembic"}
+        printed, plain_modules, _ = imported(*args[:-1], env=env)  # without --json: lines to a pipe
+        assert printed == 0 and "rich" not in plain_modules  # written as Rich would (cli/output.py: plain_markup)
+    else:  # PostgreSQL: the full path, through SQLAlchemy Core (db/reads.py)
+        assert "sqlalchemy" in modules
+    quick = subprocess.run([sys.executable, "-m", "changegate.cli.main", *args], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, **env})
+    assert json.loads(quick.stdout) == json.loads(full.stdout)
 
 
 def test_schema_head_read_from_the_files_is_alembics():

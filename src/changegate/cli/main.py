@@ -19,13 +19,29 @@ class _Root(TyperGroup):
     """The root command: the plain option values of the commands that run are converted without pydantic
     (``cli/params.py``), whether run as ``changegate`` or by Typer's test runner. The root's own options just
     before it parses them (not in ``__init__``: Typer appends the shell-completion options after building the
-    group), then the command the line names, with its subcommands."""
+    group), then the command the line names, with its subcommands. The command modules are imported when
+    the line names them (``_LAZY``), and listed in Typer's own order."""
 
     def parse_args(self, ctx, args):
         light_values(self, ctx, recursive=False)
         return super().parse_args(ctx, args)
 
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is None and self.name == app.info.name and cmd_name in _LAZY:
+            command = self.commands[cmd_name] = _lazy_command(cmd_name)
+        return command
+
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        if self.name != app.info.name:
+            return names
+        return [n for n in _ORDER if n in names or n in _LAZY] + [n for n in names if n not in _ORDER]
+
     def resolve_command(self, ctx, args):
+        if self.name == app.info.name and args and args[0] not in self.commands and args[0] not in _LAZY:
+            for lazy in _LAZY:  # not a command: Typer suggests the closest among all of them
+                self.get_command(ctx, lazy)
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
             light_values(command, typer.Context(command, parent=ctx))
@@ -258,43 +274,50 @@ def _server_logging(access_log: bool) -> dict:
     return {"log_level": None, "access_log": True, "log_config": config}
 
 
-from . import change as _change
-from . import gate as _gate
-from . import schedule as _schedule
-from . import sql as _sql
-from . import token as _token
+# The command modules are imported when the line names them (or help lists them): importing all of them and
+# building their click commands cost every call (a remote ``gate`` included) tens of milliseconds (issue 13).
+# name -> (module in cli/, attribute: a Typer group or a command function). In Typer's own listing order:
+# the root's commands, then its groups.
+_LAZY: dict[str, tuple[str, str]] = {
+    "gate": ("gate", "gate"), "calendar": ("schedule", "calendar"), "deploy": ("deploy", "deploy"),
+    "rollback": ("deploy", "rollback"), "worker": ("worker", "worker"),  # worker: where runs execute (docs/runner.md)
+    "change": ("change", "change_app"), "token": ("token", "token_app"), "env": ("gate", "env_app"),
+    "schedule": ("schedule", "schedule_app"), "freeze": ("schedule", "freeze_app"), "sql": ("sql", "sql_app"),
+    "user": ("user", "user_app"), "plan": ("deploy", "plan_app"), "run": ("deploy", "run_app"),
+    "jobs": ("worker", "jobs_app"), "cmdb": ("cmdb", "cmdb_app"),
+}
+_ORDER = ("serve", "gate", "calendar", "deploy", "rollback", "worker", "db", "demo", "policy", "audit", "change",
+          "token", "env", "schedule", "freeze", "sql", "user", "plan", "run", "jobs", "cmdb")
 
-app.add_typer(_change.change_app, name="change")
-app.add_typer(_token.token_app, name="token")
-app.add_typer(_gate.env_app, name="env")
-app.command("gate")(_gate.gate)
-app.add_typer(_schedule.schedule_app, name="schedule")
-app.add_typer(_schedule.freeze_app, name="freeze")
-app.command("calendar")(_schedule.calendar)
 
-app.add_typer(_sql.sql_app, name="sql")
+def _lazy_command(name: str):
+    """The click command of a command module, built as Typer builds the root's own (same settings)."""
+    import importlib
 
-from . import user as _user
+    from typer.models import CommandInfo, TyperInfo
 
-app.add_typer(_user.user_app, name="user")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    if name == "change":
+        _change_extras(module.change_app)
+    target = getattr(module, attribute)
+    if isinstance(target, typer.Typer):
+        return typer.main.get_group_from_info(
+            TyperInfo(target, name=name), pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode, suggest_commands=app.suggest_commands)
+    return typer.main.get_command_from_info(CommandInfo(name=name, callback=target),
+                                            pretty_exceptions_short=app.pretty_exceptions_short,
+                                            rich_markup_mode=app.rich_markup_mode)
 
-from . import deploy as _deploy  # noqa: E402 - deployment runs (docs/runner.md)
 
-app.command("deploy")(_deploy.deploy)
-app.command("rollback")(_deploy.rollback)
-app.add_typer(_deploy.plan_app, name="plan")
-app.add_typer(_deploy.run_app, name="run")
+def _change_extras(change_app: typer.Typer) -> None:
+    """``change impact`` and ``change curate`` live with the CMDB (cli/cmdb.py)."""
+    from . import cmdb as _cmdb
 
-from . import worker as _worker  # noqa: E402 - where runs execute (docs/runner.md, "Workers")
+    if not any(c.name == "impact" for c in change_app.registered_commands):
+        change_app.command("impact")(_cmdb.change_impact)
+        change_app.command("curate")(_cmdb.curate)
 
-app.command("worker")(_worker.worker)
-app.add_typer(_worker.jobs_app, name="jobs")
-
-from . import cmdb as _cmdb
-
-app.add_typer(_cmdb.cmdb_app, name="cmdb")
-_change.change_app.command("impact")(_cmdb.change_impact)
-_change.change_app.command("curate")(_cmdb.curate)
 
 if __name__ == "__main__":
     app()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -12,12 +14,90 @@ import typer
 from ..core.errors import ChangegateError, Conflict, Forbidden, Refused
 
 
+# Rich's markup, for the plain case: its tag and escape patterns (rich/markup.py), and the emoji codes it
+# would replace in text that holds no letter (rich/_emoji_codes.py; tests/cli/test_plain_output.py checks
+# both against the installed Rich).
+_TAGS = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+_ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_EMOJI = re.compile(r":(\S*?)(?:-(?:emoji|text))?:")
+LETTERLESS_EMOJI = frozenset({"100", "1234", "+1", "__1", "-1"})
+_NOT_PLAIN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # control characters Rich strips or expands
+
+
+def _emoji_free(text: str) -> bool:
+    return not any(re.search("[A-Za-z]", m[1]) or m[1] in LETTERLESS_EMOJI for m in _EMOJI.finditer(text))
+
+
+def _segments(markup: str):
+    """Rich's ``markup._parse``: the text pieces (None for a tag), in order."""
+    position, opened = 0, 0
+    for match in _TAGS.finditer(markup):
+        full, escapes, tag = match.groups()
+        start, end = match.span()
+        if start > position:
+            yield markup[position:start]
+        position = end
+        backslashes, escaped = divmod(len(escapes), 2)
+        if backslashes:
+            yield "\\" * backslashes
+        if escaped:
+            yield full[len(escapes):]
+        elif tag.startswith("@") or (tag.startswith("/") and tag != "/"):
+            yield "@"  # a meta tag or a closing tag by name: Rich's business
+        else:
+            opened += 1 if tag != "/" else -1
+            yield "@" if opened < 0 else None  # "[/]" closing nothing: Rich raises
+    if position < len(markup):
+        yield markup[position:]
+
+
+def plain_markup(markup: str) -> str | None:
+    """What Rich prints for ``markup`` on a console that is not a terminal (no styles): the text pieces with
+    the tags dropped and the escapes undone; None when Rich might print something else (an emoji code, a
+    control character, a meta tag), and then Rich prints it."""
+    if _NOT_PLAIN.search(markup):
+        return None
+    pieces = [p.replace("\\[", "[") for p in _segments(markup) if p is not None]
+    if "@" in pieces or not all(_emoji_free(p) for p in pieces):
+        return None
+    return "".join(pieces)
+
+
+def _terminal(file: Any) -> bool:
+    """Rich's ``Console.is_terminal`` for a console built with no explicit choice."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    try:
+        return bool(getattr(file, "isatty", lambda: False)())
+    except ValueError:
+        return False
+
+
 class _LazyConsole:
-    """A Rich console built on first print: importing Rich costs ~60 ms that ``--version`` should not pay."""
+    """A Rich console built on first need: importing Rich costs ~60 ms that ``--version`` should not pay, nor
+    a pipeline's ``gate`` whose output is not a terminal: a line of markup printed where no style shows is
+    written as Rich would write it (``plain_markup``), without Rich."""
 
     def __init__(self, **options: Any):
         self._options = options
         self._console = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        file = sys.stderr if self._options.get("stderr") else sys.stdout
+        plain = None
+        if (self._console is None and len(objects) == 1 and isinstance(objects[0], str)
+                and set(options) <= {"highlight", "soft_wrap"} and options.get("highlight", True) is False
+                and options.get("soft_wrap", True) and self._options.get("soft_wrap") and not _terminal(file)):
+            plain = plain_markup(objects[0])
+        if plain is None:
+            self.__getattr__("print")(*objects, **options)
+            return
+        file.write(plain + "\n")
+        file.flush()
 
     def __getattr__(self, name: str) -> Any:
         if self._console is None:
@@ -32,10 +112,10 @@ err_console = _LazyConsole(stderr=True, soft_wrap=True)
 
 
 def escape(text: str) -> str:
-    """Rich's markup escape, imported when first needed."""
-    from rich.markup import escape as rich_escape
+    """Rich's markup escape (rich.markup.escape), without importing Rich."""
+    text = _ESCAPE.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
 
-    return rich_escape(text)
 
 OK, BLOCKED, USAGE = 0, 1, 2
 

@@ -73,6 +73,14 @@ def next_slot(
     json_out: JsonOpt = False,
 ) -> None:
     """The earliest start satisfying every window, blackout, freeze and other change's slot."""
+    if not state.url:  # locally, first the path without SQLAlchemy or pydantic; it declines what it is unsure of
+        from ..services.schedule_quick import next_slot_quick
+
+        slot = next_slot_quick(state.person, {"environment": env, "duration": duration, "after": after,
+                                              "change": change, "items": items or [], "emergency": emergency})
+        if slot is not None:
+            _print_slot(slot, json_out)
+            raise typer.Exit(0 if slot["allowed"] else 1)
     client = state.client()
     payload = {"environment": env, "duration": duration, "after": _when(client, after, "--after", env),
                "change": change,

@@ -7,16 +7,15 @@ Alembic and loading its script directory costs more than the command itself.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from . import bare
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-_REVISION = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+)['\"]?", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -68,14 +67,4 @@ def current_revision(engine: Engine) -> str | None:
             return None
 
 
-@lru_cache(maxsize=1)
-def head_revision() -> str:
-    """The newest revision: the one no other migration names as its ``down_revision`` (a linear history)."""
-    revisions, parents = set(), set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        for key, value in _REVISION.findall(path.read_text(encoding="utf-8")):
-            (revisions if key == "revision" else parents).add(value)
-    heads = revisions - parents
-    if len(heads) != 1:
-        raise RuntimeError(f"the migrations must have exactly one head, found {sorted(heads) or 'none'}")
-    return heads.pop()
+head_revision = bare.head_revision  # read from the files without SQLAlchemy (bare.py), for the bare reads too

@@ -8,27 +8,13 @@ run the same queries. The tables are the ORM's own (``tables.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import Engine, select
 
+from .bare import HOLDING_STATES, HeldSlot  # shared with the bare driver's reads (bare.py)
 from .tables import change_items, changes, freezes
-
-# Changes that hold a slot: scheduled, or being implemented.
-HOLDING_STATES = ("scheduled", "implementing")
-
-
-@dataclass(frozen=True)
-class HeldSlot:
-    """A change's slot as the schedule sees it: when, how long, on which items."""
-
-    change_id: int
-    start: datetime
-    downtime: timedelta
-    items: frozenset[str]
-
 
 class ScheduleReads:
     """The schedule's reads over anything that executes a statement: a Core connection or an ORM session."""

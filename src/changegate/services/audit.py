@@ -13,12 +13,10 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from collections import namedtuple
 from dataclasses import replace
-from types import SimpleNamespace
 from typing import Callable, Iterator, Sequence
 
-from ..core.audit import GENESIS, ChainVerdict, canonical_json, verify_chain
+from ..core.audit import GENESIS, ChainVerdict, verify_chain
 from ..core.changes.entities import format_ref
 from ..core.reconcile import (APPROVAL_PREFIX, ENTITY_PREFIX, EVIDENCE_ACTION, ChangeRecord, Trail, TrailFold,
                               change_id, first_difference, fold_trails)
@@ -26,7 +24,7 @@ from ..core.policy.model import Permission
 from ..db.engine import make_engine
 from ..db.uow import UnitOfWork
 from .context import Context
-from .views import SNAPSHOT_COLUMNS, snapshot
+from .views import SNAPSHOT_COLUMNS
 
 # By default a process of its own gets a stretch only if it holds at least this many events:
 # starting a process (about 0.3 s) costs more than checking a shorter stretch.
@@ -54,8 +52,8 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
         ctx.require(Permission.AUDIT_READ, entity="audit")
     uow.read_snapshot()  # the head, every event and every record this process reads: one moment
     head = uow.audit.head()
-    fold = TrailFold()
-    verdict = replace(verify_chain_only(uow, head, processes, fold=fold, progress=progress), head=head)
+    fold, texts = TrailFold(), {}
+    verdict = replace(verify_chain_only(uow, head, processes, fold=fold, texts=texts, progress=progress), head=head)
     if not verdict.ok:
         return verdict
     if progress is not None:
@@ -64,7 +62,7 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
         broken = _anchor_problem(uow, head, seq, digest)
         if broken:
             return replace(verdict, ok=False, first_broken_seq=seq, message=broken)
-    ref, difference, reconciled = reconcile(uow, fold.trails if fold.complete else None)
+    ref, difference, reconciled = reconcile(uow, fold.trails if fold.complete else None, texts if fold.complete else None)
     if difference:
         return replace(verdict, ok=False, message=difference, record=ref, reconciled=reconciled)
     return replace(verdict, reconciled=reconciled)
@@ -94,58 +92,114 @@ def _anchor_problem(uow: UnitOfWork, head: tuple[int, str], seq: int, digest: st
 RECONCILE_BATCH = 1_000
 
 
-def reconcile(uow: UnitOfWork, folded: dict[str, Trail] | None = None) -> tuple[str | None, str | None, int]:
+def reconcile(uow: UnitOfWork, folded: dict[str, Trail] | None = None, texts: dict[str, str] | None = None
+              ) -> tuple[str | None, str | None, int]:
     """Compare every change record with what its events say: (the first that differs, how, how many
     were compared). Each change's trail is ``folded`` already (by the chain check, from the same
-    events) or folded here in one pass over the change events; the records are then read in batches
-    of ids, each with the snapshot text it is compared with."""
+    events, which also kept each change's newest snapshot text in ``texts``) or folded here in one pass
+    over the change events; the records are then read in batches of ids, each with the snapshot text
+    it is compared with (read with them when not kept)."""
     if folded is None:
         folded = fold_trails(uow.audit.iter_change_trails())
-    trails = {cid: t for entity, t in folded.items() if (cid := change_id(entity)) is not None}
+    trails, kept = {}, {}
+    for entity, trail in folded.items():
+        cid = change_id(entity)
+        if cid is not None:
+            trails[cid] = trail
+            if texts is not None and entity in texts:
+                kept[cid] = texts[entity]  # the same entity's: a duplicate spelling ("change:012") replaces both
     last = max(max(trails, default=0), uow.audit.last_change_id())
     compared = 0
     for first in range(1, last + 1, RECONCILE_BATCH):
         batch = range(first, min(first + RECONCILE_BATCH, last + 1))
-        afters = uow.audit.afters([trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq])
+        afters = _afters(uow, trails, batch, kept)
         records = {r.id: r for r in uow.audit.change_records(batch.start, batch.stop - 1, SNAPSHOT_COLUMNS)}
         for cid in sorted(records.keys() | {c for c in batch if c in trails}):
-            difference = _difference(uow, cid, trails.get(cid), afters, records.get(cid))
-            if difference:
-                return format_ref(cid), difference, compared
+            trail, record = trails.get(cid), records.get(cid)
+            if not _agrees(trail, record, afters):  # the common case, decided in a few comparisons
+                difference = _difference(uow, cid, trail, afters, record)
+                if difference:
+                    return format_ref(cid), difference, compared
             compared += 1
     return None, None, compared
 
 
+_scan = json.JSONDecoder().scan_once  # json.loads without its two Python frames (a snapshot is one object)
+
+
+def _agrees(trail: Trail | None, record: ChangeRecord | None, afters: dict[int, str]) -> bool:
+    """Whether the record is exactly its newest snapshot, and its approvals and evidence exactly what the
+    events say (the verdict ``_difference`` gives such a record, for a fraction of its work). False only
+    means: let ``_difference`` decide, and name what differs."""
+    if trail is None or record is None or not trail.snapshot_seq:
+        return False
+    text = afters.get(trail.snapshot_seq)
+    if not text or text[0] != "{":
+        return False
+    try:
+        snapshot, end = _scan(text, 0)
+    except (ValueError, StopIteration):
+        return False
+    if end != len(text) or _snapshot_of(record, trail.bumps) != snapshot:
+        return False
+    said = trail.approvals or {}
+    stored = {role: (approver, decision) for role, approver, decision in record.approvals}
+    if len(stored) != len(record.approvals) or stored.keys() != said.keys() or any(
+            said[role][:2] != held for role, held in stored.items()):
+        return False
+    files = trail.evidence or {}
+    kept = {eid: (sha, content) for eid, sha, content in record.evidence}
+    return len(kept) == len(record.evidence) and kept.keys() == files.keys() and all(
+        files[eid][0] == sha == content for eid, (sha, content) in kept.items())
+
+
+def _afters(uow: UnitOfWork, trails: dict[int, Trail], batch: range, kept: dict[int, str]) -> dict[int, str]:
+    """The newest snapshot text of each change of the batch, by its event's seq: kept by the chain check,
+    else read."""
+    seqs = {c: trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq}
+    found = {seq: kept[c] for c, seq in seqs.items() if c in kept}
+    if len(found) < len(seqs):
+        found.update(uow.audit.afters([seq for c, seq in seqs.items() if c not in kept]))
+    return found
+
+
 def _difference(uow: UnitOfWork, cid: int, trail: Trail | None, afters: dict[int, str],
                 record: ChangeRecord | None) -> str | None:
-    """Most records serialise to exactly their newest snapshot's text; only those that do not are parsed
-    and compared field by field (to name the field, or to accept what an older or offset snapshot says)."""
+    """Most records are exactly their newest snapshot, read back (json.loads: a fraction of serialising
+    the record again); only those that are not are compared field by field (to name the field, or to
+    accept what an older or offset snapshot says). Equal as data is enough: the field-by-field check
+    accepts every record equal to its snapshot as data, and the chain check has proven the text."""
     text = afters.get(trail.snapshot_seq) if trail else None
-    if text is not None and record is not None and _snapshot_text(record, trail.bumps) == text:
-        return first_difference(cid, trail, None, record, snapshot_matches=True)
     snapshot = json.loads(text) if text is not None else None
+    if snapshot is not None and record is not None and _snapshot_of(record, trail.bumps) == snapshot:
+        return first_difference(cid, trail, None, record, snapshot_matches=True)
     if snapshot and record is not None and set(snapshot) - {"items"} - record.fields.keys():
         # A snapshot naming columns snapshot() no longer writes: compare those too, as they are stored.
         record = uow.audit.change_records(cid, cid, [*SNAPSHOT_COLUMNS, *snapshot])[0]
     return first_difference(cid, trail, snapshot, record)
 
 
-_Item = namedtuple("_Item", "name")
-
-
-def _snapshot_text(record: ChangeRecord, bumps: int) -> str:
-    """The record as its newest snapshot was written (services.views.snapshot, canonical JSON), with the
-    row version it had then: the stored one less the comments and accepted conflicts since."""
-    row = SimpleNamespace(**record.fields, items=[_Item(name) for name in record.items])
-    row.row_version -= bumps
-    return canonical_json(snapshot(row))
+def _snapshot_of(record: ChangeRecord, bumps: int) -> dict:
+    """The record in its snapshot's terms (as services.views.snapshot writes one: the columns, the items,
+    the start as ISO 8601), with the row version it had then: the stored one less the comments and
+    accepted conflicts since. Only ever compared for equality with a snapshot, so a record equal to it
+    agrees field by field too (``first_difference`` would find nothing), whatever else it holds."""
+    data = dict(record.fields)
+    data["items"] = record.items
+    start = data.get("planned_start")
+    if start is not None:
+        data["planned_start"] = start.isoformat()
+    if "row_version" in data:
+        data["row_version"] -= bumps
+    return data
 
 
 def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None, *,
-                      fold: TrailFold | None = None, progress: Progress | None = None) -> ChainVerdict:
+                      fold: TrailFold | None = None, texts: dict[str, str] | None = None,
+                      progress: Progress | None = None) -> ChainVerdict:
     """The chain's own verdict: links, hashes and the head, without the records. Read in one process,
-    the events are also given to ``fold`` on the way (``fold.complete`` says so), which spares
-    reconciliation a second pass over them."""
+    the events are also given to ``fold`` on the way (``fold.complete`` says so), and each change's
+    newest snapshot text kept in ``texts``, which spares reconciliation a second pass over them."""
     last_seq, last_hash = head
     n = _processes(uow, last_seq, processes)
     if n > 1 and _parallel_slot.acquire(blocking=False):
@@ -155,7 +209,8 @@ def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | N
             _parallel_slot.release()
     elif fold is not None:
         rows = uow.audit.iter_chain()
-        verdict = verify_chain(_folding(rows if progress is None else _counting(rows, progress, last_seq), fold))
+        rows = rows if progress is None else _counting(rows, progress, last_seq)
+        verdict = verify_chain(_folding(rows, fold, {} if texts is None else texts))
         fold.complete = True
     else:
         verdict = verify_chain(uow.audit.iter_chain())
@@ -183,8 +238,9 @@ def _counting(rows: Iterator[tuple], progress: Progress, total: int, every: int 
         yield row
 
 
-def _folding(rows: Iterator[tuple], fold: TrailFold) -> Iterator[tuple]:
-    """The rows, each also folded after the chain check took it (a row it stopped at is never folded)."""
+def _folding(rows: Iterator[tuple], fold: TrailFold, texts: dict[str, str]) -> Iterator[tuple]:
+    """The rows, each also folded after the chain check took it (a row it stopped at is never folded);
+    ``texts`` keeps each change's newest snapshot (the text only: a reference, no copy)."""
     add, change, approval, evidence = fold.add, ENTITY_PREFIX, APPROVAL_PREFIX, EVIDENCE_ACTION
     for row in rows:
         yield row
@@ -192,7 +248,10 @@ def _folding(rows: Iterator[tuple], fold: TrailFold) -> Iterator[tuple]:
         seq, _, actor, action, entity, _, after, detail = row[:8]
         if entity.startswith(change) and not action.endswith(".refused"):
             keep = action.startswith(approval) or action == evidence
-            add(seq, action, entity, actor, after != "{}", detail if keep else None)
+            has_snapshot = after != "{}"
+            if has_snapshot:
+                texts[entity] = after
+            add(seq, action, entity, actor, has_snapshot, detail if keep else None)
 
 
 def _processes(uow: UnitOfWork, last_seq: int, requested: int | None) -> int:

@@ -12,6 +12,7 @@ from pydantic import VERSION as PYDANTIC_VERSION, ValidationError
 from ..core.errors import PolicyError
 from ..core.policy.model import Policy, cross_check
 from ..schemas.common import problems as validation_problems
+from .policy_quick import store_quick
 
 
 def parse_policy(text: str, filename: str) -> Policy:
@@ -44,11 +45,13 @@ def load_policy(path: Path, *, cache_dir: Path | None = None) -> Policy:
     try:
         policy = pickle.loads(cached.read_bytes())
         if isinstance(policy, Policy):
+            store_quick(cache_dir, raw, policy)  # the plain entry, if this code has not written it yet
             return policy
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         pass  # absent, unreadable or from other code: parse again
     policy = _parse_bytes(raw, path)  # an invalid policy raises here and is never cached
     _store(cached, pickle.dumps(policy, protocol=pickle.HIGHEST_PROTOCOL))
+    store_quick(cache_dir, raw, policy)  # what next-slot reads without pydantic (policy_quick.py)
     return policy
 
 

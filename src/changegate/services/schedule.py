@@ -34,6 +34,7 @@ from ..schemas.schedule import (
     SlotQuery,
     WindowOut,
 )
+from . import schedule_quick  # the local next-slot's path without SQLAlchemy or pydantic
 from .context import Context
 
 if TYPE_CHECKING:
@@ -45,12 +46,12 @@ if TYPE_CHECKING:
 # only), so they run on a ``ReadOnlyUnit`` as well as on a ``UnitOfWork``; the ORM (models, lookup) is
 # imported by the functions that write or load a change (issue 13: ``schedule next-slot`` starts without it).
 
-HORIZON = timedelta(days=366)
+HORIZON = schedule_quick.HORIZON
 # The calendar (and the freeze list) with no range given: from now, this far ahead. One rule for the API
 # and the CLI, so the two cannot show different default ranges.
 CALENDAR_DEFAULT_SPAN = timedelta(days=30)
 # A zero-downtime deploy still happens at an instant: for conflicts it holds its items a minute.
-_MIN_HOLD = timedelta(minutes=1)
+_MIN_HOLD = schedule_quick.MIN_HOLD
 # Reasons that make a slot invalid; the engine's other reasons are information ("fits window …").
 _PROBLEM_CODES = frozenset({engine.ScheduleCode.OUTSIDE_WINDOW, engine.ScheduleCode.WINDOW_TOO_SHORT,
                             engine.ScheduleCode.NO_WINDOW, engine.ScheduleCode.BLACKOUT,
@@ -93,13 +94,7 @@ def _context(ctx: Context, environment: str, items, emergency: bool) -> engine.S
                                   items=frozenset(items), emergency=emergency)
 
 
-def _adhoc(rows) -> list[engine.AdhocFreeze]:
-    """Stored freezes (Core read rows or the gate's read records) as the engine's ad-hoc freezes."""
-    return [
-        engine.AdhocFreeze(name=f.name, start=f.starts_at, end=f.ends_at, environments=tuple(f.environments),
-                           items=tuple(f.items), emergency_override=f.emergency_override, reason=f.reason)
-        for f in rows
-    ]
+_adhoc = schedule_quick.adhoc_freezes  # one reading of stored freezes for both paths
 
 
 def _freezes(uow: UnitOfWork | ReadOnlyUnit, start: datetime, end: datetime) -> list[engine.AdhocFreeze]:

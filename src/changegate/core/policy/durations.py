@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
-
-from pydantic import BeforeValidator
 
 # ASCII digits only: str.isdigit() and \d also accept "²" or "٣", which int() then refuses.
 _PART = re.compile(r"([0-9]+)\s*([dhm])")
@@ -51,5 +48,14 @@ def _minutes_of(value: object) -> int:
     return parse_minutes(value)  # type: ignore[arg-type]
 
 
-# A policy field holding a duration: accepts "90m", "1h30m", 90; stores minutes.
-DurationMinutes = Annotated[int, BeforeValidator(_minutes_of)]
+def __getattr__(name: str):
+    # A policy field holding a duration: accepts "90m", "1h30m", 90; stores minutes. Built on first use, so
+    # that the schedule engine (which formats durations) loads without pydantic (issue 13).
+    if name == "DurationMinutes":
+        from typing import Annotated
+
+        from pydantic import BeforeValidator
+
+        globals()[name] = Annotated[int, BeforeValidator(_minutes_of)]
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

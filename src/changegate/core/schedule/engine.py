@@ -18,24 +18,15 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Iterable, Literal
+from typing import TYPE_CHECKING, Iterable, Literal
 
 from ..decisions import Decision, Reason
 from ..policy.durations import format_minutes
 from .conflicts import Conflict, ScheduledChange, conflicts_with, find_conflicts
-from .policy import (
-    BlackoutRule,
-    DatesBlackout,
-    EnvironmentSchedule,
-    HolidaysBlackout,
-    MonthlyDay,
-    QuarterEndBlackout,
-    SchedulePolicy,
-    ShiftChangeBlackout,
-    WeeklyBlackout,
-    Window,
-    in_scope,
-)
+from .rules import in_scope
+
+if TYPE_CHECKING:  # the models: not imported at run time, the engine reads plain data as well (rules.py)
+    from .policy import BlackoutRule, SchedulePolicy, Window
 from .localtime import (
     DAY,
     MINUTE,
@@ -57,6 +48,17 @@ __all__ = [
 ]
 
 _ONE_DAY = timedelta(days=1)
+_MODELS = frozenset({"BlackoutRule", "DatesBlackout", "EnvironmentSchedule", "HolidaysBlackout", "MonthlyDay",
+                     "QuarterEndBlackout", "SchedulePolicy", "ShiftChangeBlackout", "WeeklyBlackout", "Window"})
+
+
+def __getattr__(name: str):
+    """The policy's models, re-exported for callers as before, imported (with pydantic) only when asked for."""
+    if name in _MODELS:
+        from . import policy
+
+        return getattr(policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ScheduleCode(StrEnum):
@@ -150,7 +152,7 @@ class CalendarEntry:
     description: str = ""
 
 
-_Hit = tuple[int, int, BlackoutRule, date, int, int]  # UTC start, end, rule, day, first and last wall minute
+_Hit = tuple[int, int, "BlackoutRule", date, int, int]  # UTC start, end, rule, day, first and last wall minute
 
 
 class _Plan:
@@ -356,51 +358,74 @@ def next_slot(policy: SchedulePolicy, ctx: ScheduleContext, duration: timedelta,
     if horizon < timedelta(0):
         raise ValueError(f"horizon {horizon} is negative")
     plan = _Plan(policy, ctx, extra_blackouts)
-    duration_s = _seconds(duration)
-    span = max(duration_s, 1)
-    first = ceil_minute(ceil_seconds(after))
-    last = floor_seconds(after + horizon)
     if plan.use_windows and not plan.windows:
         return ScheduleDecision(False, (plan.no_window(),))
-    fixed = _merge([*((floor_seconds(f.start), ceil_seconds(f.end)) for f in plan.freezes),
-                    *((floor_seconds(a), ceil_seconds(b)) for a, b in busy)])
-    fixed_starts, fixed_ends = [a for a, _ in fixed], [b for _, b in fixed]
-    # Blackouts of how many following days a change starting on a day can touch: a window
-    # ends that day; without windows a long change runs on.
-    reach = 1 if plan.use_windows else span // DAY + 2
-
-    day, last_day = plan.clock.local_date(first) - _ONE_DAY, plan.clock.local_date(last)
+    search = _Search(plan, _seconds(duration), after, horizon, busy)
+    day, last_day = plan.clock.local_date(search.first) - _ONE_DAY, plan.clock.local_date(search.last)
     while day <= last_day:
-        if not plan.blocked(day)[0]:
-            if plan.use_windows:
-                ranges = [(max(a, first), min(b - span, last)) for a, b, _ in plan.window_pieces(day)]
-            else:  # any start whose wall date is this day
-                base = wall_seconds(day)
-                ranges = [(max(a, first), min(b - 1, last)) for a, b in plan.clock.to_utc(base, base + DAY)]
-            ranges = [(lo, hi) for lo, hi in ranges if lo <= hi]
-            if ranges:
-                lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges) + span
-                blocks = [b for k in range(-1, reach + 1) for b in plan.blocked(day + timedelta(days=k))[1]]
-                blocks += fixed[bisect_right(fixed_ends, lo):bisect_left(fixed_starts, hi)]
-                blocks = _merge(blocks)
-                starts = [s for s in (_first_fit(lo, hi, span, blocks) for lo, hi in ranges) if s is not None]
-                if starts:
-                    return _explain(plan, min(starts), duration_s)
+        start = search.on(day)
+        if start is not None:
+            return _explain(plan, start, search.duration)
         day += _ONE_DAY
+    return ScheduleDecision(False, _no_slot_reasons(plan, search, horizon))
 
-    reasons = []
+
+class _Search:
+    """The search for a free start, one local day at a time: the fixed blocks (freezes, busy slots) and how
+    many following days' blackouts a start can touch."""
+
+    def __init__(self, plan: _Plan, duration: int, after: datetime, horizon: timedelta,
+                 busy: Iterable[tuple[datetime, datetime]]):
+        self.plan, self.duration, self.span = plan, duration, max(duration, 1)
+        self.first = ceil_minute(ceil_seconds(after))
+        self.last = floor_seconds(after + horizon)
+        self.fixed = _merge([*((floor_seconds(f.start), ceil_seconds(f.end)) for f in plan.freezes),
+                             *((floor_seconds(a), ceil_seconds(b)) for a, b in busy)])
+        self.fixed_starts, self.fixed_ends = [a for a, _ in self.fixed], [b for _, b in self.fixed]
+        # Blackouts of how many following days a change starting on a day can touch: a window
+        # ends that day; without windows a long change runs on.
+        self.reach = 1 if plan.use_windows else self.span // DAY + 2
+
+    def ranges(self, day: date) -> list[tuple[int, int]]:
+        """The start ranges [lo, hi] the day offers, within the search's bounds."""
+        plan, span = self.plan, self.span
+        if plan.use_windows:
+            ranges = [(max(a, self.first), min(b - span, self.last)) for a, b, _ in plan.window_pieces(day)]
+        else:  # any start whose wall date is this day
+            base = wall_seconds(day)
+            ranges = [(max(a, self.first), min(b - 1, self.last)) for a, b in plan.clock.to_utc(base, base + DAY)]
+        return [(lo, hi) for lo, hi in ranges if lo <= hi]
+
+    def blocks(self, day: date, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Every blocked interval a start on ``day`` between lo and hi (plus the span) could meet, merged."""
+        blocks = [b for k in range(-1, self.reach + 1) for b in self.plan.blocked(day + timedelta(days=k))[1]]
+        blocks += self.fixed[bisect_right(self.fixed_ends, lo):bisect_left(self.fixed_starts, hi)]
+        return _merge(blocks)
+
+    def on(self, day: date) -> int | None:
+        """The earliest free start on ``day``, if any."""
+        if self.plan.blocked(day)[0]:
+            return None
+        ranges = self.ranges(day)
+        if not ranges:
+            return None
+        blocks = self.blocks(day, min(r[0] for r in ranges), max(r[1] for r in ranges) + self.span)
+        starts = [s for s in (_first_fit(lo, hi, self.span, blocks) for lo, hi in ranges) if s is not None]
+        return min(starts) if starts else None
+
+
+def _no_slot_reasons(plan: _Plan, search: _Search, horizon: timedelta) -> tuple[Reason, ...]:
+    """Why no slot was found: no window is long enough, or none is free within the horizon."""
     if plan.use_windows:
         longest = max(plan.windows, key=lambda w: w.minutes)
-        if span > longest.minutes * MINUTE:
-            reasons.append(Reason(ScheduleCode.WINDOW_TOO_SHORT,
-                                  f"no window is long enough for {_duration_text(duration_s)}: the longest is "
-                                  f"{format_minutes(longest.minutes)} ({longest.name!r})"))
-    if not reasons:
-        days = horizon / _ONE_DAY
-        within = f"{days:g} days" if days == int(days) else format_minutes(int(horizon.total_seconds()) // MINUTE)
-        reasons.append(Reason(ScheduleCode.NO_SLOT, f"no free slot of {_duration_text(duration_s)} within {within} "
-                                                    f"after {local_span_text(plan.clock, first, first)}"))
-    return ScheduleDecision(False, tuple(reasons))
+        if search.span > longest.minutes * MINUTE:
+            return (Reason(ScheduleCode.WINDOW_TOO_SHORT,
+                           f"no window is long enough for {_duration_text(search.duration)}: the longest is "
+                           f"{format_minutes(longest.minutes)} ({longest.name!r})"),)
+    days = horizon / _ONE_DAY
+    within = f"{days:g} days" if days == int(days) else format_minutes(int(horizon.total_seconds()) // MINUTE)
+    return (Reason(ScheduleCode.NO_SLOT, f"no free slot of {_duration_text(search.duration)} within {within} "
+                                         f"after {local_span_text(plan.clock, search.first, search.first)}"),)
 
 
 def calendar_entries(policy: SchedulePolicy, ctx_or_environment: ScheduleContext | str, start: datetime,
@@ -417,33 +442,49 @@ def calendar_entries(policy: SchedulePolicy, ctx_or_environment: ScheduleContext
     s, e = floor_seconds(start), ceil_seconds(end)
     if not plan.enforced or s >= e:
         return []
-    tz = plan.clock.name
     days = [plan.clock.local_date(s) - _ONE_DAY]
     while days[-1] <= plan.clock.local_date(e):
         days.append(days[-1] + _ONE_DAY)
+    entries = [*_window_entries(plan, days, s, e),
+               *(entry for rule in (*plan.blocking, *plan.overridden) for entry in _rule_entries(plan, rule, days, s, e)),
+               *_freeze_entries(plan, s, e)]
+    return sorted(entries, key=lambda x: (x.start, x.kind != "window", x.name))
 
+
+def _window_entries(plan: _Plan, days: list[date], s: int, e: int) -> list[CalendarEntry]:
+    return [CalendarEntry("window", w.name, "monthly" if w.monthly else "weekly", utc(max(a, s)), utc(min(b, e)),
+                          plan.clock.name, description=w.describe())
+            for day in days for a, b, w in plan.window_pieces(day) if a < e and s < b]
+
+
+def _runs(hits: Iterable[_Hit]) -> list[tuple[int, int, list[_Hit]]]:
+    """Touching or overlapping hits merged: (start, end, hits)."""
+    runs: list[tuple[int, int, list[_Hit]]] = []
+    for hit in sorted(hits, key=lambda h: h[:2]):
+        if runs and hit[0] <= runs[-1][1]:
+            a, b, merged = runs[-1]
+            runs[-1] = (a, max(b, hit[1]), [*merged, hit])
+        else:
+            runs.append((hit[0], hit[1], [hit]))
+    return runs
+
+
+def _rule_entries(plan: _Plan, rule: BlackoutRule, days: list[date], s: int, e: int) -> list[CalendarEntry]:
+    """One entry per run of a blackout rule's consecutive hits (a quarter end is one entry, not ten)."""
     entries = []
-    for day in days:
-        for a, b, w in plan.window_pieces(day):
-            if a < e and s < b:
-                entries.append(CalendarEntry("window", w.name, "monthly" if w.monthly else "weekly",
-                                             utc(max(a, s)), utc(min(b, e)), tz, description=w.describe()))
-    for rule in (*plan.blocking, *plan.overridden):
-        runs: list[tuple[int, int, list[_Hit]]] = []  # touching or overlapping hits merged: start, end, hits
-        for hit in sorted((h for day in days for h in plan.rule_hits(rule, day)), key=lambda h: h[:2]):
-            if runs and hit[0] <= runs[-1][1]:
-                a, b, hits = runs[-1]
-                runs[-1] = (a, max(b, hit[1]), [*hits, hit])
-            else:
-                runs.append((hit[0], hit[1], [hit]))
-        for a, b, hits in runs:
-            if a < e and s < b:
-                where = "; ".join(dict.fromkeys(rule.describe(day, f, l) for *_, day, f, l in hits))
-                entries.append(CalendarEntry("blackout", rule.name, rule.kind, utc(max(a, s)), utc(min(b, e)), tz,
-                                             rule.emergency_override, where))
+    for a, b, hits in _runs(h for day in days for h in plan.rule_hits(rule, day)):
+        if a < e and s < b:
+            where = "; ".join(dict.fromkeys(rule.describe(day, f, l) for *_, day, f, l in hits))
+            entries.append(CalendarEntry("blackout", rule.name, rule.kind, utc(max(a, s)), utc(min(b, e)),
+                                         plan.clock.name, rule.emergency_override, where))
+    return entries
+
+
+def _freeze_entries(plan: _Plan, s: int, e: int) -> list[CalendarEntry]:
+    entries = []
     for freeze in (*plan.freezes, *plan.overridden_freezes):
         a, b = floor_seconds(freeze.start), ceil_seconds(freeze.end)
         if a < e and s < b:
-            entries.append(CalendarEntry("blackout", freeze.name, "adhoc", utc(max(a, s)), utc(min(b, e)), tz,
-                                         freeze.emergency_override, freeze.reason))
-    return sorted(entries, key=lambda x: (x.start, x.kind != "window", x.name))
+            entries.append(CalendarEntry("blackout", freeze.name, "adhoc", utc(max(a, s)), utc(min(b, e)),
+                                         plan.clock.name, freeze.emergency_override, freeze.reason))
+    return entries

@@ -9,10 +9,8 @@ policy loader can name file, line and field.
 
 from __future__ import annotations
 
-import calendar
 import re
-from datetime import date, datetime, time, timedelta
-from functools import cached_property, lru_cache
+from datetime import date, time
 from typing import Annotated, Any, Literal, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,11 +30,28 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..policy.durations import format_minutes, parse_minutes
+from .rules import (  # the rules' meaning; the models here validate them
+    DAYS,
+    WHOLE_DAY,
+    DatesRules,
+    HolidaysRules,
+    MonthlyDayRules,
+    QuarterEndRules,
+    SchedulePolicyRules,
+    ScopedRules,
+    ShiftChangeRules,
+    WeeklyRules,
+    WindowRules,
+    holiday_names,
+    in_scope,
+    minute_of_day,
+    wall_text,
+)
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+__all__ = ["DAYS", "WHOLE_DAY", "holiday_names", "in_scope", "minute_of_day", "wall_text"]  # re-exported
+
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
-_ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", "last": "last"}
 MAX_MARGIN_MINUTES = 12 * 60  # keeps a shift change's blackout within the neighbouring days
 
 
@@ -105,11 +120,6 @@ Margin = Annotated[int, BeforeValidator(_margin)]  # minutes; written 30m, 1h30m
 Name = Annotated[str, Field(min_length=1, max_length=80)]
 
 
-def minute_of_day(clock: str) -> int:
-    hours, minutes = clock.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def _some(values: tuple[str, ...]) -> tuple[str, ...]:
     # Not Field(min_length=1): that one also fires, confusingly, when an entry is invalid.
     if not values:
@@ -132,19 +142,6 @@ def _end_after_start(end: str, info: ValidationInfo) -> str:
     return end
 
 
-def wall_text(day: date, first: int, last: int, ref: date | None = None) -> str:
-    """Wall-clock interval given in minutes from ``day``'s midnight, e.g. 'Fri 2026-03-06 12:00–18:00'.
-
-    The date is left out when the interval lies on ``ref``; an end at midnight reads 24:00.
-    """
-    midnight = datetime.combine(day, time())
-    start, end = midnight + timedelta(minutes=first), midnight + timedelta(minutes=last)
-    if start.date() == (end - timedelta(minutes=1)).date():
-        end_text = "24:00" if end.date() != start.date() else f"{end:%H:%M}"
-        return f"{start:%H:%M}–{end_text}" if start.date() == ref else f"{start:%a %Y-%m-%d %H:%M}–{end_text}"
-    return f"{start:%a %Y-%m-%d %H:%M} – {end:%a %Y-%m-%d %H:%M}"
-
-
 # --- scope -----------------------------------------------------------------------------------
 
 
@@ -152,60 +149,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Scoped(_Strict):
+class _Scoped(ScopedRules, _Strict):
     """Where a rule applies: no list means everywhere; every given list must match."""
 
     environments: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
     items: tuple[str, ...] = ()  # configuration item names: applies to a change touching any of them
 
-    def scope_key(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-        return frozenset(self.environments), frozenset(self.sites), frozenset(self.items)
-
-
-def in_scope(rule: Any, environment: str, site: str | None, items: frozenset[str], *,
-             any_site_or_item: bool = False) -> bool:
-    """Scope test shared by policy rules and ad-hoc freezes (anything with the three lists).
-
-    ``any_site_or_item`` answers "may this apply somewhere in the environment?", for calendars.
-    """
-    if rule.environments and environment not in rule.environments:
-        return False
-    if any_site_or_item:
-        return True
-    if rule.sites and site not in rule.sites:
-        return False
-    return not rule.items or not items.isdisjoint(rule.items)
-
 
 # --- windows ---------------------------------------------------------------------------------
 
 
-class MonthlyDay(_Strict):
+class MonthlyDay(MonthlyDayRules, _Strict):
     """The n-th (1–5) or last given weekday of every month, e.g. the third Saturday."""
 
     week: Literal[1, 2, 3, 4, 5, "last"]
     day: Day
 
-    def matches(self, d: date) -> bool:
-        if d.weekday() != DAYS.index(self.day):
-            return False
-        if self.week == "last":
-            return d.day + 7 > calendar.monthrange(d.year, d.month)[1]
-        return (d.day - 1) // 7 + 1 == self.week
 
-    def may_coincide(self, other: MonthlyDay) -> bool:
-        """Whether both can fall on the same date (the last one is the fourth or the fifth)."""
-        if self.day != other.day:
-            return False
-        weeks = {self.week, other.week}
-        return len(weeks) == 1 or weeks in ({"last", 4}, {"last", 5})
-
-    def __str__(self) -> str:
-        return f"{_ORDINALS[self.week]} {self.day} of the month"
-
-
-class Window(_Scoped):
+class Window(WindowRules, _Scoped):
     """A deployment window: every given weekday, or one weekday a month, from start to end."""
 
     name: Name
@@ -224,44 +186,8 @@ class Window(_Scoped):
                              f"(e.g. {{week: 3, day: sat}}), exactly one of them")
         return self
 
-    @cached_property
-    def start_minute(self) -> int:
-        return minute_of_day(self.start)
-
-    @cached_property
-    def end_minute(self) -> int:
-        return minute_of_day(self.end)
-
-    @property
-    def minutes(self) -> int:
-        return self.end_minute - self.start_minute
-
-    def occurs_on(self, d: date) -> bool:
-        if self.monthly is not None:
-            return self.monthly.matches(d)
-        return DAYS[d.weekday()] in self.days
-
-    def describe(self) -> str:
-        when = str(self.monthly) if self.monthly is not None else ", ".join(self.days)
-        return f"{when} {self.start}–{self.end}"
-
-    def overlaps(self, other: Window) -> bool:
-        """Whether the two windows can be open at the same time on some date."""
-        if not (self.start_minute < other.end_minute and other.start_minute < self.end_minute):
-            return False
-        if self.monthly is None and other.monthly is None:
-            return not set(self.days).isdisjoint(other.days)
-        if self.monthly is not None and other.monthly is not None:
-            return self.monthly.may_coincide(other.monthly)
-        monthly, weekly = (self.monthly, other) if self.monthly is not None else (other.monthly, self)
-        return monthly.day in weekly.days
-
 
 # --- blackouts -------------------------------------------------------------------------------
-# Each kind answers ``minutes_on(day)``: the wall-clock intervals it blocks that belong to that
-# day, in minutes from the day's midnight (a shift-change margin may reach into the neighbours).
-
-WHOLE_DAY = ((0, 1440),)
 
 
 class _Blackout(_Scoped):
@@ -269,7 +195,7 @@ class _Blackout(_Scoped):
     emergency_override: bool = False  # an emergency change may ignore this blackout
 
 
-class WeeklyBlackout(_Blackout):
+class WeeklyBlackout(WeeklyRules, _Blackout):
     """Every given weekday, all day unless start/end narrow it (e.g. Friday)."""
 
     kind: Literal["weekly"] = "weekly"
@@ -280,20 +206,8 @@ class WeeklyBlackout(_Blackout):
     _days = field_validator("days")(_unique_days)
     _end = field_validator("end")(_end_after_start)
 
-    @cached_property
-    def _span(self) -> tuple[tuple[int, int], ...]:
-        return ((minute_of_day(self.start), minute_of_day(self.end)),)
 
-    def minutes_on(self, d: date) -> tuple[tuple[int, int], ...]:
-        return self._span if DAYS[d.weekday()] in self.days else ()
-
-    def describe(self, d: date, first: int, last: int, ref: date | None = None) -> str:
-        if (first, last) == WHOLE_DAY[0]:
-            return f"all day {d:%a %Y-%m-%d}"
-        return wall_text(d, first, last, ref)
-
-
-class ShiftChangeBlackout(_Blackout):
+class ShiftChangeBlackout(ShiftChangeRules, _Blackout):
     """Each shift handover time, with a margin on both sides."""
 
     kind: Literal["shift_change"] = "shift_change"
@@ -307,18 +221,8 @@ class ShiftChangeBlackout(_Blackout):
             raise ValueError("a shift change time is listed more than once")
         return v
 
-    @cached_property
-    def _spans(self) -> tuple[tuple[int, int], ...]:
-        return tuple((minute_of_day(t) - self.margin, minute_of_day(t) + self.margin) for t in self.times)
 
-    def minutes_on(self, d: date) -> tuple[tuple[int, int], ...]:
-        return self._spans
-
-    def describe(self, d: date, first: int, last: int, ref: date | None = None) -> str:
-        return wall_text(d, first, last, ref)
-
-
-class DatesBlackout(_Blackout):
+class DatesBlackout(DatesRules, _Blackout):
     """A run of whole days, both ends included (e.g. peak season)."""
 
     kind: Literal["dates"] = "dates"
@@ -333,39 +237,15 @@ class DatesBlackout(_Blackout):
             raise ValueError(f"end {end} is before start {start}")
         return end
 
-    def minutes_on(self, d: date) -> tuple[tuple[int, int], ...]:
-        return WHOLE_DAY if self.start <= d <= self.end else ()
 
-    def describe(self, d: date, first: int, last: int, ref: date | None = None) -> str:
-        return f"{self.start} – {self.end}"
-
-
-class QuarterEndBlackout(_Blackout):
+class QuarterEndBlackout(QuarterEndRules, _Blackout):
     """The last ``days`` days of every calendar quarter."""
 
     kind: Literal["quarter_end"] = "quarter_end"
     days: int = Field(default=10, ge=1, le=31)
 
-    @staticmethod
-    def quarter_end(d: date) -> date:
-        month = (d.month - 1) // 3 * 3 + 3
-        return date(d.year, month, calendar.monthrange(d.year, month)[1])
 
-    def minutes_on(self, d: date) -> tuple[tuple[int, int], ...]:
-        return WHOLE_DAY if (self.quarter_end(d) - d).days < self.days else ()
-
-    def describe(self, d: date, first: int, last: int, ref: date | None = None) -> str:
-        end = self.quarter_end(d)
-        return f"last {self.days} days of Q{end.month // 3} {end.year}: {end - timedelta(days=self.days - 1)} – {end}"
-
-
-@lru_cache(maxsize=256)
-def holiday_names(country: str, subdivision: str | None, year: int) -> dict[date, str]:
-    """Public holidays of one year (the ``holidays`` package computes them; cached per year)."""
-    return dict(holidays.country_holidays(country, subdiv=subdivision, years=year, language="en_US"))
-
-
-class HolidaysBlackout(_Blackout):
+class HolidaysBlackout(HolidaysRules, _Blackout):
     """The public holidays of a country, optionally one of its subdivisions (e.g. DE, BY)."""
 
     kind: Literal["holidays"] = "holidays"
@@ -397,12 +277,6 @@ class HolidaysBlackout(_Blackout):
             raise ValueError(f"{v!r} is not a subdivision of {country}"
                              + (f" (known: {listed})" if known else f" ({country} has none)")) from None
         return v
-
-    def minutes_on(self, d: date) -> tuple[tuple[int, int], ...]:
-        return WHOLE_DAY if d in holiday_names(self.country, self.subdivision, d.year) else ()
-
-    def describe(self, d: date, first: int, last: int, ref: date | None = None) -> str:
-        return f"{d:%a %Y-%m-%d}: {holiday_names(self.country, self.subdivision, d.year).get(d, 'holiday')}"
 
 
 BLACKOUT_KINDS: dict[str, type[_Blackout]] = {
@@ -453,7 +327,7 @@ DEFAULT_BLACKOUTS: tuple[BlackoutRule, ...] = (
 )
 
 
-class SchedulePolicy(_Strict):
+class SchedulePolicy(SchedulePolicyRules, _Strict):
     """``schedule:`` section. The defaults are seed 000's plant practice."""
 
     timezone: TimeZoneName = "Europe/Berlin"
@@ -486,14 +360,6 @@ class SchedulePolicy(_Strict):
         if problems:
             _fail("SchedulePolicy", problems)
         return blackouts
-
-    def timezone_for(self, environment: str) -> str:
-        env = self.environments.get(environment)
-        return env.timezone if env is not None and env.timezone else self.timezone
-
-    def enforced(self, environment: str) -> bool:
-        env = self.environments.get(environment)
-        return env is None or env.enforce
 
 
 def _duplicate_names(what: str, rules: tuple[Window, ...] | tuple[BlackoutRule, ...]) -> list:
