@@ -24,7 +24,7 @@ from ..schemas.changes import (
 )
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
-from ..schemas.common import ERROR_RESPONSES, MAX_ID, Text
+from ..schemas.common import ERROR_RESPONSES, MAX_ID, AwareDatetime, Text
 from .deps import BEARER, RT, Caller, Secret, model_response, read_quick_first, runtime_of
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
@@ -52,10 +52,17 @@ def list_changes(
     type: Annotated[list[str], Query()] = [],
     requester: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title, description or item names")] = None,
+    release_level: Annotated[list[str], Query(description="release level (major, minor, patch), repeatable")] = [],
+    planned_from: Annotated[AwareDatetime | None, Query(
+        description="planned start at or after this instant (with its offset); leaves out changes not planned")] = None,
+    planned_before: Annotated[AwareDatetime | None, Query(
+        description="planned start before this instant (with its offset); leaves out changes not planned")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Response:
+    # The web list's filters too (web/pages.py), through the same service; instants here, not plant days.
     f = ChangeFilter(state=state, environment=environment, type=type, requester=requester, text=q,
+                     release_level=release_level, planned_from=planned_from, planned_before=planned_before,
                      limit=limit, offset=offset)
     with rt.uow(write=False) as uow:
         out = changes.list_changes(uow, ctx, f)

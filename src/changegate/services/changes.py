@@ -452,6 +452,9 @@ def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, n
 def list_changes(uow: UnitOfWork, ctx: Context, f: ChangeFilter) -> ChangePage:
     ctx.require(Permission.CHANGE_READ)
     f.refuse_unknown_environments(ctx.policy.environments)
+    if f.planned_from is not None and f.planned_before is not None and f.planned_before <= f.planned_from:
+        raise InvalidInput("planned_before must be later than planned_from: no change could match",
+                           field="planned_before")
     rows, total = uow.changes.search(f)
     return ChangePage(items=[change_summary_out(ctx, c) for c in rows], total=total, limit=f.limit, offset=f.offset)
 
