@@ -56,8 +56,17 @@ def _writing(engine: Engine) -> Engine:
     return writing
 
 
+# Every committed write moves the read version (models.ReadVersion), in its own transaction, so a view a
+# process keeps under the version it was read at is known stale by the next request of every process.
+_MOVE_READ_VERSION = "UPDATE read_versions SET version = version + 1 WHERE id = 1"
+
+
 class UnitOfWork:
-    def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow,
+                 moves_reads: bool = True):
+        """``moves_reads=False``: this unit of work only appends audit events that change no record (the
+        gate's decisions, ``GroupCommit``), so the views kept under the read version stay valid."""
+        self._moves_reads = write and moves_reads
         self._base_engine = engine
         self._engine = _writing(engine) if write else engine
         self._writer_lock = writer_lock(engine) if write else None
@@ -123,6 +132,9 @@ class UnitOfWork:
         try:
             if exc is None:
                 try:
+                    if self._moves_reads:
+                        self.session.flush()
+                        self.session.connection().exec_driver_sql(_MOVE_READ_VERSION)
                     self.audit.write_pending()  # the chain's head is locked from here to the commit
                     self.session.commit()
                 except (StaleDataError, IntegrityError) as err:
@@ -193,7 +205,7 @@ class GroupCommit:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 try:
-                    with UnitOfWork(self._engine) as uow:
+                    with UnitOfWork(self._engine, moves_reads=False) as uow:  # decisions change no record
                         for waiting in batch:
                             for record, now in waiting.events:
                                 uow.audit.append(record, now)
