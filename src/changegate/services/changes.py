@@ -440,7 +440,7 @@ def read_change_json(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now
 
 
 def _read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, quick_only: bool):
-    ctx, view = _authenticated(uow, policy, secret, ref, now, read_only=True)
+    ctx, view = authenticated(uow, policy, secret, ref, now, read_only=True)
     change = view.change
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     if quick_only:
@@ -458,11 +458,13 @@ def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, n
                        read_only: bool = False) -> tuple[Context, Change]:
     """The caller's context and the change (a read-only record shaped like the model), from one
     statement. Authentication comes first: a bad token is 401 whatever the reference."""
-    ctx, view = _authenticated(uow, policy, secret, ref, now, read_only=read_only)
+    ctx, view = authenticated(uow, policy, secret, ref, now, read_only=read_only)
     return ctx, view.change
 
 
-def _authenticated(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *, read_only: bool):
+def authenticated(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,
+                  read_only: bool = False):
+    """``authenticated_view`` with the whole view (the token row and the read version too)."""
     try:
         change_id, bad_ref = parse_ref(ref), None
     except ChangegateError as err:  # decided after authentication, which still runs (id 0 exists never)

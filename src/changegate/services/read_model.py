@@ -43,15 +43,60 @@ class KeptChange:
     until: datetime | None  # kept only before this instant (None: no dependence on the clock)
 
 
+@dataclass(frozen=True, slots=True)
+class KeptGate:
+    version: int
+    change: object  # the change view record (ChangeRepository.view), read-only
+    facts: ChangeFacts
+    reads: object  # GateReads for any slot from read_from on (GateReads.narrowed)
+    read_from: datetime
+
+
 class ReadModel:
     """One per engine (database) and process; entries are for one policy (the runtime's)."""
 
     def __init__(self, engine: Engine):
+        self.engine = engine
         self.probe = ReadVersionProbe(engine)
         self._policy: Policy | None = None
         self._tokens: OrderedDict[str, tuple[int, object]] = OrderedDict()
         self._changes: OrderedDict[int, KeptChange] = OrderedDict()
+        self._gates: OrderedDict[int, KeptGate] = OrderedDict()
         self._lock = threading.Lock()
+
+    def gate_facts(self, policy: Policy, secret: str, ref: str, now: datetime
+                   ) -> tuple[Person, object, ChangeFacts, KeptGate] | None:
+        """The caller and what the gate reads of the change, if kept and still valid; None to read afresh."""
+        if policy is not self._policy:
+            return None
+        version = self.probe.current()
+        if version is None:
+            return None
+        person = self._person(version, secret, policy, now)
+        if person is None:
+            return None
+        try:
+            change_id = parse_ref(ref)
+        except ChangegateError:
+            return None
+        kept = self._gates.get(change_id)
+        if kept is None or kept.version != version:
+            return None
+        return person, kept.change, kept.facts, kept
+
+    def keep_gate(self, policy: Policy, version: int | None, secret: str, token, change, facts: ChangeFacts,
+                  reads, read_from: datetime) -> None:
+        if version is None:
+            return
+        with self._lock:
+            self._start(policy)
+            _put(self._tokens, token_hash(secret), (version, token), KEPT_TOKENS)
+            _put(self._gates, change.id, KeptGate(version, change, facts, reads, read_from), KEPT_CHANGES)
+
+    def _start(self, policy: Policy) -> None:
+        """Entries are for one policy: another one (a test's second runtime on this engine) starts afresh."""
+        if policy is not self._policy:
+            self._policy, self._tokens, self._changes, self._gates = policy, OrderedDict(), OrderedDict(), OrderedDict()
 
     def change_json(self, policy: Policy, secret: str, ref: str, now: datetime) -> bytes | None:
         """The change's JSON for this caller if it is kept and still valid; None to read afresh (also for
@@ -88,8 +133,7 @@ class ReadModel:
             return
         kept_while = keep_until(facts, now)
         with self._lock:
-            if policy is not self._policy:
-                self._policy, self._tokens, self._changes = policy, OrderedDict(), OrderedDict()
+            self._start(policy)
             _put(self._tokens, token_hash(secret), (version, token), KEPT_TOKENS)
             if kept_while is not False:
                 _put(self._changes, change_id, KeptChange(version, body, facts, kept_while), KEPT_CHANGES)

@@ -130,6 +130,13 @@ class ChangeRepository(Repository[Change]):
         self.s.flush()  # a writing unit of work (change start) reads what it has written so far
         return read_gate_facts(self.s.connection(), change_id, environment, start, end, blob_kinds)
 
+    def gate_superset(self, change_id: int, environment: str, start: datetime, blob_kinds: tuple[str, ...]):
+        """``gate_reads`` for any slot from ``start`` on: what a process may keep (``GateReads.narrowed``)."""
+        from .gate_read import read_gate_superset
+
+        self.s.flush()
+        return read_gate_superset(self.s.connection(), change_id, environment, start, blob_kinds)
+
     def touch(self, change: Change, now: datetime) -> None:
         """Mark the change written: its UPDATE checks and bumps row_version even when nothing else
         on the row changed (an approval, a comment), so concurrent writers to one change collide."""
