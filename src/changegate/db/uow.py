@@ -205,10 +205,7 @@ class GroupCommit:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 try:
-                    with UnitOfWork(self._engine, moves_reads=False) as uow:  # decisions change no record
-                        for waiting in batch:
-                            for record, now in waiting.events:
-                                uow.audit.append(record, now)
+                    self._write([event for waiting in batch for event in waiting.events])
                 except BaseException as err:
                     for waiting in batch:
                         waiting.error = err
@@ -218,6 +215,44 @@ class GroupCommit:
             if isinstance(mine.error, ChangegateError):
                 raise mine.error
             raise Unavailable("the decision could not be recorded in the audit log; try again") from mine.error
+
+
+    def _write(self, events: list[tuple[AuditRecord, datetime]]) -> None:
+        """One transaction appending ``events`` to the chain, on a Core connection: decisions change no
+        record (the read version stays), so neither the ORM session nor the unit of work's repositories
+        are needed; their set-up and commit cost about as much as the append itself (bench/README.md)."""
+        lock = writer_lock(self._engine)
+        if lock is not None and not lock.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise Unavailable(f"the database is busy: other writers held it for {WRITER_WAIT_SECONDS} s; "
+                              "try again")
+        try:
+            with _writing(self._engine).connect() as conn, conn.begin():  # SQLite: BEGIN IMMEDIATE
+                audit = AuditRepository(_CoreSession(conn))
+                for record, now in events:
+                    audit.append(record, now)
+                audit.write_pending()
+        except OperationalError as err:
+            busy = _busy(err)
+            if busy is None:
+                raise
+            raise busy from err
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+class _CoreSession:
+    """What ``AuditRepository``'s append asks of a session (``flush``, ``connection``), over a Core
+    connection: there is nothing to flush."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def flush(self) -> None:
+        pass
+
+    def connection(self):
+        return self._conn
 
 
 class _Waiting:
