@@ -129,3 +129,36 @@ def test_an_expired_token_is_refused_on_a_kept_view(runtime, as_, clock):
         assert expired.status_code == 401 and "expired" in expired.json()["message"], expired.text
     finally:
         short.close()
+
+
+def test_a_shared_version_read_never_answers_a_request_that_came_while_it_ran():
+    """The PostgreSQL probe shares one read among concurrent requests (db/read_version.py). A request
+    arriving while a read is under way must wait for the next one: the running read may have been sent
+    before a write the request already saw committed."""
+    import asyncio
+
+    from changegate.db.read_version import _SharedRead
+
+    async def scenario():
+        started: list[int] = []
+        release = [asyncio.Event(), asyncio.Event()]
+
+        async def read():
+            n = len(started)
+            started.append(n)
+            await release[n].wait()
+            return n
+
+        shared = _SharedRead(read)
+        early = [asyncio.ensure_future(shared.get()) for _ in range(3)]
+        await asyncio.sleep(0)  # the first read starts, with the three early requests waiting on it
+        await asyncio.sleep(0)
+        late = [asyncio.ensure_future(shared.get()) for _ in range(2)]  # they come while it runs
+        await asyncio.sleep(0)
+        release[0].set()
+        assert await asyncio.gather(*early) == [0, 0, 0]
+        release[1].set()
+        assert await asyncio.gather(*late) == [1, 1]  # one more read, shared by the two late requests
+        assert started == [0, 1]
+
+    asyncio.run(scenario())

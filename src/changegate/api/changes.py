@@ -75,8 +75,8 @@ async def get_change(ref: str, secret: Secret, request: Request) -> Response:
     rt = runtime_of(request)  # the request, not the RT dependency: measured cheaper (deps.bearer_of)
     kept = read_model(rt.engine)
     # Kept JSON, valid while one primary-key read finds the read version unchanged (services/read_model.py);
-    # on the loop: that read is all it costs.
-    body = kept.change_json(rt.policy, secret, ref, rt.clock())
+    # on the loop: that read is all it costs (on PostgreSQL, asynchronous and shared by concurrent requests).
+    body = kept.change_json(await kept.version(), rt.policy, secret, ref, rt.clock())
     if body is None:
         # One indexed statement (token, change, version); where it runs (loop or pool) is deps.read's choice.
         def view(quick_only: bool) -> bytes | None:

@@ -64,7 +64,7 @@ async def evaluate_gate(ref: str, body: GateIn, secret: Secret, request: Request
     # From facts kept under the read version (one primary-key read, on the loop), when they are; the
     # decision's event is committed (grouped with others, in the thread pool) before it is answered.
     now = rt.clock()
-    decided = gate.decide_kept(kept, rt.policy, secret, ref, body.environment, body.at, now)
+    decided = gate.decide_kept(kept, await kept.version(), rt.policy, secret, ref, body.environment, body.at, now)
     if decided is not None:
         out, record = decided
         await run_in_threadpool(gate.record_decision, kept, record, now)

@@ -9,7 +9,9 @@ autocommit (each read sees the latest committed version), the statement prepared
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 
 from sqlalchemy import Engine
 
@@ -20,10 +22,48 @@ class ReadVersionProbe:
     def __init__(self, engine: Engine):
         self._engine = engine
         self._local = threading.local()
+        # Per event loop (a test may run several servers, each on its own loop, in one process).
+        self._shared: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedRead]" = weakref.WeakKeyDictionary()
+        self._async_conns: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object]" = weakref.WeakKeyDictionary()
         url = engine.url
         # An in-memory SQLite database is private to its connection: another connection sees another database.
         self.usable = not (url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
                                                                    or url.query.get("mode") == "memory"))
+
+    async def current_async(self) -> int | None:
+        """``current`` for an event loop. SQLite: the read itself (a local file, no wait). PostgreSQL: on an
+        async connection, so the loop never waits on a round trip, and shared: a request joins the next
+        read to start (never one already under way, which might miss a write committed before the
+        request came), so concurrent requests cost one round trip, not one each."""
+        if not self.usable:
+            return None
+        if self._engine.dialect.name == "sqlite":
+            return self.current()
+        loop = asyncio.get_running_loop()
+        shared = self._shared.get(loop)
+        if shared is None:
+            shared = self._shared[loop] = _SharedRead(self._read_async)
+        return await shared.get()
+
+    async def _read_async(self) -> int | None:
+        conn = self._async_conns.get(asyncio.get_running_loop())
+        try:
+            if conn is None or conn.closed:
+                import psycopg
+
+                cargs, cparams = self._engine.dialect.create_connect_args(self._engine.url)
+                conn = await psycopg.AsyncConnection.connect(*cargs, **cparams, autocommit=True)
+                self._async_conns[asyncio.get_running_loop()] = conn
+            row = await (await conn.execute(SQL)).fetchone()
+        except Exception:  # noqa: BLE001 - "not known": the caller reads afresh, where failures are reported
+            self._async_conns.pop(asyncio.get_running_loop(), None)
+            if conn is not None:
+                try:
+                    await conn.close()
+                except Exception:  # noqa: BLE001 - already broken
+                    pass
+            return None
+        return None if row is None else row[0]
 
     def current(self) -> int | None:
         """The committed read version now; None when it cannot be read (no row, a lost connection: the
@@ -58,3 +98,29 @@ class ReadVersionProbe:
                 conn.close()
             except Exception:  # noqa: BLE001 - already broken
                 pass
+
+
+class _SharedRead:
+    """One read at a time; whoever asks while one is under way waits for the next, which then serves
+    everyone who asked meanwhile."""
+
+    def __init__(self, read):
+        self._read = read
+        self._next: asyncio.Future | None = None
+        self._running = False
+
+    async def get(self):
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            if not self._running:
+                self._running = True
+                asyncio.ensure_future(self._drive())
+        return await asyncio.shield(self._next)
+
+    async def _drive(self) -> None:
+        try:
+            while self._next is not None:
+                waiting, self._next = self._next, None
+                waiting.set_result(await self._read())  # _read answers None rather than raise
+        finally:
+            self._running = False

@@ -56,13 +56,13 @@ def evaluate_for_token(open_uow: Callable[..., UnitOfWork], policy: Policy, secr
     return GateOut.from_verdict(verdict, when, ctx.policy.schedule.timezone_for(environment))
 
 
-def decide_kept(kept: ReadModel, policy: Policy, secret: str, ref: str, environment: str, at: datetime | None,
-                now: datetime) -> tuple[GateOut, AuditRecord] | None:
-    """The decision from facts kept under the current read version (no read but the version's), and the
+def decide_kept(kept: ReadModel, version: int | None, policy: Policy, secret: str, ref: str, environment: str,
+                at: datetime | None, now: datetime) -> tuple[GateOut, AuditRecord] | None:
+    """The decision from facts kept under ``version``, the current read version (``ReadModel.version``), and the
     event to record before answering (``record_decision``); None when anything is not kept or still valid,
     or when the decision needs more than the kept facts (a CMDB search), or is a refusal (to be audited):
     the caller then takes ``evaluate_for_token``."""
-    found = kept.gate_facts(policy, secret, ref, now)
+    found = kept.gate_facts(version, policy, secret, ref, now)
     if found is None or environment not in policy.environments:
         return None
     person, change, facts, reads = found

@@ -64,13 +64,15 @@ class ReadModel:
         self._gates: OrderedDict[int, KeptGate] = OrderedDict()
         self._lock = threading.Lock()
 
-    def gate_facts(self, policy: Policy, secret: str, ref: str, now: datetime
+    async def version(self) -> int | None:
+        """The read version now (one primary-key read; on PostgreSQL shared by concurrent requests)."""
+        return await self.probe.current_async()
+
+    def gate_facts(self, version: int | None, policy: Policy, secret: str, ref: str, now: datetime
                    ) -> tuple[Person, object, ChangeFacts, KeptGate] | None:
-        """The caller and what the gate reads of the change, if kept and still valid; None to read afresh."""
-        if policy is not self._policy:
-            return None
-        version = self.probe.current()
-        if version is None:
+        """The caller and what the gate reads of the change, if kept under ``version`` (the current one,
+        from ``version()``); None to read afresh."""
+        if policy is not self._policy or version is None:
             return None
         person = self._person(version, secret, policy, now)
         if person is None:
@@ -98,13 +100,12 @@ class ReadModel:
         if policy is not self._policy:
             self._policy, self._tokens, self._changes, self._gates = policy, OrderedDict(), OrderedDict(), OrderedDict()
 
-    def change_json(self, policy: Policy, secret: str, ref: str, now: datetime) -> bytes | None:
-        """The change's JSON for this caller if it is kept and still valid; None to read afresh (also for
-        every refusal but an expired token, so that refusals are reported and audited as usual)."""
-        if policy is not self._policy:
-            return None
-        version = self.probe.current()
-        if version is None:
+    def change_json(self, version: int | None, policy: Policy, secret: str, ref: str, now: datetime
+                    ) -> bytes | None:
+        """The change's JSON for this caller if it is kept under ``version`` (the current one, from
+        ``version()``); None to read afresh (also for every refusal but an expired token, so that
+        refusals are reported and audited as usual)."""
+        if policy is not self._policy or version is None:
             return None
         person = self._person(version, secret, policy, now)
         if person is None:
