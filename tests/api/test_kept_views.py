@@ -162,3 +162,32 @@ def test_a_shared_version_read_never_answers_a_request_that_came_while_it_ran():
         assert started == [0, 1]
 
     asyncio.run(scenario())
+
+
+def test_the_probe_closes_its_connections_with_the_engine(database_url):
+    """The version's probe opens connections outside the pool; disposing of the engine (Runtime.close)
+    closes them, so a process that makes many runtimes (a test run) does not pile up server connections."""
+    import asyncio
+
+    from changegate.db.engine import make_engine
+    from changegate.db.read_version import ReadVersionProbe
+
+    engine = make_engine(database_url)
+    probe = ReadVersionProbe(engine)
+    try:
+        assert probe.current() is not None
+        assert asyncio.run(probe.current_async()) is not None
+        opened = [conn for conn, _ in probe._opened]
+        assert opened
+        engine.dispose()
+        assert probe._opened == []
+        for conn in opened:
+            closed = getattr(conn, "closed", None)
+            if closed is None:  # sqlite3: a closed connection refuses to run anything
+                with pytest.raises(Exception):
+                    conn.execute("SELECT 1")
+            else:
+                assert closed
+        assert probe.current() is not None  # asked again: a new connection
+    finally:
+        engine.dispose()

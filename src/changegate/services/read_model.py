@@ -56,13 +56,17 @@ class ReadModel:
     """One per engine (database) and process; entries are for one policy (the runtime's)."""
 
     def __init__(self, engine: Engine):
-        self.engine = engine
+        self._engine = weakref.ref(engine)  # kept per engine in a weak mapping: no strong reference back
         self.probe = ReadVersionProbe(engine)
         self._policy: Policy | None = None
         self._tokens: OrderedDict[str, tuple[int, object]] = OrderedDict()
         self._changes: OrderedDict[int, KeptChange] = OrderedDict()
         self._gates: OrderedDict[int, KeptGate] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine()
 
     async def version(self) -> int | None:
         """The read version now (one primary-key read; on PostgreSQL shared by concurrent requests)."""
