@@ -191,3 +191,15 @@ def test_the_probe_closes_its_connections_with_the_engine(database_url):
         assert probe.current() is not None  # asked again: a new connection
     finally:
         engine.dispose()
+
+
+def test_creating_a_change_leaves_the_others_kept(as_, statements):
+    """A new change is a draft nobody has read: creating one does not spoil what other requests keep."""
+    dana = as_("dana.dev")
+    ref = _create(dana)
+    first = dana.get(f"/changes/{ref}").content
+    other = _create(dana, title="Another")
+    statements.clear()
+    assert dana.get(f"/changes/{ref}").content == first
+    assert statements == []
+    assert dana.get(f"/changes/{other}").json()["title"] == "Another"

@@ -115,6 +115,12 @@ class UnitOfWork:
         self.dispatch = DispatchRepository(s)  # the job engine's leases (changegate.jobs)
         return self
 
+    def leaves_kept_views_valid(self) -> None:
+        """Declare that this unit of work writes nothing a kept view holds, so it does not move the read
+        version: only for writes no other request's view, token or gate facts can show (a new change is a
+        draft of its own; services/changes.py: create_change). Anything else must move it."""
+        self._moves_reads = False
+
     def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:
         """Audit what a reading unit of work decided (a gate decision): when the block ends without
         error, the event is appended in a write transaction of its own, grouped with those of other

@@ -150,6 +150,10 @@ def create_change(uow: UnitOfWork, ctx: Context, data: ChangeCreate) -> ChangeOu
     uow.changes.set_items(change, items)
     uow.changes.add(change)
     _audit(uow, ctx, "change.created", change, None)
+    # A new change is a draft no one has read yet: no kept view (another change's JSON or gate facts, a
+    # token) can show it, so creating one leaves them valid (services/read_model.py). Keep it true: a
+    # creation that also changed something else (scheduling it, touching another change) must not say so.
+    uow.leaves_kept_views_valid()
     return change_out(ctx, change)
 
 
