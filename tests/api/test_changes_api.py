@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 
 START = "2026-12-02T08:00:00Z"  # Wednesday 09:00 Europe/Berlin: inside the default window
@@ -217,6 +218,33 @@ def test_list_filter_search_and_paging(as_):
     assert ok(dana.get("/changes", params={"q": "100%_"}))["total"] == 0  # LIKE wildcards are literal
     assert ok(dana.get("/changes", params={"state": ["draft", "submitted"]}))["total"] == 8
     assert ok(dana.get("/changes", params={"state": "completed"}))["total"] == 0
+
+
+def test_list_filters_by_release_level_and_planned_start(as_, server):
+    """The web list's level and planned-date filters, through the API (the same service)."""
+    dana = as_("dana.dev")
+    ok(dana.post("/changes", json=full_change(title="Minor, 2 Dec", release_level="minor")), 201)
+    ok(dana.post("/changes", json=full_change(title="Patch, 9 Dec", planned_start="2026-12-09T08:00:00Z")), 201)
+    unplanned = full_change(title="Patch, unplanned")
+    del unplanned["planned_start"]
+    ok(dana.post("/changes", json=unplanned), 201)
+    titles = lambda **params: sorted(c["title"] for c in ok(dana.get("/changes", params=params))["items"])  # noqa: E731
+    assert titles(release_level="minor") == ["Minor, 2 Dec"]
+    assert titles(release_level=["minor", "patch"]) == ["Minor, 2 Dec", "Patch, 9 Dec", "Patch, unplanned"]
+    assert titles(planned_from="2026-12-05T00:00:00+01:00") == ["Patch, 9 Dec"]
+    assert titles(planned_before="2026-12-02T08:00:01Z") == ["Minor, 2 Dec"]  # the bound is exclusive
+    assert titles(planned_before="2026-12-02T08:00:00Z") == []
+    assert titles(planned_from="2026-12-01T00:00:00Z", planned_before="2026-12-10T00:00:00Z",
+                  release_level="patch") == ["Patch, 9 Dec"]
+    bad = dana.get("/changes", params={"release_level": "huge"})
+    assert bad.status_code == 422 and bad.json()["field"] == "release_level", bad.text
+    naive = dana.get("/changes", params={"planned_from": "2026-12-01T00:00:00"})
+    assert naive.status_code == 422 and "planned_from" in naive.text, naive.text
+    backwards = dana.get("/changes", params={"planned_from": "2026-12-09T00:00:00Z",
+                                             "planned_before": "2026-12-01T00:00:00Z"})
+    assert backwards.status_code == 422 and backwards.json()["field"] == "planned_before", backwards.text
+    documented = {p["name"] for p in httpx.get(server + "/openapi.json", timeout=30).json()["paths"]["/api/v1/changes"]["get"]["parameters"]}
+    assert {"release_level", "planned_from", "planned_before"} <= documented
 
 
 @pytest.mark.parametrize(

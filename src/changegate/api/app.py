@@ -41,8 +41,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app for a server process started by uvicorn itself (``changegate serve --workers N``): each
     worker process builds its own runtime (engine, connection pool, policy) from the same
-    ``CHANGEGATE_*`` environment the parent read. Workers share nothing in memory, so nothing they
-    decide may live only in memory: every token check and gate read goes to the database."""
+    ``CHANGEGATE_*`` environment the parent read. Workers share nothing in memory: what each keeps (its
+    kept views, services/read_model.py) is validated on every request by the read version, which every
+    committed write in any process moves."""
     from ..settings import Settings
 
     return create_app(Runtime.from_settings(Settings()))

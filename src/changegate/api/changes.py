@@ -24,7 +24,8 @@ from ..schemas.changes import (
 )
 from ..schemas.sqlcheck import SqlCheckIn
 from ..services import changes, sqlcheck
-from ..schemas.common import ERROR_RESPONSES, MAX_ID, Text
+from ..services.read_model import read_model
+from ..schemas.common import ERROR_RESPONSES, MAX_ID, AwareDatetime, Text
 from .deps import BEARER, RT, Caller, Secret, model_response, read_quick_first, runtime_of
 
 router = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=ERROR_RESPONSES)
@@ -52,10 +53,17 @@ def list_changes(
     type: Annotated[list[str], Query()] = [],
     requester: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title, description or item names")] = None,
+    release_level: Annotated[list[str], Query(description="release level (major, minor, patch), repeatable")] = [],
+    planned_from: Annotated[AwareDatetime | None, Query(
+        description="planned start at or after this instant (with its offset); leaves out changes not planned")] = None,
+    planned_before: Annotated[AwareDatetime | None, Query(
+        description="planned start before this instant (with its offset); leaves out changes not planned")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Response:
+    # The web list's filters too (web/pages.py), through the same service; instants here, not plant days.
     f = ChangeFilter(state=state, environment=environment, type=type, requester=requester, text=q,
+                     release_level=release_level, planned_from=planned_from, planned_before=planned_before,
                      limit=limit, offset=offset)
     with rt.uow(write=False) as uow:
         out = changes.list_changes(uow, ctx, f)
@@ -64,14 +72,20 @@ def list_changes(
 
 @router.get("/{ref}", response_model=ChangeOut, openapi_extra=BEARER)
 async def get_change(ref: str, secret: Secret, request: Request) -> Response:
-    # One indexed statement (token and change together); where it runs (loop or pool) is deps.read's choice.
     rt = runtime_of(request)  # the request, not the RT dependency: measured cheaper (deps.bearer_of)
+    kept = read_model(rt.engine)
+    # Kept JSON, valid while one primary-key read finds the read version unchanged (services/read_model.py);
+    # on the loop: that read is all it costs (on PostgreSQL, asynchronous and shared by concurrent requests).
+    body = kept.change_json(await kept.version(), rt.policy, secret, ref, rt.clock())
+    if body is None:
+        # One indexed statement (token, change, version); where it runs (loop or pool) is deps.read's choice.
+        def view(quick_only: bool) -> bytes | None:
+            with rt.uow(write=False) as uow:
+                return changes.read_change_json(uow, rt.policy, secret, ref, rt.clock(), quick_only=quick_only,
+                                                kept=kept)
 
-    def view(quick_only: bool) -> ChangeOut | None:
-        with rt.uow(write=False) as uow:
-            return changes.read_change(uow, rt.policy, secret, ref, rt.clock(), quick_only=quick_only)
-
-    return model_response(await read_quick_first(rt, view))
+        body = await read_quick_first(rt, view)
+    return Response(body, media_type="application/json")
 
 
 @router.patch("/{ref}", response_model=ChangeOut)

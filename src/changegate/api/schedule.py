@@ -26,6 +26,7 @@ from ..schemas.schedule import (
     SlotQuery,
 )
 from ..services import environments, gate, schedule
+from ..services.read_model import read_model
 from starlette.concurrency import run_in_threadpool
 
 from .deps import BEARER, RT, Caller, Secret, caller, model_response, runtime_of
@@ -59,10 +60,20 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 async def evaluate_gate(ref: str, body: GateIn, secret: Secret, request: Request) -> Response:
     """May the caller deploy this change to this environment now? Every rule with its reason."""
     rt = runtime_of(request)  # the request, not the RT dependency: measured cheaper (deps.bearer_of)
+    kept = read_model(rt.engine)
+    # From facts kept under the read version (one primary-key read, on the loop), when they are; the
+    # decision's event is committed (grouped with others, in the thread pool) before it is answered.
+    now = rt.clock()
+    decided = gate.decide_kept(kept, await kept.version(), rt.policy, secret, ref, body.environment, body.at, now)
+    if decided is not None:
+        out, record = decided
+        await run_in_threadpool(gate.record_decision, kept, record, now)
+        return model_response(out)
 
     def decide() -> GateOut:
         # The caller is authenticated in the same statement that reads the change (services/changes.py).
-        return gate.evaluate_for_token(rt.uow, rt.policy, secret, ref, body.environment, body.at, rt.clock())
+        return gate.evaluate_for_token(rt.uow, rt.policy, secret, ref, body.environment, body.at, rt.clock(),
+                                       kept=kept)
 
     # In the thread pool: a write waits for the audit chain's head (and SQLite's writer queue), which
     # must not stall the event loop; run on the loop it measured no faster (bench/README.md).

@@ -423,3 +423,15 @@ class CmdbWrite(Base):
     b: Mapped[int] = mapped_column(BigInteger, default=0)  # the relation's target id
     kind: Mapped[str] = mapped_column(String(64), default="")  # the item's type, or the relation's type
     criticality: Mapped[str] = mapped_column(String(16), default="")
+
+
+class ReadVersion(Base):
+    """One row: a number every committed write of changegate's records moves (``UnitOfWork`` bumps it in
+    the writing transaction itself), except the gate's decision events, which change no record. A process
+    keeps views (a change's JSON, a token's holder, the gate's facts) under the number they were read at
+    and serves them while one primary-key read still finds it unchanged (services/read_model.py)."""
+
+    __tablename__ = "read_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

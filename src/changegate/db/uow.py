@@ -56,8 +56,17 @@ def _writing(engine: Engine) -> Engine:
     return writing
 
 
+# Every committed write moves the read version (models.ReadVersion), in its own transaction, so a view a
+# process keeps under the version it was read at is known stale by the next request of every process.
+_MOVE_READ_VERSION = "UPDATE read_versions SET version = version + 1 WHERE id = 1"
+
+
 class UnitOfWork:
-    def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow,
+                 moves_reads: bool = True):
+        """``moves_reads=False``: this unit of work only appends audit events that change no record (the
+        gate's decisions, ``GroupCommit``), so the views kept under the read version stay valid."""
+        self._moves_reads = write and moves_reads
         self._base_engine = engine
         self._engine = _writing(engine) if write else engine
         self._writer_lock = writer_lock(engine) if write else None
@@ -106,6 +115,12 @@ class UnitOfWork:
         self.dispatch = DispatchRepository(s)  # the job engine's leases (changegate.jobs)
         return self
 
+    def leaves_kept_views_valid(self) -> None:
+        """Declare that this unit of work writes nothing a kept view holds, so it does not move the read
+        version: only for writes no other request's view, token or gate facts can show (a new change is a
+        draft of its own; services/changes.py: create_change). Anything else must move it."""
+        self._moves_reads = False
+
     def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:
         """Audit what a reading unit of work decided (a gate decision): when the block ends without
         error, the event is appended in a write transaction of its own, grouped with those of other
@@ -123,6 +138,9 @@ class UnitOfWork:
         try:
             if exc is None:
                 try:
+                    if self._moves_reads:
+                        self.session.flush()
+                        self.session.connection().exec_driver_sql(_MOVE_READ_VERSION)
                     self.audit.write_pending()  # the chain's head is locked from here to the commit
                     self.session.commit()
                 except (StaleDataError, IntegrityError) as err:
@@ -193,10 +211,7 @@ class GroupCommit:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 try:
-                    with UnitOfWork(self._engine) as uow:
-                        for waiting in batch:
-                            for record, now in waiting.events:
-                                uow.audit.append(record, now)
+                    self._write([event for waiting in batch for event in waiting.events])
                 except BaseException as err:
                     for waiting in batch:
                         waiting.error = err
@@ -206,6 +221,44 @@ class GroupCommit:
             if isinstance(mine.error, ChangegateError):
                 raise mine.error
             raise Unavailable("the decision could not be recorded in the audit log; try again") from mine.error
+
+
+    def _write(self, events: list[tuple[AuditRecord, datetime]]) -> None:
+        """One transaction appending ``events`` to the chain, on a Core connection: decisions change no
+        record (the read version stays), so neither the ORM session nor the unit of work's repositories
+        are needed; their set-up and commit cost about as much as the append itself (bench/README.md)."""
+        lock = writer_lock(self._engine)
+        if lock is not None and not lock.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise Unavailable(f"the database is busy: other writers held it for {WRITER_WAIT_SECONDS} s; "
+                              "try again")
+        try:
+            with _writing(self._engine).connect() as conn, conn.begin():  # SQLite: BEGIN IMMEDIATE
+                audit = AuditRepository(_CoreSession(conn))
+                for record, now in events:
+                    audit.append(record, now)
+                audit.write_pending()
+        except OperationalError as err:
+            busy = _busy(err)
+            if busy is None:
+                raise
+            raise busy from err
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+class _CoreSession:
+    """What ``AuditRepository``'s append asks of a session (``flush``, ``connection``), over a Core
+    connection: there is nothing to flush."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def flush(self) -> None:
+        pass
+
+    def connection(self):
+        return self._conn
 
 
 class _Waiting:

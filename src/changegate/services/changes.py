@@ -35,6 +35,7 @@ from ..schemas.changes import (
     TransitionIn,
 )
 from .context import Context
+from .read_model import ReadModel
 from . import cmdb_changes, cmdb_names, schedule
 from .tokens import authenticate, check_token, token_hash
 from .lookup import load, parse_ref
@@ -149,6 +150,10 @@ def create_change(uow: UnitOfWork, ctx: Context, data: ChangeCreate) -> ChangeOu
     uow.changes.set_items(change, items)
     uow.changes.add(change)
     _audit(uow, ctx, "change.created", change, None)
+    # A new change is a draft no one has read yet: no kept view (another change's JSON or gate facts, a
+    # token) can show it, so creating one leaves them valid (services/read_model.py). Keep it true: a
+    # creation that also changed something else (scheduling it, touching another change) must not say so.
+    uow.leaves_kept_views_valid()
     return change_out(ctx, change)
 
 
@@ -420,7 +425,27 @@ def read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: dat
     """``get_change`` for an API token, authenticated in the same single statement that reads the
     change (the API's hot read path: one statement for a change not scheduled, see ``authenticated_view``).
     ``quick_only``: None instead of the answer when its CMDB impact needs a search (an event loop asks so)."""
-    ctx, change = authenticated_view(uow, policy, secret, ref, now, read_only=True)
+    found = _read_change(uow, policy, secret, ref, now, quick_only)
+    return None if found is None else found[0]
+
+
+def read_change_json(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,
+                     quick_only: bool = False, kept: ReadModel | None = None) -> bytes | None:
+    """``read_change`` as the JSON the API answers, kept in ``kept`` under the read version it was read at
+    (services/read_model.py), so the next requests may be answered without reading it again."""
+    found = _read_change(uow, policy, secret, ref, now, quick_only)
+    if found is None:
+        return None
+    out, view, ctx = found
+    body = out.model_dump_json().encode()
+    if kept is not None:
+        kept.keep(policy, view.version, secret, view.token, out.id, body, facts_of(view.change), ctx.now)
+    return body
+
+
+def _read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, quick_only: bool):
+    ctx, view = authenticated(uow, policy, secret, ref, now, read_only=True)
+    change = view.change
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     if quick_only:
         known, impact = cmdb_changes.cached_impact_summary(uow, ctx, change)
@@ -428,14 +453,22 @@ def read_change(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: dat
             return None
     else:
         impact = cmdb_changes.impact_summary(uow, ctx, change)  # the CMDB's, in brief (issue 15)
-    return change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change)).model_copy(
+    out = change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change)).model_copy(
         update={"impact": impact})
+    return out, view, ctx
 
 
 def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,
                        read_only: bool = False) -> tuple[Context, Change]:
     """The caller's context and the change (a read-only record shaped like the model), from one
     statement. Authentication comes first: a bad token is 401 whatever the reference."""
+    ctx, view = authenticated(uow, policy, secret, ref, now, read_only=read_only)
+    return ctx, view.change
+
+
+def authenticated(uow: UnitOfWork, policy: Policy, secret: str, ref: str, now: datetime, *,
+                  read_only: bool = False):
+    """``authenticated_view`` with the whole view (the token row and the read version too)."""
     try:
         change_id, bad_ref = parse_ref(ref), None
     except ChangegateError as err:  # decided after authentication, which still runs (id 0 exists never)
@@ -446,12 +479,15 @@ def authenticated_view(uow: UnitOfWork, policy: Policy, secret: str, ref: str, n
         raise bad_ref
     if view.change is None:
         raise NotFound(f"no change {format_ref(change_id)}")
-    return Context(policy=policy, actor=person, now=now), view.change
+    return Context(policy=policy, actor=person, now=now), view
 
 
 def list_changes(uow: UnitOfWork, ctx: Context, f: ChangeFilter) -> ChangePage:
     ctx.require(Permission.CHANGE_READ)
     f.refuse_unknown_environments(ctx.policy.environments)
+    if f.planned_from is not None and f.planned_before is not None and f.planned_before <= f.planned_from:
+        raise InvalidInput("planned_before must be later than planned_from: no change could match",
+                           field="planned_before")
     rows, total = uow.changes.search(f)
     return ChangePage(items=[change_summary_out(ctx, c) for c in rows], total=total, limit=f.limit, offset=f.offset)
 

@@ -14,25 +14,24 @@ from ..core.errors import InvalidInput, Refused
 from ..core.gate.policy import OVERRIDABLE
 from ..core.policy.model import Permission, Policy
 from ..db.models import Change
-from ..db.uow import UnitOfWork
+from ..db.uow import UnitOfWork, group_commit
 from ..schemas.gate import GateOut
 from . import cmdb_changes, schedule, sqlcheck
-from .changes import authenticated_view
+from .changes import authenticated
 from .lookup import load
 from .context import Context
+from .read_model import ReadModel
 from .views import facts_of
 
 
 def evaluate(uow: UnitOfWork, ctx: Context, ref: str, environment: str, at: datetime | None = None) -> GateOut:
     """May ``ctx.actor`` deploy change ``ref`` to ``environment`` at ``at`` (default now)?"""
-    if environment not in ctx.policy.environments:
-        raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
-                           field="environment")
+    _known(ctx, environment)
     return _decide(uow, ctx, load(uow, ref), environment, at)
 
 
 def evaluate_for_token(open_uow: Callable[..., UnitOfWork], policy: Policy, secret: str, ref: str,
-                       environment: str, at: datetime | None, now: datetime) -> GateOut:
+                       environment: str, at: datetime | None, now: datetime, kept: ReadModel | None = None) -> GateOut:
     """``evaluate`` for an API token (the API's path).
 
     The decision is read in one snapshot (two statements: the change view with the caller's token, and
@@ -40,18 +39,68 @@ def evaluate_for_token(open_uow: Callable[..., UnitOfWork], policy: Policy, secr
     transaction of its own, grouped with the decisions of other requests at that moment
     (``UnitOfWork.audit_afterwards``), and the decision is returned only once its event is committed.
     Nothing but the event is written, so nothing else must commit with it; the event records the
-    change's row version, so the state the decision was made on stays identifiable in the chain."""
+    change's row version, so the state the decision was made on stays identifiable in the chain.
+    ``kept``: the facts read are kept there under the read version, for ``decide_kept``."""
     with open_uow(write=False) as uow:
         uow.read_snapshot()  # PostgreSQL: both statements read one snapshot (REPEATABLE READ)
-        ctx, change = authenticated_view(uow, policy, secret, ref, now)
-        if environment not in ctx.policy.environments:
-            raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
-                               field="environment")
+        ctx, view = authenticated(uow, policy, secret, ref, now)
+        change = view.change
+        _known(ctx, environment)
         ctx.require(Permission.CHANGE_READ, change=facts_of(change))
         when = at or ctx.now
-        verdict = verdict_for(uow, ctx, change, environment, when)
+        reads = uow.changes.gate_superset(change.id, change.environment, when, sqlcheck.CHECK_KINDS)
+        verdict = verdict_of(ctx, change, facts_from(uow, ctx, change, environment, when, reads))
         uow.audit_afterwards(_evaluated(ctx, change, verdict, when), ctx.now)
+    if kept is not None:
+        kept.keep_gate(policy, view.version, secret, view.token, change, facts_of(change), reads, when)
     return GateOut.from_verdict(verdict, when, ctx.policy.schedule.timezone_for(environment))
+
+
+def decide_kept(kept: ReadModel, version: int | None, policy: Policy, secret: str, ref: str, environment: str,
+                at: datetime | None, now: datetime) -> tuple[GateOut, AuditRecord] | None:
+    """The decision from facts kept under ``version``, the current read version (``ReadModel.version``), and the
+    event to record before answering (``record_decision``); None when anything is not kept or still valid,
+    or when the decision needs more than the kept facts (a CMDB search), or is a refusal (to be audited):
+    the caller then takes ``evaluate_for_token``."""
+    found = kept.gate_facts(version, policy, secret, ref, now)
+    if found is None or environment not in policy.environments:
+        return None
+    person, change, facts, reads = found
+    ctx = Context(policy=policy, actor=person, now=now)
+    when = at or now
+    if when < reads.read_from or not ctx.may(Permission.CHANGE_READ, change=facts):
+        return None
+    try:
+        verdict = verdict_of(ctx, change, facts_from(_NO_READS, ctx, change, environment, when, reads.reads))
+    except _NeedsRead:
+        return None
+    out = GateOut.from_verdict(verdict, when, policy.schedule.timezone_for(environment))
+    return out, _evaluated(ctx, change, verdict, when)
+
+
+def record_decision(kept: ReadModel, record: AuditRecord, now: datetime) -> None:
+    """Append a kept decision's event, grouped with others (``GroupCommit``); returns once committed."""
+    group_commit(kept.engine).append([(record, now)])
+
+
+class _NeedsRead(Exception):
+    """A kept decision needs a read the kept facts do not hold (the CMDB's dependencies)."""
+
+
+class _NoReads:
+    """The unit of work a kept decision gets: any read it tries means "decide afresh"."""
+
+    def __getattr__(self, name):
+        raise _NeedsRead(name)
+
+
+_NO_READS = _NoReads()
+
+
+def _known(ctx: Context, environment: str) -> None:
+    if environment not in ctx.policy.environments:
+        raise InvalidInput(f"unknown environment {environment!r} (known: {', '.join(ctx.policy.environments)})",
+                           field="environment")
 
 
 def _decide(uow: UnitOfWork, ctx: Context, change, environment: str, at: datetime | None) -> GateOut:
@@ -85,6 +134,14 @@ def facts_for(uow: UnitOfWork, ctx: Context, change: Change, environment: str, w
     duration = timedelta(minutes=change.estimated_downtime_minutes or 0)
     reads = uow.changes.gate_reads(change.id, change.environment, when, schedule.slot_end(when, duration),
                                    sqlcheck.CHECK_KINDS)
+    return facts_from(uow, ctx, change, environment, when, reads)
+
+
+def facts_from(uow: UnitOfWork, ctx: Context, change: Change, environment: str, when: datetime,
+               reads) -> gate.GateFacts:
+    """``facts_for`` from reads already made, for a slot from ``when`` or earlier (narrowed here)."""
+    duration = timedelta(minutes=change.estimated_downtime_minutes or 0)
+    reads = reads.narrowed(when, schedule.slot_end(when, duration))
     return gate.GateFacts(
         now=when,
         deployer=ctx.actor,

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import NamedTuple, Protocol, Sequence
 
-from sqlalchemy import Boolean, bindparam, exists, func, or_, select
+from sqlalchemy import Boolean, bindparam, exists, func, literal_column, or_, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import flag_modified
 
-from ..models import UTCDateTime, ApiToken, Approval, Change, ChangeItem, Comment, Evidence, EvidenceBlob
+from ..models import UTCDateTime, ApiToken, Approval, Change, ChangeItem, Comment, Evidence, EvidenceBlob, ReadVersion
 from ..engine import SINGLE_READ_OPTION
 from .base import Repository
 
@@ -19,6 +19,7 @@ from .base import Repository
 class ChangeView(NamedTuple):
     token: SimpleNamespace  # TOKEN_COLUMNS
     change: SimpleNamespace | None  # None: no such change
+    version: int | None = None  # the read version (models.ReadVersion) in the same snapshot
 
 
 def _json_list(value) -> list:
@@ -112,14 +113,14 @@ class ChangeRepository(Repository[Change]):
         values = dict(zip(_VIEW_KEYS, row))
         token = SimpleNamespace(**{c: convert(ApiToken, c, values[f"token_{c}"]) for c in TOKEN_COLUMNS})
         if values["id"] is None:
-            return ChangeView(token, None)
+            return ChangeView(token, None, values["read_version"])
         change = SimpleNamespace(**{c.key: convert(Change, c.key, values[c.key]) for c in Change.__table__.c})
         for name, (model, columns, _order) in VIEW_COLLECTIONS.items():
             change.__dict__[name] = [
                 SimpleNamespace(**{c: convert(model, c, v) for c, v in zip(columns, json_row)})
                 for json_row in _json_list(values[name])
             ]
-        return ChangeView(token, change)
+        return ChangeView(token, change, values["read_version"])
 
     def gate_reads(self, change_id: int, environment: str, start: datetime, end: datetime,
                    blob_kinds: tuple[str, ...]):
@@ -128,6 +129,13 @@ class ChangeRepository(Repository[Change]):
 
         self.s.flush()  # a writing unit of work (change start) reads what it has written so far
         return read_gate_facts(self.s.connection(), change_id, environment, start, end, blob_kinds)
+
+    def gate_superset(self, change_id: int, environment: str, start: datetime, blob_kinds: tuple[str, ...]):
+        """``gate_reads`` for any slot from ``start`` on: what a process may keep (``GateReads.narrowed``)."""
+        from .gate_read import read_gate_superset
+
+        self.s.flush()
+        return read_gate_superset(self.s.connection(), change_id, environment, start, blob_kinds)
 
     def touch(self, change: Change, now: datetime) -> None:
         """Mark the change written: its UPDATE checks and bumps row_version even when nothing else
@@ -275,14 +283,17 @@ def view_statement(dialect: str, change_id=bindparam("change_id"), token_hash=bi
     token = [getattr(ApiToken, c).label(f"token_{c}") for c in TOKEN_COLUMNS]
     collections = [_json_rows(dialect, model, cols, order, change_id).label(name)
                    for name, (model, cols, order) in VIEW_COLLECTIONS.items()]
-    return (select(*token, *Change.__table__.c, *collections)
+    # The read version in the same snapshot: what a view kept per process is validated against.
+    version = select(ReadVersion.version).where(ReadVersion.id == literal_column("1")).scalar_subquery()
+    return (select(*token, *Change.__table__.c, *collections, version.label("read_version"))
             .select_from(ApiToken).outerjoin(Change, Change.id == change_id)
             .where(ApiToken.token_hash == token_hash))
 
 
 # The view's SQL is built and compiled once per dialect: building and cache-keying a statement of this
 # size through SQLAlchemy costs more than running it.
-_VIEW_KEYS = (*(f"token_{c}" for c in TOKEN_COLUMNS), *(c.key for c in Change.__table__.c), *VIEW_COLLECTIONS)
+_VIEW_KEYS = (*(f"token_{c}" for c in TOKEN_COLUMNS), *(c.key for c in Change.__table__.c), *VIEW_COLLECTIONS,
+              "read_version")
 _VIEW_SQL: dict[str, tuple[str, tuple[str, ...] | None]] = {}
 
 

@@ -31,6 +31,12 @@ class GateReads(NamedTuple):
     accepted: set[int]  # ids of the changes whose conflict with this one was accepted
     blobs: dict[str, bytes | None]  # evidence kind -> content of the newest evidence of that kind
 
+    def narrowed(self, start: datetime, end: datetime) -> "GateReads":
+        """These reads for a slot [start, end) starting no earlier than the ``start`` they were read for
+        (``read_gate_superset``): the freezes overlapping it, the holders starting before its end."""
+        return self._replace(freezes=[f for f in self.freezes if f.starts_at < end and f.ends_at > start],
+                             holders=[h for h in self.holders if h.planned_start < end])
+
 
 def _aggregate(dialect: str, columns: list, where, order=None):
     """A scalar subquery: the rows as a JSON array of arrays (in ``order``, if given)."""
@@ -54,7 +60,7 @@ def _holders(dialect: str):
              .where(names.c.change_id == other.c.id).scalar_subquery().label("items"))
     # or_ rather than an expanding IN: the statement is compiled once and prepared.
     where = and_(or_(*(other.c.state == state for state in SLOT_STATES)), other.c.planned_start.is_not(None),
-                 other.c.planned_start < bindparam("end"), other.c.environment == bindparam("environment"))
+                 other.c.environment == bindparam("environment"))
     return _aggregate(dialect, [other.c.id, other.c.planned_start, other.c.estimated_downtime_minutes, items],
                       where, other.c.planned_start)
 
@@ -68,9 +74,10 @@ def _newest_blob(kind: str):
 def gate_statement(dialect: str, blob_kinds: tuple[str, ...]):
     change_id = bindparam("change_id")
     facts = _aggregate(dialect, [EnvironmentFact.environment, EnvironmentFact.data_refreshed_at], true())
+    # No upper bound on freezes and holders: the rows hold for any slot from ``start`` on (GateReads.narrowed),
+    # so a process may keep them for later decisions (services/read_model.py).
     freezes = _aggregate(dialect, [getattr(Freeze, c) for c in FREEZE_COLUMNS],
-                         and_(Freeze.lifted_at.is_(None), Freeze.starts_at < bindparam("end"),
-                              Freeze.ends_at > bindparam("start")), Freeze.starts_at)
+                         and_(Freeze.lifted_at.is_(None), Freeze.ends_at > bindparam("start")), Freeze.starts_at)
     accepted = _aggregate(dialect, [ConflictAcceptance.change_id, ConflictAcceptance.other_change_id],
                           or_(ConflictAcceptance.change_id == change_id,
                               ConflictAcceptance.other_change_id == change_id))
@@ -85,6 +92,12 @@ _GATE_SQL: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...] | None, 
 def read_gate_facts(conn, change_id: int, environment: str, start: datetime, end: datetime,
                     blob_kinds: tuple[str, ...]) -> GateReads:
     """``environment``: the change's own (the slot holders it may conflict with)."""
+    return read_gate_superset(conn, change_id, environment, start, blob_kinds).narrowed(start, end)
+
+
+def read_gate_superset(conn, change_id: int, environment: str, start: datetime,
+                       blob_kinds: tuple[str, ...]) -> GateReads:
+    """What the gate reads for any slot starting at ``start`` or later (narrow it with ``GateReads.narrowed``)."""
     key = (conn.dialect.name, blob_kinds)
     if key not in _GATE_SQL:
         compiled = gate_statement(conn.dialect.name, blob_kinds).compile(dialect=conn.dialect)
@@ -93,8 +106,7 @@ def read_gate_facts(conn, change_id: int, environment: str, start: datetime, end
                           dict(compiled.params))
     sql, order, constants = _GATE_SQL[key]
     stamp = Freeze.__table__.c.starts_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect) or (lambda v: v)
-    params = {**constants, "change_id": change_id, "environment": environment, "start": stamp(start),
-              "end": stamp(end)}
+    params = {**constants, "change_id": change_id, "environment": environment, "start": stamp(start)}
     row = conn.exec_driver_sql(sql, tuple(params[k] for k in order) if order else params).one()
     return GateReads(
         refreshed={env: convert(EnvironmentFact, "data_refreshed_at", at) for env, at in _json_list(row[0])},
