@@ -21,10 +21,11 @@ from ..db.uow import UnitOfWork
 from ..schemas.changes import AuditEventOut, ChangeOut, ChangeSummaryOut
 from ..schemas.gate import GateOut
 from ..schemas.schedule import CalendarEntryOut
-from . import changes, gate, schedule, sqlcheck, web_changes
+from . import changes, gate, schedule, sqlcheck, web_changes, web_schedule
 from .context import Context
 from .lookup import parse_ref
 from .views import change_out, change_summary_out, facts_of
+from .web_cache import RecordCache
 
 DASHBOARD_SHOWN = 20  # rows of the "waiting for your approval" list; the queue has them all
 _SCAN = 500  # changes read per list on the dashboard; more waiting than that is a process problem
@@ -34,7 +35,7 @@ def approvable_roles(ctx: Context, change: Change) -> list[str]:
     """The roles in which the actor may approve or reject this change now (none for their own)."""
     if not ctx.may(Permission.CHANGE_APPROVE):
         return []
-    facts = facts_of(change)
+    facts = getattr(change, "facts", None) or facts_of(change)  # RecordCache's records carry theirs
     return [role for role in ctx.actor.roles if check_approval(ctx.policy, facts, ctx.actor, role).allowed]
 
 
@@ -46,11 +47,18 @@ def allowed_actions(ctx: Context, change: Change, out: ChangeOut) -> list[str]:
             and ctx.may(changes.ACTION_PERMISSION[Action(a)], change=facts)]
 
 
-def _waiting(uow: UnitOfWork, ctx: Context) -> list:
+def _waiting(uow: UnitOfWork, ctx: Context, kept: RecordCache | None = None) -> list:
     """Changes in a state where approvals are recorded: normal ones assessed, emergencies after submission.
-    Plain records (db/repositories/web_reads.py), not ORM objects: hundreds may be looked at per page."""
-    normal = uow.web_reads.change_records(states=[State.ASSESSED.value], limit=_SCAN)
+    Plain records (db/repositories/web_reads.py), not ORM objects: hundreds may be looked at per page. With
+    ``kept`` (the pages' per-process RecordCache), only their versions are read, and the records of the
+    changes written since they were kept."""
     emergency_states = sorted(s.value for s in APPROVAL_STATES[ChangeType.EMERGENCY])
+    if kept is not None:
+        versions = {v[0]: v for v in uow.web_reads.change_versions(
+            types=[ChangeType.EMERGENCY.value], states=emergency_states, limit=_SCAN)}
+        versions.update({v[0]: v for v in uow.web_reads.change_versions(states=[State.ASSESSED.value], limit=_SCAN)})
+        return kept.records(uow, sorted(versions.values()))
+    normal = uow.web_reads.change_records(states=[State.ASSESSED.value], limit=_SCAN)
     urgent = uow.web_reads.change_records(types=[ChangeType.EMERGENCY.value], states=emergency_states, limit=_SCAN)
     seen = {c.id: c for c in urgent}
     seen.update({c.id: c for c in normal})
@@ -69,23 +77,23 @@ class Dashboard:
     waiting_count: int = 0  # all that wait for the actor; the dashboard lists the newest DASHBOARD_SHOWN
 
 
-def dashboard(uow: UnitOfWork, ctx: Context) -> Dashboard:
+def dashboard(uow: UnitOfWork, ctx: Context, kept: RecordCache | None = None) -> Dashboard:
     ctx.require(Permission.CHANGE_READ)
-    waiting = _waiting(uow, ctx)
+    waiting = _waiting(uow, ctx, kept)
     mine = uow.web_reads.change_records(requester=ctx.actor.id, limit=20)
     emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
     failures = uow.web_reads.change_records(states=[State.FAILED.value, State.ROLLED_BACK.value], limit=10)
     for_me = [c for c in waiting if approvable_roles(ctx, c)]
     start = _plant_midnight(ctx)
-    cal = schedule.calendar(uow, ctx, start, start + timedelta(days=7))
-    scheduled = [e for e in cal.entries if e.kind == "change"]
+    ahead = web_schedule.week_ahead(uow, ctx, start, start + timedelta(days=7))
+    scheduled = ahead.scheduled
     return Dashboard(
         waiting_for_me=[change_summary_out(ctx, c) for c in for_me[-DASHBOARD_SHOWN:][::-1]],
         mine=[change_summary_out(ctx, c) for c in mine],
         overdue_emergencies=[e for e in emergencies if e.emergency_status is EmergencyStatus.OVERDUE],
         today=[e for e in scheduled if e.start < start + timedelta(days=1)],
         week=scheduled,
-        restrictions_now=[e for e in cal.entries if e.kind == "blackout" and e.start <= ctx.now < e.end],
+        restrictions_now=ahead.restrictions_now,
         recent_failures=[change_summary_out(ctx, c) for c in failures],
         waiting_count=len(for_me),
     )
@@ -115,10 +123,10 @@ class Queue:
     waiting: int  # how many changes wait for the actor in all, shown or not
 
 
-def approval_queue(uow: UnitOfWork, ctx: Context) -> Queue:
+def approval_queue(uow: UnitOfWork, ctx: Context, kept: RecordCache | None = None) -> Queue:
     """The changes waiting for a decision the actor may take (oldest first), with what they decide on."""
     ctx.require(Permission.CHANGE_READ)
-    mine = [(record, roles) for record in _waiting(uow, ctx) if (roles := approvable_roles(ctx, record))]
+    mine = [(record, roles) for record in _waiting(uow, ctx, kept) if (roles := approvable_roles(ctx, record))]
     roles_of = dict((record.id, roles) for record, roles in mine[:QUEUE_SHOWN])
     shown = uow.web_reads.change_records(ids=list(roles_of), limit=QUEUE_SHOWN, full=True)[::-1] if roles_of else []
     return Queue([QueueItem(change_out(ctx, change), roles_of[change.id], *_gate(uow, ctx, change))

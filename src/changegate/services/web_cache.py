@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from ..db.uow import UnitOfWork
+from .views import facts_of
 
 T = TypeVar("T")
 CACHED_VIEWS = 128  # per process; a dashboard view is a few kilobytes
@@ -42,6 +43,20 @@ class ViewCache:
         self._views: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, key: Hashable) -> object | None:
+        """The view kept under ``key``, or None."""
+        with self._lock:
+            view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
+            return view
+
+    def put(self, key: Hashable, view: object) -> None:
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+
     def get(self, key: Hashable, make: Callable[[], T], keep: Callable[[T], bool] = lambda view: True) -> T:
         """The view kept under ``key``, or a new one from ``make``, kept if ``keep`` says so."""
         with self._lock:
@@ -61,3 +76,29 @@ class ViewCache:
 def small_enough(page) -> bool:
     """A change page view worth keeping: its evidence previews hold at most KEPT_TEXT characters."""
     return sum(len(text) for text in page.previews.values()) <= KEPT_TEXT
+
+
+KEPT_RECORDS = 4096  # per process; a record of a change with its items, approvals and evidence ids is ~2 KB
+
+
+class RecordCache:
+    """Plain change records (db/repositories/web_reads.py) kept per process, keyed by (id, row_version,
+    updated_at): every write to a change or to its approvals, evidence or comments bumps its row_version
+    (``ChangeRepository.touch``), so a kept record is the record as stored. The dashboard and the queue look
+    at hundreds of waiting changes; after a write, only the changed ones are read again."""
+
+    def __init__(self, size: int = KEPT_RECORDS):
+        self._records = ViewCache(size)
+
+    def records(self, uow: UnitOfWork, versions: list[tuple]) -> list:
+        """The records of ``versions`` (as ``change_versions`` answers), in that order: kept ones from
+        memory, the others read in one go."""
+        found = {v[0]: r for v in versions if (r := self._records.peek(tuple(v))) is not None}
+        missing = [v for v in versions if v[0] not in found]
+        if missing:
+            for record in uow.web_reads.change_records(ids=[v[0] for v in missing], limit=len(missing)):
+                record.facts = facts_of(record)  # what approvals are checked against, made once per version
+                key = (record.id, record.row_version, record.updated_at)
+                self._records.put(key, record)
+                found[record.id] = record
+        return [found[v[0]] for v in versions if v[0] in found]

@@ -12,10 +12,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
-from ..models import Approval, Change, ChangeItem, Comment, Evidence
+from ..engine import SINGLE_READ_OPTION
+from ..models import Approval, AuditHead, Change, ChangeItem, Comment, Evidence, WebSessionRecord
+from .changes import convert
 
 _CHANGE_COLUMNS = tuple(Change.__table__.c)
 _APPROVAL_COLUMNS = ("id", "role", "approver", "decision", "reason", "retroactive", "created_at")
@@ -30,9 +32,43 @@ def _rows(model, columns: tuple[str, ...]):
     return select(model.change_id, *(getattr(model, c) for c in columns))
 
 
+_SESSION_COLUMNS = ("person_id", "expires_at", "ended_at")
+_SESSION_SQL: dict[str, tuple[str, bool]] = {}
+
+
+def _session_sql(dialect) -> tuple[str, bool]:
+    """The audit chain's head and the session row with that secret, if any: one statement, compiled once
+    per dialect (building and cache-keying it through SQLAlchemy cost more than running it)."""
+    if dialect.name not in _SESSION_SQL:
+        stmt = (select(AuditHead.last_seq, *(getattr(WebSessionRecord, c) for c in _SESSION_COLUMNS))
+                .select_from(AuditHead)
+                .outerjoin(WebSessionRecord, WebSessionRecord.secret_hash == bindparam("secret_hash"))
+                .where(AuditHead.id == literal_column("1")))
+        compiled = stmt.compile(dialect=dialect)
+        _SESSION_SQL[dialect.name] = (str(compiled), compiled.positional)
+    return _SESSION_SQL[dialect.name]
+
+
 class WebReads:
     def __init__(self, session: Session):
         self.s = session
+
+    def session_and_head(self, secret_hash: str) -> tuple[int, SimpleNamespace | None]:
+        """What every page reads first: the audit chain's head (the key of the views kept, services/web_cache.py)
+        and the web session with this secret's hash (None if unknown), in one statement. When it is the unit of
+        work's first statement it runs outside a transaction (a lone SELECT is its own snapshot), as the API's
+        change view does."""
+        if not self.s.in_transaction():
+            postgresql = self.s.get_bind().dialect.name == "postgresql"
+            conn = self.s.connection(execution_options={"isolation_level": "AUTOCOMMIT"} if postgresql
+                                     else {SINGLE_READ_OPTION: True})
+        else:
+            conn = self.s.connection()
+        sql, positional = _session_sql(conn.dialect)
+        head, *values = conn.exec_driver_sql(sql, (secret_hash,) if positional else {"secret_hash": secret_hash}).one()
+        if values[0] is None:
+            return head, None
+        return head, SimpleNamespace(**{c: convert(WebSessionRecord, c, v) for c, v in zip(_SESSION_COLUMNS, values)})
 
     def change_records(self, *, states: Sequence[str] = (), types: Sequence[str] = (),
                        requester: str | None = None, ids: Sequence[int] | None = None, limit: int = 50,
@@ -55,6 +91,18 @@ class WebReads:
         if records:
             self._children(records, full=full)
         return list(records.values())
+
+    def change_versions(self, *, states: Sequence[str] = (), types: Sequence[str] = (),
+                        limit: int = 50) -> list[tuple[int, int, object]]:
+        """(id, row_version, updated_at) of the newest ``limit`` changes matching the filters, newest first:
+        what tells a kept record (services/web_cache.py: RecordCache) from a changed one. Every write to a
+        change or its approvals, evidence and comments bumps its row_version."""
+        stmt = select(Change.id, Change.row_version, Change.updated_at)
+        if states:
+            stmt = stmt.where(Change.state.in_(list(states)))
+        if types:
+            stmt = stmt.where(Change.type.in_(list(types)))
+        return [tuple(row) for row in self.s.execute(stmt.order_by(Change.id.desc()).limit(limit))]
 
     def change_record(self, change_id: int) -> SimpleNamespace | None:
         """One change with every collection the change page shows, as a plain record: five short Core
