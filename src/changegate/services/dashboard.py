@@ -157,6 +157,7 @@ class ChangePage:
     may_comment: bool = False
     may_sign_off: bool = False
     runs: list = field(default_factory=list)  # RunOut, newest first
+    impact: object | None = None  # ImpactOut: the CMDB's impact with its paths (None without a CMDB)
     risks: tuple[str, ...] = tuple(r.value for r in Risk)
     evidence_kinds: tuple[str, ...] = changes.EVIDENCE_KINDS
 
@@ -207,4 +208,5 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
         and ctx.may(Permission.EVIDENCE_ATTACH, change=facts_of(change)),
         may_edit=web_changes.may_edit(ctx, change), may_comment=web_changes.may_comment(ctx, change),
         may_sign_off=web_changes.may_sign_off(ctx, change), runs=web_changes.runs_of(uow, change),
+        impact=web_changes.impact_of(uow, ctx, change),
     )

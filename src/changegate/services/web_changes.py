@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.changes.entities import TERMINAL_STATES, State
+from ..core.changes.entities import TERMINAL_STATES, State, format_ref
 from ..core.runs.machine import ACTIVE, RunState
 from ..core.errors import Refused
 from ..core.policy.model import Permission
 from ..db.uow import UnitOfWork
 from ..schemas.changes import ChangeOut
+from ..schemas.cmdb import ImpactOut
 from ..schemas.runs import RunOut
-from . import runs
+from . import cmdb_changes, runs
 from .context import Context
 from .lookup import load
 from .views import change_out, facts_of
@@ -30,6 +31,24 @@ def draft_to_edit(uow: UnitOfWork, ctx: Context, ref: str) -> ChangeOut:
         raise Refused(f"cannot edit {facts.ref}: it is {change.state}; only drafts are edited "
                       "(withdraw a submitted change first)")
     return change_out(ctx, change)
+
+
+def schedule_zone(uow: UnitOfWork, ctx: Context, ref: str) -> str:
+    """The zone a planned start typed on the change page is read in: its environment's, which the page's
+    label names (``schedule.timezone_for``; the plant's when the environment has none of its own)."""
+    return ctx.policy.schedule.timezone_for(load(uow, ref).environment)
+
+
+IMPACT_SHOWN = 50  # impacted items listed with their paths on the change page; the count says how many in all
+
+
+def impact_of(uow: UnitOfWork, ctx: Context, change) -> ImpactOut | None:
+    """The change's CMDB impact as ``GET /changes/{ref}/impact`` answers it (services/cmdb_changes.py, read
+    only): the computed impact, nearest first, each item with its path and curation; the requester's decisions;
+    the highest criticality and the risk floor. None while the CMDB holds no item (no search is made)."""
+    if not uow.cmdb.has_items():
+        return None
+    return cmdb_changes.change_impact(uow, ctx, format_ref(change.id), [], None, IMPACT_SHOWN)
 
 
 def may_edit(ctx: Context, change) -> bool:

@@ -97,15 +97,14 @@ def open_sessions(uow: UnitOfWork, ctx: Context, person_id: str, current_secret:
             for r in uow.credentials.open_sessions(person_id, ctx.now)]
 
 
-def end_session(uow: UnitOfWork, ctx: Context, session_id: int) -> str:
-    """End one session: one's own, or anyone's for a token manager. Audited (``session.ended``).
-    Returns whose it was."""
+def end_session(uow: UnitOfWork, ctx: Context, session_id: int, current_secret: str = "") -> tuple[str, bool]:
+    """End one session: one's own, or anyone's for a token manager. Audited (``session.ended``). Returns whose
+    it was, and whether it is the session of ``current_secret`` (the asker's own, now signed out)."""
     row = uow.credentials.session(session_id=session_id, for_update=True)
+    if row is not None:
+        _may_see(ctx, row.person_id)  # before saying whether it is open: others' sessions are not told
     if row is None or row.ended_at is not None or row.expires_at <= ctx.now:
-        if row is not None:
-            _may_see(ctx, row.person_id)  # do not tell others which sessions exist
         raise NotFound(f"no open session {session_id}")
-    _may_see(ctx, row.person_id)
     _end(uow, row, ctx.actor.id, ctx.now, "signed out" if row.person_id == ctx.actor.id
          else f"ended by {ctx.actor.id}")
-    return row.person_id
+    return row.person_id, bool(current_secret) and row.secret_hash == _digest(current_secret)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from . import auth, calendar, cmdb, forms, pages
+from . import auth, calendar, cmdb, forms, pages, sessions
 from .render import STATIC
 
 
@@ -15,4 +15,5 @@ def install(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(calendar.router)
     app.include_router(cmdb.router)  # the CMDB's pages (issue 15)
+    app.include_router(sessions.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -25,6 +25,7 @@ from ..services import audit, changes, dashboard, web_cache, web_changes
 from ..services.context import Context
 from ..services.runtime import Runtime
 from .auth import _local
+from .cmdb import item_link
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
 from .render import page_html, render
@@ -143,7 +144,8 @@ def _local_day(value: str, field: str, zone: str) -> datetime | None:
 async def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
     def data(view: dashboard.ChangePage) -> dict:
         return {"view": view, "c": view.change, "previews": view.previews, "preview_bytes": dashboard.PREVIEW_BYTES,
-                "images": _IMAGE_TYPES, "tz": ctx.policy.schedule.timezone_for(view.change.environment)}
+                "images": _IMAGE_TYPES, "tz": ctx.policy.schedule.timezone_for(view.change.environment),
+                "item_link": item_link}
 
     return await kept_page(request, ctx, rt, ("change", ref.upper(), ctx.actor.id),
                            lambda uow: dashboard.change_page(uow, ctx, ref), "change.html", data, web_cache.small_enough)
@@ -191,8 +193,8 @@ def decide(request: Request, ref: str, ctx: Viewer, rt: RT, role: Annotated[str,
 
 
 def _planned(value: str, zone: str) -> datetime | None:
-    """A datetime-local field, read on the plant's wall clock; a value with an offset (a slot offered
-    by the page) is taken as it is."""
+    """A datetime-local field, read on the wall clock of ``zone`` (the change's environment's, as the form's
+    label says); a value with an offset (a slot offered by the page) is taken as it is."""
     if not value:
         return None
     try:
@@ -218,7 +220,7 @@ def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, 
                           emergency_plan=emergency_plan.replace("\r\n", "\n"))
             out = changes.assess(uow, ctx, ref, body)
         else:
-            zone = ctx.policy.schedule.timezone
+            zone = web_changes.schedule_zone(uow, ctx, ref) if planned_start else ""
             body = _model(TransitionIn, action=action, reason=reason, expected_version=expected_version,
                           planned_start=_planned(planned_start, zone))
             out = changes.transition(uow, ctx, ref, body)
