@@ -25,7 +25,7 @@ from . import changes, gate, schedule, sqlcheck, web_changes, web_schedule
 from .context import Context
 from .lookup import parse_ref
 from .views import change_out, change_summary_out, facts_of
-from .web_cache import RecordCache
+from .web_cache import PageParts, RecordCache
 
 DASHBOARD_SHOWN = 20  # rows of the "waiting for your approval" list; the queue has them all
 _SCAN = 500  # changes read per list on the dashboard; more waiting than that is a process problem
@@ -186,20 +186,30 @@ def _previews(uow: UnitOfWork, change: Change) -> tuple[dict[int, str], dict | N
     return {i: head.decode("utf-8", errors="replace") for i, head in heads.items()}, report
 
 
-def change_page(uow: UnitOfWork, ctx: Context, ref: str) -> ChangePage:
+def _event_out(e) -> AuditEventOut:
+    return AuditEventOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action, entity=e.entity,
+                         before=json.loads(e.before), after=json.loads(e.after), detail=json.loads(e.detail), hash=e.hash)
+
+
+def change_page(uow: UnitOfWork, ctx: Context, ref: str, kept: PageParts | None = None) -> ChangePage:
     """Everything the change page shows, from one read of the change (get_change and history each
-    load it again)."""
-    change = uow.web_reads.change_record(parse_ref(ref))  # a plain record: the page only reads it
+    load it again). With ``kept`` (the pages' per-process PageParts), the record with its previews is read
+    only when the change was written since, and of its history only the newer events."""
+    change_id = parse_ref(ref)
+    if kept is not None:
+        change, (previews, report) = kept.record(uow, change_id, lambda record: _previews(uow, record))
+    else:
+        change = uow.web_reads.change_record(change_id)  # a plain record: the page only reads it
     if change is None:
-        raise NotFound(f"no change {format_ref(parse_ref(ref))}")
+        raise NotFound(f"no change {format_ref(change_id)}")
     ctx.require(Permission.CHANGE_READ, change=facts_of(change))
     out = change_out(ctx, change, schedule_problems=schedule.slot_problems(uow, ctx, change))
-    history = [AuditEventOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action, entity=e.entity,
-                             before=json.loads(e.before), after=json.loads(e.after), detail=json.loads(e.detail),
-                             hash=e.hash)
-               for e in uow.audit.for_entity(f"change:{change.id}")]
+    entity = f"change:{change.id}"
+    history = (kept.history(uow, entity, _event_out) if kept is not None
+               else [_event_out(e) for e in uow.audit.for_entity(entity)])
+    if kept is None:
+        previews, report = _previews(uow, change)
     gate_out, sql_check = _gate(uow, ctx, change)
-    previews, report = _previews(uow, change)
     return ChangePage(
         change=out, history=history, gate=gate_out, sql_check=sql_check,
         approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),

@@ -102,3 +102,50 @@ class RecordCache:
                 self._records.put(key, record)
                 found[record.id] = record
         return [found[v[0]] for v in versions if v[0] in found]
+
+
+KEPT_PAGES = 128  # change records with their evidence previews: at most KEPT_PAGES × KEPT_TEXT characters
+KEPT_HISTORIES = 512
+
+
+class PageParts:
+    """What a fresh change page reads that a write elsewhere rarely changes, kept per process: the change's
+    record with its evidence previews, by (id, row_version, updated_at) as RecordCache keeps records; and each
+    change's audit history, which only grows: the kept events are checked by the last one's hash, and only the
+    newer ones are read."""
+
+    def __init__(self):
+        self._pages = ViewCache(KEPT_PAGES)
+        self._histories = ViewCache(KEPT_HISTORIES)
+
+    def record(self, uow: UnitOfWork, change_id: int, previews: Callable) -> tuple[object | None, tuple]:
+        """The change's record and ``previews(record)``, kept while its version stays (None if no such change)."""
+        version = uow.web_reads.change_version(change_id)
+        if version is None:
+            return None, ({}, None)
+        kept = self._pages.peek(version)
+        if kept is not None:
+            return kept
+        record = uow.web_reads.change_record(change_id)
+        parts = (record, previews(record))
+        if sum(len(text) for text in parts[1][0].values()) <= KEPT_TEXT:
+            self._pages.put(version, parts)
+        return parts
+
+    def history(self, uow: UnitOfWork, entity: str, convert: Callable) -> list:
+        """``convert(event)`` of every audit event of ``entity``, oldest first."""
+        kept = self._histories.peek(entity)
+        if kept is not None:
+            events, last = kept
+            newer = uow.web_reads.events_from(entity, last.seq)
+            if newer and newer[0].seq == last.seq and newer[0].hash == last.hash:  # the chain we kept, grown
+                if len(newer) == 1:
+                    return events
+                events = [*events, *map(convert, newer[1:])]
+                self._histories.put(entity, (events, newer[-1]))
+                return events
+        found = uow.web_reads.events_from(entity, 0)
+        events = [convert(e) for e in found]
+        if found:
+            self._histories.put(entity, (events, found[-1]))
+        return events

@@ -62,6 +62,13 @@ def _records(request: Request) -> web_cache.RecordCache:
     return state.web_records
 
 
+def _parts(request: Request) -> web_cache.PageParts:
+    state = request.app.state
+    if getattr(state, "web_parts", None) is None:
+        state.web_parts = web_cache.PageParts()
+    return state.web_parts
+
+
 async def kept_page(request: Request, ctx: Context, rt: Runtime, key: tuple, build: Callable[[object], T],
                     template: str, data: Callable[[T], dict], keep: Callable[[T], bool] = lambda view: True) -> Response:
     """A page kept as HTML while nothing is written (services/web_cache.py): keyed by what it shows (``key``:
@@ -148,7 +155,7 @@ async def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Respon
                 "item_link": item_link}
 
     return await kept_page(request, ctx, rt, ("change", ref.upper(), ctx.actor.id),
-                           lambda uow: dashboard.change_page(uow, ctx, ref), "change.html", data, web_cache.small_enough)
+                           lambda uow: dashboard.change_page(uow, ctx, ref, _parts(request)), "change.html", data, web_cache.small_enough)
 
 
 @router.get("/changes/{ref}/run")

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from ..engine import SINGLE_READ_OPTION
-from ..models import Approval, AuditHead, Change, ChangeItem, Comment, Evidence, WebSessionRecord
+from ..models import Approval, AuditEvent, AuditHead, Change, ChangeItem, Comment, Evidence, WebSessionRecord
 from .changes import convert
 
 _CHANGE_COLUMNS = tuple(Change.__table__.c)
@@ -103,6 +103,20 @@ class WebReads:
         if types:
             stmt = stmt.where(Change.type.in_(list(types)))
         return [tuple(row) for row in self.s.execute(stmt.order_by(Change.id.desc()).limit(limit))]
+
+    def change_version(self, change_id: int) -> tuple[int, int, object] | None:
+        """(id, row_version, updated_at) of one change, or None: whether a kept record is still the change."""
+        row = self.s.execute(select(Change.id, Change.row_version, Change.updated_at)
+                             .where(Change.id == change_id)).first()
+        return tuple(row) if row is not None else None
+
+    def events_from(self, entity: str, first_seq: int) -> list[SimpleNamespace]:
+        """The audit events of ``entity`` from ``first_seq`` on, oldest first, as plain records (the events are
+        never changed once written: a page keeps those it read and asks only for the newer ones)."""
+        columns = ("seq", "at", "actor", "action", "entity", "before", "after", "detail", "hash")
+        stmt = (select(*(getattr(AuditEvent, c) for c in columns))
+                .where(AuditEvent.entity == entity, AuditEvent.seq >= first_seq).order_by(AuditEvent.seq))
+        return [SimpleNamespace(**row._asdict()) for row in self.s.execute(stmt)]
 
     def change_record(self, change_id: int) -> SimpleNamespace | None:
         """One change with every collection the change page shows, as a plain record: five short Core
