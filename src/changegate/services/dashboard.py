@@ -158,6 +158,7 @@ class ChangePage:
     may_sign_off: bool = False
     runs: list = field(default_factory=list)  # RunOut, newest first
     impact: object | None = None  # ImpactOut: the CMDB's impact with its paths (None without a CMDB)
+    deployment: web_changes.Deployment = field(default_factory=web_changes.Deployment)
     risks: tuple[str, ...] = tuple(r.value for r in Risk)
     evidence_kinds: tuple[str, ...] = changes.EVIDENCE_KINDS
 
@@ -210,6 +211,7 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str, kept: PageParts | None 
     if kept is None:
         previews, report = _previews(uow, change)
     gate_out, sql_check = _gate(uow, ctx, change)
+    runs = web_changes.runs_of(uow, change)
     return ChangePage(
         change=out, history=history, gate=gate_out, sql_check=sql_check,
         approve_roles=approvable_roles(ctx, change), actions=allowed_actions(ctx, change, out),
@@ -217,6 +219,7 @@ def change_page(uow: UnitOfWork, ctx: Context, ref: str, kept: PageParts | None 
         may_attach=out.state not in TERMINAL_STATES
         and ctx.may(Permission.EVIDENCE_ATTACH, change=facts_of(change)),
         may_edit=web_changes.may_edit(ctx, change), may_comment=web_changes.may_comment(ctx, change),
-        may_sign_off=web_changes.may_sign_off(ctx, change), runs=web_changes.runs_of(uow, change),
+        may_sign_off=web_changes.may_sign_off(ctx, change), runs=runs,
         impact=web_changes.impact_of(uow, ctx, change),
+        deployment=web_changes.deployment(uow, ctx, change, out, runs[0] if runs else None),
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.changes.entities import TERMINAL_STATES, State, format_ref
-from ..core.runs.machine import ACTIVE, RunState
+from ..core.changes.entities import TERMINAL_STATES, ChangeType, State, format_ref
+from ..core.runs.machine import ACTIVE, TRANSITIONS, UNFINISHED, Event, RunState
 from ..core.errors import Refused
 from ..core.policy.model import Permission
 from ..db.uow import UnitOfWork
@@ -51,6 +51,30 @@ def impact_of(uow: UnitOfWork, ctx: Context, change) -> ImpactOut | None:
     return cmdb_changes.change_impact(uow, ctx, format_ref(change.id), [], None, IMPACT_SHOWN)
 
 
+@dataclass
+class Deployment:
+    """What the change page offers of deployment runs (the server decides again through services/runs.py)."""
+    may_deploy: bool = False  # start the change and queue a run of its plan (the gate asked on start)
+    plan: str = ""  # the attached plan's file name; empty: the form asks for one
+    may_override: bool = False  # an emergency change, and the actor holds gate.override
+    may_roll_back: bool = False  # the newest run is under way in a state a rollback can interrupt
+
+
+_ROLLBACK_FROM = frozenset(s for (s, e) in TRANSITIONS if e is Event.ROLLBACK_REQUESTED)
+
+
+def deployment(uow: UnitOfWork, ctx: Context, change, out: ChangeOut, newest_run: RunOut | None) -> Deployment:
+    facts = facts_of(change)
+    if not ctx.may(Permission.CHANGE_IMPLEMENT, change=facts):
+        return Deployment()
+    under_way = newest_run is not None and RunState(newest_run.state) in UNFINISHED
+    plan = uow.plans.current(change.id)
+    return Deployment(
+        may_deploy="start" in out.available_actions and not under_way, plan=plan.filename if plan else "",
+        may_override=facts.type is ChangeType.EMERGENCY and ctx.may(Permission.GATE_OVERRIDE),
+        may_roll_back=under_way and RunState(newest_run.state) in _ROLLBACK_FROM)
+
+
 def may_edit(ctx: Context, change) -> bool:
     return change.state == State.DRAFT.value and ctx.may(Permission.CHANGE_MANAGE, change=facts_of(change))
 
@@ -71,7 +95,8 @@ def runs_of(uow: UnitOfWork, change) -> list[RunOut]:
     return [runs.run_out(r) for r in reversed(uow.runs.for_change(change.id))]
 
 
-REFRESH_SECONDS = 5  # how often the run page reloads itself while the run is active (no script)
+REFRESH_SECONDS = 5  # how often the run page reloads itself while the run is active, when asked to (no script)
+LIVE_SECONDS = 2  # how often the run page's script (static/follow.js) asks for the live log
 
 
 @dataclass

@@ -165,7 +165,7 @@ def run_page(request: Request, ref: str, ctx: Viewer, rt: RT, follow: bool = Fal
     with rt.uow(write=False) as uow:
         view = web_changes.run_page(uow, ctx, ref)
     return render(request, "run.html", me=ctx.actor, view=view, r=view.run, refresh=web_changes.REFRESH_SECONDS,
-                  follow=follow,
+                  follow=follow, live_seconds=web_changes.LIVE_SECONDS,
                   tz=ctx.policy.schedule.timezone_for(view.run.environment))
 
 
