@@ -76,6 +76,7 @@ def test_deploy_and_roll_back_from_the_change_page_with_the_live_log(page, serve
     expect(page.get_by_label("Log", exact=True)).to_contain_text("rolled back on rene.release's decision: "
                                                                   "the line cannot stop today")
     expect(page.get_by_role("status").filter(has_text="stopped")).to_contain_text("The run is rolled back")
+    expect(page.get_by_role("table", name="Steps, in the order they ran")).to_contain_text("say hello")
     assert page.evaluate("window.notReloaded") is True
     with runtime.uow(write=False) as uow:
         actions = [e.action for e in uow.audit.for_entity(f"change:{ref.removeprefix('CHG-')}")]

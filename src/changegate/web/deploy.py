@@ -15,6 +15,7 @@ from ..services import runs, web_changes
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
 from .pages import _model
+from .render import fragment_html
 
 router = APIRouter(route_class=PageRoute, dependencies=[Depends(csrf_guard)], include_in_schema=False)
 
@@ -50,8 +51,11 @@ def roll_back(request: Request, ref: str, ctx: Viewer, rt: RT, reason: Reason = 
 
 @router.get("/changes/{ref}/run/live")
 def live(ref: str, ctx: Viewer, rt: RT) -> Response:
-    """The run's state and whole log as JSON, for static/follow.js (which polls it while the run is active)."""
+    """The run's state and the run page's body (facts, steps, log) as JSON, for static/follow.js, which polls
+    it while the run is active and puts the body in place."""
     with rt.uow(write=False) as uow:
         view = web_changes.run_page(uow, ctx, ref)
-    return JSONResponse({"run": view.run.id, "state": str(view.run.state.value).replace("_", " "), "active": view.active,
-                         "log": view.log}, headers={"Cache-Control": "no-store"})
+    html = fragment_html("_run_body.html", view=view, r=view.run, follow=False, refresh=web_changes.REFRESH_SECONDS,
+                         tz=ctx.policy.schedule.timezone_for(view.run.environment))
+    return JSONResponse({"run": view.run.id, "state": str(view.run.state.value).replace("_", " "),
+                         "active": view.active, "html": html}, headers={"Cache-Control": "no-store"})

@@ -71,3 +71,9 @@ def page_html(request: Request, template: str, *, me: Person | None = None, **da
         request=request, me=me, may_create=may_create, may_audit=may_audit, version=__version__, csrf=session.csrf if session else "",
         flash=session.take_flash() if session else "", **data,
     )
+
+
+def fragment_html(template: str, **data) -> str:
+    """A partial template alone (no page around it, nothing taken from the session): what a page's script
+    puts in place (the run page's live body)."""
+    return _env.get_template(template).render(**data)
