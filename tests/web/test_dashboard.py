@@ -118,3 +118,28 @@ def test_the_week_ahead_lists_what_the_calendar_does(runtime, clock):
             reason="auditors on site", environments=["prod"]))
     assert {e.name for e in both().restrictions_now} == {"shift-change", "line 3 audit"}
     assert len(both().scheduled) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_dashboard_from_kept_records_is_the_dashboard_read_afresh(runtime):
+    """services/web_cache.RecordCache keeps records by row version (and the roles a person may decide in): after
+    each write the kept dashboard is the one read from scratch."""
+    from changegate.schemas.changes import ApprovalIn
+    from changegate.services import changes, web_cache
+
+    kept = web_cache.RecordCache()
+    first, second = assessed_change(runtime), assessed_change(runtime, requester="ivy.itdev")
+
+    def same(person: str):
+        with runtime.uow(write=False) as uow:
+            board = dashboard.dashboard(uow, runtime.context(person), kept)
+        with runtime.uow(write=False) as uow:
+            assert board == dashboard.dashboard(uow, runtime.context(person))
+        return board
+
+    assert [c.ref for c in same("ines.itmgr").waiting_for_me] == [second, first]
+    assert [c.ref for c in same("ivy.itdev").mine] == [second]
+    with runtime.uow() as uow:
+        changes.decide_approval(uow, runtime.context("ines.itmgr"), first, ApprovalIn(role="it_manager"))
+    assert [c.ref for c in same("ines.itmgr").waiting_for_me] == [second]
+    assert [c.ref for c in same("omar.ops").waiting_for_me] == [second, first]

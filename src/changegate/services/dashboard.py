@@ -35,8 +35,15 @@ def approvable_roles(ctx: Context, change: Change) -> list[str]:
     """The roles in which the actor may approve or reject this change now (none for their own)."""
     if not ctx.may(Permission.CHANGE_APPROVE):
         return []
-    facts = getattr(change, "facts", None) or facts_of(change)  # RecordCache's records carry theirs
-    return [role for role in ctx.actor.roles if check_approval(ctx.policy, facts, ctx.actor, role).allowed]
+    kept = getattr(change, "roles_for", None)  # RecordCache's records keep the answer per person and policy
+    key = (id(ctx.policy), ctx.actor.id)
+    if kept is not None and key in kept:
+        return kept[key]
+    facts = getattr(change, "facts", None) or facts_of(change)
+    roles = [role for role in ctx.actor.roles if check_approval(ctx.policy, facts, ctx.actor, role).allowed]
+    if kept is not None:
+        kept[key] = roles
+    return roles
 
 
 def allowed_actions(ctx: Context, change: Change, out: ChangeOut) -> list[str]:
@@ -65,6 +72,13 @@ def _waiting(uow: UnitOfWork, ctx: Context, kept: RecordCache | None = None) -> 
     return sorted(seen.values(), key=lambda c: c.id)
 
 
+def _newest(uow: UnitOfWork, kept: RecordCache | None, **where) -> list:
+    """The newest changes matching ``where`` as plain records; with ``kept``, only those written since read."""
+    if kept is None:
+        return uow.web_reads.change_records(**where)
+    return kept.records(uow, uow.web_reads.change_versions(**where))
+
+
 @dataclass
 class Dashboard:
     waiting_for_me: list[ChangeSummaryOut]
@@ -80,9 +94,9 @@ class Dashboard:
 def dashboard(uow: UnitOfWork, ctx: Context, kept: RecordCache | None = None) -> Dashboard:
     ctx.require(Permission.CHANGE_READ)
     waiting = _waiting(uow, ctx, kept)
-    mine = uow.web_reads.change_records(requester=ctx.actor.id, limit=20)
+    mine = _newest(uow, kept, requester=ctx.actor.id, limit=20)
     emergencies = [change_summary_out(ctx, c) for c in waiting if c.type == ChangeType.EMERGENCY.value]
-    failures = uow.web_reads.change_records(states=[State.FAILED.value, State.ROLLED_BACK.value], limit=10)
+    failures = _newest(uow, kept, states=[State.FAILED.value, State.ROLLED_BACK.value], limit=10)
     for_me = [c for c in waiting if approvable_roles(ctx, c)]
     start = _plant_midnight(ctx)
     ahead = web_schedule.week_ahead(uow, ctx, start, start + timedelta(days=7))

@@ -98,6 +98,7 @@ class RecordCache:
         if missing:
             for record in uow.web_reads.change_records(ids=[v[0] for v in missing], limit=len(missing)):
                 record.facts = facts_of(record)  # what approvals are checked against, made once per version
+                record.roles_for = {}  # (id(policy), person) -> the roles they may decide in (dashboard.py)
                 key = (record.id, record.row_version, record.updated_at)
                 self._records.put(key, record)
                 found[record.id] = record

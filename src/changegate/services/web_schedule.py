@@ -149,6 +149,6 @@ def week_ahead(uow: UnitOfWork, ctx: Context, start: datetime, end: datetime) ->
         CalendarEntryOut(kind="change", name=c.title, rule=c.type, environment=c.environment, start=c.planned_start,
                          end=c.planned_start + timedelta(minutes=c.estimated_downtime_minutes or 0), timezone="UTC",
                          change=format_ref(c.id), state=c.state)
-        for c in uow.changes.scheduled_between(start, end)]
+        for c in uow.web_reads.holding_slots(start, end)]
     key = lambda e: (e.start, e.kind, e.environment, e.name)  # noqa: E731 (schedule.calendar's order)
     return WeekAhead(sorted(scheduled, key=key), sorted(restrictions, key=key))

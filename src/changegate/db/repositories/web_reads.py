@@ -9,6 +9,7 @@ them unchanged. Read-only: nothing here is attached to the session.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Sequence
 
@@ -92,7 +93,7 @@ class WebReads:
             self._children(records, full=full)
         return list(records.values())
 
-    def change_versions(self, *, states: Sequence[str] = (), types: Sequence[str] = (),
+    def change_versions(self, *, states: Sequence[str] = (), types: Sequence[str] = (), requester: str | None = None,
                         limit: int = 50) -> list[tuple[int, int, object]]:
         """(id, row_version, updated_at) of the newest ``limit`` changes matching the filters, newest first:
         what tells a kept record (services/web_cache.py: RecordCache) from a changed one. Every write to a
@@ -102,7 +103,21 @@ class WebReads:
             stmt = stmt.where(Change.state.in_(list(states)))
         if types:
             stmt = stmt.where(Change.type.in_(list(types)))
+        if requester:
+            stmt = stmt.where(Change.requester == requester)
         return [tuple(row) for row in self.s.execute(stmt.order_by(Change.id.desc()).limit(limit))]
+
+    def holding_slots(self, start, end) -> list[SimpleNamespace]:
+        """The changes holding a slot (scheduled or being implemented) that overlaps ``start``–``end``, by start:
+        what ``ChangeRepository.scheduled_between`` selects, as plain records without their items (the
+        dashboard lists them)."""
+        stmt = (select(Change.id, Change.title, Change.type, Change.environment, Change.state, Change.planned_start,
+                       Change.estimated_downtime_minutes)
+                .where(Change.state.in_(["scheduled", "implementing"]), Change.planned_start.is_not(None),
+                       Change.planned_start < end)
+                .order_by(Change.planned_start))
+        return [r for r in (SimpleNamespace(**row._asdict()) for row in self.s.execute(stmt))
+                if r.planned_start + timedelta(minutes=r.estimated_downtime_minutes or 0) > start]
 
     def change_version(self, change_id: int) -> tuple[int, int, object] | None:
         """(id, row_version, updated_at) of one change, or None: whether a kept record is still the change."""
