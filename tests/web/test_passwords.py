@@ -116,6 +116,16 @@ def test_a_new_password_ends_the_sessions_begun_with_the_old_one(runtime, clock)
         _check(runtime, "ines.itmgr", secret)
 
 
+def test_old_session_rows_are_dropped_at_the_next_sign_in(runtime, clock):
+    _session(runtime, "ines.itmgr")
+    clock.advance(days=30, hours=7)  # expired 29 days and 23 hours ago: kept
+    _session(runtime, "ines.itmgr")
+    clock.advance(hours=2)  # the first expired more than 30 days ago: dropped
+    _session(runtime, "ines.itmgr")
+    with runtime.uow(write=False) as uow:
+        assert len(uow.credentials.open_sessions("ines.itmgr", clock.now - timedelta(days=40))) == 2
+
+
 def test_a_session_expires_after_its_hours(runtime, clock):
     secret = _session(runtime, "ines.itmgr")
     clock.advance(hours=7, minutes=59)

@@ -21,6 +21,7 @@ from ..db.uow import UnitOfWork
 from .context import Context
 
 SESSION_LIFETIME = timedelta(hours=8)  # web/session.py's cookie lives as long
+KEPT_ROWS = timedelta(days=30)  # a session's row is dropped this long after it expired, at its person's next sign-in
 
 
 def _digest(secret: str) -> str:
@@ -30,6 +31,7 @@ def _digest(secret: str) -> str:
 def start(uow: UnitOfWork, person: Person, now: datetime, *, address: str, user_agent: str) -> str:
     """A new session for a person who just signed in; returns the secret for their cookie."""
     secret = secrets.token_urlsafe(32)
+    uow.credentials.forget_sessions(person.id, now - KEPT_ROWS)  # the table does not grow without end
     uow.credentials.add_session(WebSessionRecord(
         secret_hash=_digest(secret), person_id=person.id, started_at=now, expires_at=now + SESSION_LIFETIME,
         address=address[:64], user_agent=user_agent[:255]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ..models import WebCredential, WebSecret, WebSessionRecord
 from .base import Repository
@@ -62,3 +62,9 @@ class CredentialRepository(Repository[WebCredential]):
             update(WebSessionRecord).where(WebSessionRecord.person_id == person_id,
                                            WebSessionRecord.ended_at.is_(None), WebSessionRecord.expires_at > now)
             .values(ended_at=now, ended_by=by).execution_options(synchronize_session=False)).rowcount
+
+    def forget_sessions(self, person_id: str, expired_before: datetime) -> None:
+        """Drop the person's session rows that expired before then (their ending is in the audit chain)."""
+        self.s.execute(delete(WebSessionRecord).where(WebSessionRecord.person_id == person_id,
+                                                      WebSessionRecord.expires_at < expired_before)
+                       .execution_options(synchronize_session=False))
