@@ -82,8 +82,8 @@ KEPT_RECORDS = 4096  # per process; a record of a change with its items, approva
 
 
 class RecordCache:
-    """Plain change records (db/repositories/web_reads.py) kept per process, keyed by (id, row_version,
-    updated_at): every write to a change or to its approvals, evidence or comments bumps its row_version
+    """Plain change records (db/repositories/web_reads.py) kept per process, keyed by (id, row_version): every
+    write to a change or to its approvals, evidence or comments bumps its row_version
     (``ChangeRepository.touch``), so a kept record is the record as stored. The dashboard and the queue look
     at hundreds of waiting changes; after a write, only the changed ones are read again."""
 
@@ -99,7 +99,7 @@ class RecordCache:
             for record in uow.web_reads.change_records(ids=[v[0] for v in missing], limit=len(missing)):
                 record.facts = facts_of(record)  # what approvals are checked against, made once per version
                 record.roles_for = {}  # (id(policy), person) -> the roles they may decide in (dashboard.py)
-                key = (record.id, record.row_version, record.updated_at)
+                key = (record.id, record.row_version)
                 self._records.put(key, record)
                 found[record.id] = record
         return [found[v[0]] for v in versions if v[0] in found]
@@ -111,7 +111,7 @@ KEPT_HISTORIES = 512
 
 class PageParts:
     """What a fresh change page reads that a write elsewhere rarely changes, kept per process: the change's
-    record with its evidence previews, by (id, row_version, updated_at) as RecordCache keeps records; and each
+    record with its evidence previews, by (id, row_version) as RecordCache keeps records; and each
     change's audit history, which only grows: the kept events are checked by the last one's hash, and only the
     newer ones are read."""
 

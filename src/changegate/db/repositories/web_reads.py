@@ -33,6 +33,7 @@ def _rows(model, columns: tuple[str, ...]):
     return select(model.change_id, *(getattr(model, c) for c in columns))
 
 
+_VERSIONS_SQL: dict[tuple, object] = {}  # (dialect, states, types, by requester, limit) -> the compiled statement
 _SESSION_COLUMNS = ("person_id", "expires_at", "ended_at")
 _SESSION_SQL: dict[str, tuple[str, bool]] = {}
 
@@ -94,18 +95,30 @@ class WebReads:
         return list(records.values())
 
     def change_versions(self, *, states: Sequence[str] = (), types: Sequence[str] = (), requester: str | None = None,
-                        limit: int = 50) -> list[tuple[int, int, object]]:
-        """(id, row_version, updated_at) of the newest ``limit`` changes matching the filters, newest first:
-        what tells a kept record (services/web_cache.py: RecordCache) from a changed one. Every write to a
-        change or its approvals, evidence and comments bumps its row_version."""
-        stmt = select(Change.id, Change.row_version, Change.updated_at)
-        if states:
-            stmt = stmt.where(Change.state.in_(list(states)))
-        if types:
-            stmt = stmt.where(Change.type.in_(list(types)))
-        if requester:
-            stmt = stmt.where(Change.requester == requester)
-        return [tuple(row) for row in self.s.execute(stmt.order_by(Change.id.desc()).limit(limit))]
+                        limit: int = 50) -> list[tuple[int, int]]:
+        """(id, row_version) of the newest ``limit`` changes matching the filters, newest first: what tells a
+        kept record (services/web_cache.py: RecordCache) from a changed one. Every write to a change or its
+        approvals, evidence and comments bumps its row_version. The SQL is compiled once per dialect and
+        filter shape (the states, types and limit come from the code; the requester is a parameter) and run on
+        the driver: hundreds of rows are read per dashboard, so SQLAlchemy's per-row work showed."""
+        conn = self.s.connection()
+        key = (conn.dialect.name, tuple(states), tuple(types), requester is not None, limit)
+        if key not in _VERSIONS_SQL:
+            stmt = select(Change.id, Change.row_version)
+            if states:
+                stmt = stmt.where(Change.state.in_(list(states)))
+            if types:
+                stmt = stmt.where(Change.type.in_(list(types)))
+            if requester is not None:
+                stmt = stmt.where(Change.requester == bindparam("requester"))
+            stmt = stmt.order_by(Change.id.desc()).limit(limit)
+            # render_postcompile: the IN lists become plain parameters, so the SQL text is final
+            _VERSIONS_SQL[key] = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        compiled = _VERSIONS_SQL[key]
+        params = compiled.construct_params({"requester": requester} if requester is not None else None)
+        rows = conn.exec_driver_sql(str(compiled), tuple(params[k] for k in compiled.positiontup)
+                                    if compiled.positional else params)
+        return [tuple(row) for row in rows]
 
     def holding_slots(self, start, end) -> list[SimpleNamespace]:
         """The changes holding a slot (scheduled or being implemented) that overlaps ``start``–``end``, by start:
@@ -119,10 +132,9 @@ class WebReads:
         return [r for r in (SimpleNamespace(**row._asdict()) for row in self.s.execute(stmt))
                 if r.planned_start + timedelta(minutes=r.estimated_downtime_minutes or 0) > start]
 
-    def change_version(self, change_id: int) -> tuple[int, int, object] | None:
-        """(id, row_version, updated_at) of one change, or None: whether a kept record is still the change."""
-        row = self.s.execute(select(Change.id, Change.row_version, Change.updated_at)
-                             .where(Change.id == change_id)).first()
+    def change_version(self, change_id: int) -> tuple[int, int] | None:
+        """(id, row_version) of one change, or None: whether a kept record is still the change."""
+        row = self.s.execute(select(Change.id, Change.row_version).where(Change.id == change_id)).first()
         return tuple(row) if row is not None else None
 
     def events_from(self, entity: str, first_seq: int) -> list[SimpleNamespace]:
