@@ -28,7 +28,7 @@ KEPT_TEXT = 256 * 1024  # characters: a change page whose previews hold more is 
 
 def generation(uow: UnitOfWork) -> int:
     """The audit chain's head: what every write moves (read it first in the unit of work)."""
-    return uow.audit.head()[0]
+    return uow.web_reads.head()
 
 
 def minute(now: datetime) -> datetime:

@@ -94,6 +94,10 @@ class WebReads:
             self._children(records, full=full)
         return list(records.values())
 
+    def head(self) -> int:
+        """The audit chain's head (its last seq): the key of the views kept. Plain SQL, the same on both engines."""
+        return self.s.connection().exec_driver_sql("SELECT last_seq FROM audit_head WHERE id = 1").scalar_one()
+
     def change_versions(self, *, states: Sequence[str] = (), types: Sequence[str] = (), requester: str | None = None,
                         limit: int = 50) -> list[tuple[int, int]]:
         """(id, row_version) of the newest ``limit`` changes matching the filters, newest first: what tells a
