@@ -48,6 +48,7 @@ def test_main_pages_have_no_serious_accessibility_violation(browser, server, run
                  "dana.dev": {"change-as-requester": f"/changes/{ref}", "new-change": "/changes/new",
                               "edit-draft": f"/changes/{draft}/edit"},
                  "chris.change": {"calendar-slots": f"/calendar?change={ready}", "change-to-assess": f"/changes/{ref}",
+                                  "sessions": "/sessions",
                                   "calendar-holidays": "/calendar?start=2026-12-21"},
                  "rene.release": {"run": f"/changes/{deploy}/run", "change-with-run": f"/changes/{deploy}"},
                  "audrey.audit": {"audit-verified": "/audit?verify=true"}}

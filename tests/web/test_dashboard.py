@@ -82,3 +82,64 @@ def test_may_asks_about_one_change_as_authorize_does_without_auditing(runtime):
     assert not dana.may(Permission.CHANGE_IMPLEMENT, environment="prod")  # a developer never deploys to prod
     with runtime.uow(write=False) as uow:
         assert uow.audit.head()[0] == events  # asking is not an attempt: nothing audited
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_week_ahead_lists_what_the_calendar_does(runtime, clock):
+    """The dashboard reads the week through web_schedule.week_ahead (no windows, no conflicts; the policy's
+    blackouts kept for the day): the same scheduled changes and restrictions in force as schedule.calendar."""
+    from datetime import datetime, timedelta, timezone
+
+    from test_calendar import scheduled_change
+
+    from changegate.schemas.schedule import FreezeIn
+    from changegate.services import schedule, web_schedule
+
+    scheduled_change(runtime)
+    clock.now = datetime(2026, 12, 1, 5, 10, tzinfo=timezone.utc)  # 06:10 in Berlin: the shift change's blackout
+    start = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)
+    end = start + timedelta(days=7)
+
+    def both():
+        ctx = runtime.context("chris.change")
+        with runtime.uow(write=False) as uow:
+            cal = schedule.calendar(uow, ctx, start, end)
+            ahead = web_schedule.week_ahead(uow, ctx, start, end)
+        in_force = [e for e in cal.entries if e.kind == "blackout" and e.start <= ctx.now < e.end]
+        shown = lambda e: (e.name, e.environment, e.start, e.end, e.change, e.state, e.emergency_override)  # noqa: E731
+        assert [shown(e) for e in ahead.restrictions_now] == [shown(e) for e in in_force]
+        assert [shown(e) for e in ahead.scheduled] == [shown(e) for e in cal.entries if e.kind == "change"]
+        return ahead
+
+    assert {e.name for e in both().restrictions_now} == {"shift-change"}
+    with runtime.uow() as uow:
+        schedule.add_freeze(uow, runtime.context("chris.change"), FreezeIn(
+            name="line 3 audit", start=clock.now - timedelta(hours=1), end=clock.now + timedelta(days=2),
+            reason="auditors on site", environments=["prod"]))
+    assert {e.name for e in both().restrictions_now} == {"shift-change", "line 3 audit"}
+    assert len(both().scheduled) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_dashboard_from_kept_records_is_the_dashboard_read_afresh(runtime):
+    """services/web_cache.RecordCache keeps records by row version (and the roles a person may decide in): after
+    each write the kept dashboard is the one read from scratch."""
+    from changegate.schemas.changes import ApprovalIn
+    from changegate.services import changes, web_cache
+
+    kept = web_cache.RecordCache()
+    first, second = assessed_change(runtime), assessed_change(runtime, requester="ivy.itdev")
+
+    def same(person: str):
+        with runtime.uow(write=False) as uow:
+            board = dashboard.dashboard(uow, runtime.context(person), kept)
+        with runtime.uow(write=False) as uow:
+            assert board == dashboard.dashboard(uow, runtime.context(person))
+        return board
+
+    assert [c.ref for c in same("ines.itmgr").waiting_for_me] == [second, first]
+    assert [c.ref for c in same("ivy.itdev").mine] == [second]
+    with runtime.uow() as uow:
+        changes.decide_approval(uow, runtime.context("ines.itmgr"), first, ApprovalIn(role="it_manager"))
+    assert [c.ref for c in same("ines.itmgr").waiting_for_me] == [second]
+    assert [c.ref for c in same("omar.ops").waiting_for_me] == [second, first]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from changegate.core.errors import Forbidden, InvalidInput, Unauthenticated
-from changegate.services import passwords
+from changegate.services import passwords, web_sessions
 
 GOOD = "a long enough password"
 
@@ -93,15 +93,46 @@ def test_a_one_time_link_sets_the_password_once_and_expires(runtime, clock):
         passwords.create_link(uow, runtime.context("omar.ops"), "ines.itmgr")
 
 
+def _session(runtime, person: str) -> str:
+    with runtime.uow() as uow:
+        return web_sessions.start(uow, runtime.person(person), runtime.clock(), address="127.0.0.1", user_agent="test")
+
+
+def _check(runtime, person: str, secret: str):
+    with runtime.uow(write=False) as uow:
+        return web_sessions.check(uow, runtime.policy, person, secret, runtime.clock())
+
+
 def test_a_new_password_ends_the_sessions_begun_with_the_old_one(runtime, clock):
     set_(runtime, "chris.change", "ines.itmgr")
-    stamp = sign_in(runtime, "ines.itmgr").stamp
-    with runtime.uow(write=False) as uow:
-        assert passwords.session_person(uow, runtime.policy, "ines.itmgr", stamp).id == "ines.itmgr"
+    assert sign_in(runtime, "ines.itmgr").person is not None
+    secret = _session(runtime, "ines.itmgr")
+    assert _check(runtime, "ines.itmgr", secret).person.id == "ines.itmgr"
+    with pytest.raises(Unauthenticated, match="session ended"):
+        _check(runtime, "omar.ops", secret)  # the cookie's person must be the session's
     clock.advance(seconds=1)
     set_(runtime, "ines.itmgr", "ines.itmgr", "her brand new password")
-    with pytest.raises(Unauthenticated, match="session ended"), runtime.uow(write=False) as uow:
-        passwords.session_person(uow, runtime.policy, "ines.itmgr", stamp)
+    with pytest.raises(Unauthenticated, match="session ended"):
+        _check(runtime, "ines.itmgr", secret)
+
+
+def test_old_session_rows_are_dropped_at_the_next_sign_in(runtime, clock):
+    _session(runtime, "ines.itmgr")
+    clock.advance(days=30, hours=7)  # expired 29 days and 23 hours ago: kept
+    _session(runtime, "ines.itmgr")
+    clock.advance(hours=2)  # the first expired more than 30 days ago: dropped
+    _session(runtime, "ines.itmgr")
+    with runtime.uow(write=False) as uow:
+        assert len(uow.credentials.open_sessions("ines.itmgr", clock.now - timedelta(days=40))) == 2
+
+
+def test_a_session_expires_after_its_hours(runtime, clock):
+    secret = _session(runtime, "ines.itmgr")
+    clock.advance(hours=7, minutes=59)
+    assert _check(runtime, "ines.itmgr", secret).person.id == "ines.itmgr"
+    clock.advance(minutes=1)
+    with pytest.raises(Unauthenticated, match="session ended"):
+        _check(runtime, "ines.itmgr", secret)
 
 
 def test_the_session_key_is_made_once_and_shared(runtime):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 import re
 
 from playwright.sync_api import expect
@@ -58,3 +60,38 @@ def test_a_change_page_with_much_text_is_not_kept():
     for view in (big, big, small, small):
         cache.get(id(view), lambda v=view: made.append(v) or v, web_cache.small_enough)
     assert made == [big, big, small]  # the big one was built each time; the small one once
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_kept_page_parts_follow_every_write(runtime):
+    """The change page's kept record (by row version) and history (grown from its last event) are always what
+    a page read from scratch shows: after a refused attempt (an event without a write to the change) too."""
+    from changegate.core.errors import Forbidden
+    from changegate.services import dashboard
+
+    ref = assessed_change(runtime)
+    parts = web_cache.PageParts()
+
+    def both():
+        with runtime.uow(write=False) as uow:
+            kept = dashboard.change_page(uow, runtime.context("ines.itmgr"), ref, parts)
+        with runtime.uow(write=False) as uow:
+            fresh = dashboard.change_page(uow, runtime.context("ines.itmgr"), ref)
+        assert (kept.change, kept.history, kept.previews) == (fresh.change, fresh.history, fresh.previews)
+        return kept
+
+    events = len(both().history)
+    with pytest.raises(Forbidden), runtime.uow() as uow:  # her own change: refused and audited
+        changes.decide_approval(uow, runtime.context("dana.dev"), ref, ApprovalIn(role="it_manager"))
+    assert [e.action for e in both().history[events:]] == ["change.approve.refused"]
+    with runtime.uow() as uow:
+        changes.add_comment(uow, runtime.context("omar.ops"), ref, CommentIn(body="Line 3 stops at noon."))
+    page = both()
+    assert [c.body for c in page.change.comments] == ["Line 3 stops at noon."]
+    assert page.history[-1].action == "comment.added"
+    assert both().history == page.history  # read again: nothing new
+    # A kept history whose last event is not in the database as kept (a restored backup): read again whole.
+    from types import SimpleNamespace
+
+    parts._histories.put(f"change:{ref.removeprefix('CHG-')}", (["not this"], SimpleNamespace(seq=1, hash="0" * 64)))
+    assert both().history == page.history

@@ -435,3 +435,20 @@ class ReadVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebSessionRecord(Base):
+    """A signed-in web session (issue 16): the cookie carries a random secret, only its SHA-256 is kept.
+    Every page checks the row, so ending it (sign-out, a new password, a token manager) holds at once."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    address: Mapped[str] = mapped_column(String(64), default="")  # the client's address at sign-in
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by: Mapped[str | None] = mapped_column(String(64))

@@ -19,6 +19,7 @@ from ..core.policy.model import Permission, Person, Policy
 from ..db.models import WebCredential
 from ..db.uow import UnitOfWork
 from ..schemas.passwords import MAX_PASSWORD_LENGTH, PasswordIn, PasswordLinkIn, PasswordLinkOut, PasswordSetOut
+from . import web_sessions
 from .context import Context
 
 MIN_PASSWORD_LENGTH = 12
@@ -91,7 +92,8 @@ def set_password(uow: UnitOfWork, ctx: Context, person_id: str, password: str) -
     _person_who_may_sign_in(ctx.policy, person_id)
     check_password_shape(password)
     _store_password(_credential(uow, person_id, ctx.now), password, ctx.now)
-    _audit(uow, ctx.actor.id, "password.set", person_id, ctx.now)
+    ended = web_sessions.end_all(uow, person_id, ctx.actor.id, ctx.now)
+    _audit(uow, ctx.actor.id, "password.set", person_id, ctx.now, {"sessions_ended": ended} if ended else None)
 
 
 def create_link(uow: UnitOfWork, ctx: Context, person_id: str, validity: timedelta = LINK_VALIDITY) -> str:
@@ -126,7 +128,9 @@ def redeem_link(uow: UnitOfWork, policy: Policy, secret: str, password: str, now
     check_password_shape(password)
     row = uow.credentials.by_link(_digest(secret), for_update=True)
     _store_password(row, password, now)
-    _audit(uow, person.id, "password.set", person.id, now, {"by": "one-time link"})
+    ended = web_sessions.end_all(uow, person.id, person.id, now)
+    _audit(uow, person.id, "password.set", person.id, now,
+           {"by": "one-time link", **({"sessions_ended": ended} if ended else {})})
     return person
 
 
@@ -136,7 +140,6 @@ class SignIn:
 
     person: Person | None
     message: str = ""
-    stamp: str = ""  # when the password was set: a session outlives no password change
 
 
 def _refuse(uow: UnitOfWork, person_id: str, now: datetime, reason: str, message: str = _WRONG) -> SignIn:
@@ -167,17 +170,7 @@ def sign_in(uow: UnitOfWork, policy: Policy, person_id: str, password: str, now:
         return _refuse(uow, person_id, now, "wrong password")
     row.failed_attempts, row.locked_until, row.updated_at = 0, None, now
     _audit(uow, person_id, "signin.succeeded", person_id, now)
-    return SignIn(person, stamp=row.password_set_at.isoformat())
-
-
-def session_person(uow: UnitOfWork, policy: Policy, person_id: str, stamp: str) -> Person:
-    """The person a web session stands for, checked afresh on every page: still in the policy, and
-    the password unchanged since the session began (setting a password ends other sessions)."""
-    person = policy.person(person_id)
-    row = uow.credentials.for_person(person_id) if person else None
-    if person is None or row is None or row.password_set_at is None or row.password_set_at.isoformat() != stamp:
-        raise Unauthenticated("your session ended; sign in again")
-    return person
+    return SignIn(person)
 
 
 SESSION_SECRET = "session"

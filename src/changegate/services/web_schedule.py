@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 
 from ..core.changes.lifecycle import Action
 from ..core.policy.model import Permission
+from ..core.changes.entities import format_ref
+from ..core.schedule import engine
 from ..core.schedule.policy import HolidaysBlackout, holiday_names
 from ..db.uow import UnitOfWork
 from ..schemas.changes import ChangeFilter, ChangeSummaryOut
-from ..schemas.schedule import CalendarOut, SlotOut, SlotQuery
+from ..schemas.schedule import CalendarEntryOut, CalendarOut, SlotOut, SlotQuery
 from . import schedule
 from .changes import ACTION_PERMISSION
 from .context import Context
@@ -101,3 +103,52 @@ def waiting_for_slot(uow: UnitOfWork, ctx: Context, environment: str) -> list[Ch
         return []
     rows, _ = uow.changes.search(ChangeFilter(state=["authorized"], environment=[environment], limit=WAITING_SHOWN))
     return [change_summary_out(ctx, c) for c in rows if scheduling_action(ctx, c)]
+
+
+@dataclass
+class WeekAhead:
+    scheduled: list[CalendarEntryOut]  # changes holding a slot in the range, by start
+    restrictions_now: list[CalendarEntryOut]  # blackouts and freezes in force now, clipped to the range
+
+
+# (id(policy), environment, start, end) -> (the policy, its own blackouts): the policy is kept with them, so
+# its id is not reused by another policy while they are kept
+_POLICY_BLACKOUTS: dict[tuple, tuple] = {}
+
+
+def _blackouts(ctx: Context, environment: str, start: datetime, end: datetime, freezes: list) -> list:
+    """The blackout entries of ``schedule.calendar`` (the engine's calendar_entries) for one environment. Those
+    of the policy alone depend on nothing but the range, which changes once a day: kept per process. With
+    freezes in the range (rare), computed afresh with them."""
+    if freezes:
+        return [e for e in engine.calendar_entries(ctx.policy.schedule, environment, start, end, freezes)
+                if e.kind == "blackout"]
+    key = (id(ctx.policy), environment, start, end)
+    policy, found = _POLICY_BLACKOUTS.get(key, (None, None))
+    if policy is not ctx.policy:
+        if len(_POLICY_BLACKOUTS) > 64:
+            _POLICY_BLACKOUTS.clear()
+        found = [e for e in engine.calendar_entries(ctx.policy.schedule, environment, start, end)
+                 if e.kind == "blackout"]
+        _POLICY_BLACKOUTS[key] = (ctx.policy, found)
+    return found
+
+
+def week_ahead(uow: UnitOfWork, ctx: Context, start: datetime, end: datetime) -> WeekAhead:
+    """What the dashboard shows of the calendar (``schedule.calendar`` from ``start`` to ``end``, every
+    environment): the scheduled changes and the blackouts and freezes in force now. Not the windows nor the
+    conflicts, which the calendar page shows: building them was most of a fresh dashboard's time."""
+    ctx.require(Permission.CHANGE_READ)
+    freezes = schedule._freezes(uow, start, end)
+    restrictions = [
+        CalendarEntryOut(kind=e.kind, name=e.name, rule=e.rule, environment=env, start=e.start, end=e.end,
+                         timezone=e.timezone, emergency_override=e.emergency_override, description=e.description)
+        for env in ctx.policy.environments for e in _blackouts(ctx, env, start, end, freezes)
+        if e.start <= ctx.now < e.end]
+    scheduled = [
+        CalendarEntryOut(kind="change", name=c.title, rule=c.type, environment=c.environment, start=c.planned_start,
+                         end=c.planned_start + timedelta(minutes=c.estimated_downtime_minutes or 0), timezone="UTC",
+                         change=format_ref(c.id), state=c.state)
+        for c in uow.web_reads.holding_slots(start, end)]
+    key = lambda e: (e.start, e.kind, e.environment, e.name)  # noqa: E731 (schedule.calendar's order)
+    return WeekAhead(sorted(scheduled, key=key), sorted(restrictions, key=key))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from ..core.errors import InvalidInput, Unauthenticated
-from ..services import passwords
+from ..services import passwords, web_sessions
 from .deps import RT, csrf_guard
 from .errors import PageRoute
 from .render import render
@@ -38,16 +38,23 @@ def sign_in_page(request: Request, next: str = "/") -> Response:
 def sign_in(request: Request, rt: RT, person: Field64, password: Password, next: Annotated[str, Form()] = "/"
             ) -> Response:
     with rt.uow() as uow:
-        outcome = passwords.sign_in(uow, rt.policy, person.strip(), password, rt.clock())
+        outcome = passwords.sign_in(uow, rt.policy, person.strip(), password, now := rt.clock())
+        if outcome.person is not None:
+            secret = web_sessions.start(uow, outcome.person, now, address=request.client.host if request.client else "",
+                                        user_agent=request.headers.get("user-agent", ""))
     if outcome.person is None:
         return render(request, "sign_in.html", status_code=401, next=_local(next), person=person,
                       message=outcome.message)
-    request.state.web.sign_in(outcome.person.id, outcome.stamp)
+    request.state.web.sign_in(outcome.person.id, secret)
     return RedirectResponse(_local(next), status_code=303)
 
 
 @router.post("/sign-out")
-def sign_out(request: Request) -> Response:
+def sign_out(request: Request, rt: RT) -> Response:
+    """Ends the session's row too: a copy of the cookie is worthless afterwards."""
+    if request.state.web.secret:
+        with rt.uow() as uow:
+            web_sessions.sign_out(uow, request.state.web.secret, rt.clock())
     request.state.web.sign_out()
     return RedirectResponse("/sign-in", status_code=303)
 

@@ -7,13 +7,14 @@ Each handler opens a unit of work, calls services, and renders a template; a POS
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Callable, TypeVar
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from pydantic import ValidationError
-from starlette.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..core.audit import parse_anchor
 from ..core.changes.entities import ChangeType, ReleaseLevel, State
@@ -21,10 +22,15 @@ from ..core.errors import InvalidInput
 from ..schemas.changes import ApprovalIn, AssessIn, ChangeFilter, CommentIn, TransitionIn
 from ..schemas.common import problems
 from ..services import audit, changes, dashboard, web_cache, web_changes
+from ..services.context import Context
+from ..services.runtime import Runtime
 from .auth import _local
+from .cmdb import item_link
 from .deps import RT, Viewer, csrf_guard
 from .errors import PageRoute
-from .render import render
+from .render import page_html, render
+
+T = TypeVar("T")
 
 router = APIRouter(route_class=PageRoute, dependencies=[Depends(csrf_guard)], include_in_schema=False)
 
@@ -49,13 +55,51 @@ def _views(request: Request) -> web_cache.ViewCache:
     return state.web_views
 
 
+def _records(request: Request) -> web_cache.RecordCache:
+    state = request.app.state
+    if getattr(state, "web_records", None) is None:
+        state.web_records = web_cache.RecordCache()
+    return state.web_records
+
+
+def _parts(request: Request) -> web_cache.PageParts:
+    state = request.app.state
+    if getattr(state, "web_parts", None) is None:
+        state.web_parts = web_cache.PageParts()
+    return state.web_parts
+
+
+async def kept_page(request: Request, ctx: Context, rt: Runtime, key: tuple, build: Callable[[object], T],
+                    template: str, data: Callable[[T], dict], keep: Callable[[T], bool] = lambda view: True) -> Response:
+    """A page kept as HTML while nothing is written (services/web_cache.py): keyed by what it shows (``key``:
+    the page and the person), the minute, the audit chain's head (read with the session's check, deps.viewer)
+    and the session's CSRF token (in its forms). A kept page costs that one statement and no thread-pool trip
+    on SQLite. Otherwise the view is built in one snapshot whose own head keys it. A page carrying a one-time
+    notice is never kept."""
+    session, views = request.state.web, _views(request)
+    key = (*key, web_cache.minute(ctx.now), session.csrf)
+    if not session.flash:
+        html = views.peek((*key, request.state.head))
+        if html is not None:
+            return HTMLResponse(html)
+
+    def make() -> tuple[int, T]:
+        with rt.uow(write=False) as uow:
+            uow.read_snapshot()
+            return web_cache.generation(uow), build(uow)
+
+    head, view = await run_in_threadpool(make)
+    noticed = bool(session.flash)
+    html = page_html(request, template, me=ctx.actor, **data(view)).encode()
+    if not noticed and keep(view):
+        views.put((*key, head), html)
+    return HTMLResponse(html)
+
+
 @router.get("/")
-def dashboard_page(request: Request, ctx: Viewer, rt: RT) -> Response:
-    with rt.uow(write=False) as uow:
-        uow.read_snapshot()
-        key = ("dashboard", ctx.actor.id, web_cache.generation(uow), web_cache.minute(ctx.now))
-        board = _views(request).get(key, lambda: dashboard.dashboard(uow, ctx))
-    return render(request, "dashboard.html", me=ctx.actor, board=board, tz=ctx.policy.schedule.timezone)
+async def dashboard_page(request: Request, ctx: Viewer, rt: RT) -> Response:
+    return await kept_page(request, ctx, rt, ("dashboard", ctx.actor.id), lambda uow: dashboard.dashboard(uow, ctx, _records(request)),
+                           "dashboard.html", lambda board: {"board": board, "tz": ctx.policy.schedule.timezone})
 
 
 @router.get("/changes")
@@ -104,13 +148,14 @@ def _local_day(value: str, field: str, zone: str) -> datetime | None:
 
 
 @router.get("/changes/{ref}")
-def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
-    with rt.uow(write=False) as uow:
-        uow.read_snapshot()
-        key = ("change", ref.upper(), ctx.actor.id, web_cache.generation(uow), web_cache.minute(ctx.now))
-        view = _views(request).get(key, lambda: dashboard.change_page(uow, ctx, ref), web_cache.small_enough)
-    return render(request, "change.html", me=ctx.actor, view=view, c=view.change, previews=view.previews, preview_bytes=dashboard.PREVIEW_BYTES,
-                  images=_IMAGE_TYPES, tz=ctx.policy.schedule.timezone_for(view.change.environment))
+async def change_page(request: Request, ref: str, ctx: Viewer, rt: RT) -> Response:
+    def data(view: dashboard.ChangePage) -> dict:
+        return {"view": view, "c": view.change, "previews": view.previews, "preview_bytes": dashboard.PREVIEW_BYTES,
+                "images": _IMAGE_TYPES, "tz": ctx.policy.schedule.timezone_for(view.change.environment),
+                "item_link": item_link}
+
+    return await kept_page(request, ctx, rt, ("change", ref.upper(), ctx.actor.id),
+                           lambda uow: dashboard.change_page(uow, ctx, ref, _parts(request)), "change.html", data, web_cache.small_enough)
 
 
 @router.get("/changes/{ref}/run")
@@ -120,7 +165,7 @@ def run_page(request: Request, ref: str, ctx: Viewer, rt: RT, follow: bool = Fal
     with rt.uow(write=False) as uow:
         view = web_changes.run_page(uow, ctx, ref)
     return render(request, "run.html", me=ctx.actor, view=view, r=view.run, refresh=web_changes.REFRESH_SECONDS,
-                  follow=follow,
+                  follow=follow, live_seconds=web_changes.LIVE_SECONDS,
                   tz=ctx.policy.schedule.timezone_for(view.run.environment))
 
 
@@ -139,7 +184,7 @@ def evidence(ref: str, evidence_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ct
 @router.get("/approvals")
 def approval_queue(request: Request, ctx: Viewer, rt: RT) -> Response:
     with rt.uow(write=False) as uow:
-        queue = dashboard.approval_queue(uow, ctx)
+        queue = dashboard.approval_queue(uow, ctx, _records(request))
     return render(request, "approvals.html", me=ctx.actor, queue=queue, images=_IMAGE_TYPES)
 
 
@@ -155,8 +200,8 @@ def decide(request: Request, ref: str, ctx: Viewer, rt: RT, role: Annotated[str,
 
 
 def _planned(value: str, zone: str) -> datetime | None:
-    """A datetime-local field, read on the plant's wall clock; a value with an offset (a slot offered
-    by the page) is taken as it is."""
+    """A datetime-local field, read on the wall clock of ``zone`` (the change's environment's, as the form's
+    label says); a value with an offset (a slot offered by the page) is taken as it is."""
     if not value:
         return None
     try:
@@ -182,7 +227,7 @@ def act(request: Request, ref: str, ctx: Viewer, rt: RT, action: Annotated[str, 
                           emergency_plan=emergency_plan.replace("\r\n", "\n"))
             out = changes.assess(uow, ctx, ref, body)
         else:
-            zone = ctx.policy.schedule.timezone
+            zone = web_changes.schedule_zone(uow, ctx, ref) if planned_start else ""
             body = _model(TransitionIn, action=action, reason=reason, expected_version=expected_version,
                           planned_start=_planned(planned_start, zone))
             out = changes.transition(uow, ctx, ref, body)

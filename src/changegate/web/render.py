@@ -58,13 +58,22 @@ _env.filters["words"] = _words
 
 def render(request: Request, template: str, *, me: Person | None = None, status_code: int = 200,
            **data) -> HTMLResponse:
+    return HTMLResponse(page_html(request, template, me=me, **data), status_code=status_code)
+
+
+def page_html(request: Request, template: str, *, me: Person | None = None, **data) -> str:
     session = getattr(request.state, "web", None)
     ctx = getattr(request.state, "ctx", None)  # the signed-in person's context, set by deps.viewer
     me = me or (ctx.actor if ctx else None)
     may_create = ctx is not None and ctx.may(Permission.CHANGE_CREATE)
     may_audit = ctx is not None and ctx.may(Permission.AUDIT_READ)
-    html = _env.get_template(template).render(
+    return _env.get_template(template).render(
         request=request, me=me, may_create=may_create, may_audit=may_audit, version=__version__, csrf=session.csrf if session else "",
         flash=session.take_flash() if session else "", **data,
     )
-    return HTMLResponse(html, status_code=status_code)
+
+
+def fragment_html(template: str, **data) -> str:
+    """A partial template alone (no page around it, nothing taken from the session): what a page's script
+    puts in place (the run page's live body)."""
+    return _env.get_template(template).render(**data)

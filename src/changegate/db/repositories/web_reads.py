@@ -9,13 +9,16 @@ them unchanged. Read-only: nothing here is attached to the session.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
-from ..models import Approval, Change, ChangeItem, Comment, Evidence
+from ..engine import SINGLE_READ_OPTION
+from ..models import Approval, AuditEvent, AuditHead, Change, ChangeItem, Comment, Evidence, WebSessionRecord
+from .changes import convert
 
 _CHANGE_COLUMNS = tuple(Change.__table__.c)
 _APPROVAL_COLUMNS = ("id", "role", "approver", "decision", "reason", "retroactive", "created_at")
@@ -30,9 +33,44 @@ def _rows(model, columns: tuple[str, ...]):
     return select(model.change_id, *(getattr(model, c) for c in columns))
 
 
+_VERSIONS_SQL: dict[tuple, object] = {}  # (dialect, states, types, by requester, limit) -> the compiled statement
+_SESSION_COLUMNS = ("person_id", "expires_at", "ended_at")
+_SESSION_SQL: dict[str, tuple[str, bool]] = {}
+
+
+def _session_sql(dialect) -> tuple[str, bool]:
+    """The audit chain's head and the session row with that secret, if any: one statement, compiled once
+    per dialect (building and cache-keying it through SQLAlchemy cost more than running it)."""
+    if dialect.name not in _SESSION_SQL:
+        stmt = (select(AuditHead.last_seq, *(getattr(WebSessionRecord, c) for c in _SESSION_COLUMNS))
+                .select_from(AuditHead)
+                .outerjoin(WebSessionRecord, WebSessionRecord.secret_hash == bindparam("secret_hash"))
+                .where(AuditHead.id == literal_column("1")))
+        compiled = stmt.compile(dialect=dialect)
+        _SESSION_SQL[dialect.name] = (str(compiled), compiled.positional)
+    return _SESSION_SQL[dialect.name]
+
+
 class WebReads:
     def __init__(self, session: Session):
         self.s = session
+
+    def session_and_head(self, secret_hash: str) -> tuple[int, SimpleNamespace | None]:
+        """What every page reads first: the audit chain's head (the key of the views kept, services/web_cache.py)
+        and the web session with this secret's hash (None if unknown), in one statement. When it is the unit of
+        work's first statement it runs outside a transaction (a lone SELECT is its own snapshot), as the API's
+        change view does."""
+        if not self.s.in_transaction():
+            postgresql = self.s.get_bind().dialect.name == "postgresql"
+            conn = self.s.connection(execution_options={"isolation_level": "AUTOCOMMIT"} if postgresql
+                                     else {SINGLE_READ_OPTION: True})
+        else:
+            conn = self.s.connection()
+        sql, positional = _session_sql(conn.dialect)
+        head, *values = conn.exec_driver_sql(sql, (secret_hash,) if positional else {"secret_hash": secret_hash}).one()
+        if values[0] is None:
+            return head, None
+        return head, SimpleNamespace(**{c: convert(WebSessionRecord, c, v) for c, v in zip(_SESSION_COLUMNS, values)})
 
     def change_records(self, *, states: Sequence[str] = (), types: Sequence[str] = (),
                        requester: str | None = None, ids: Sequence[int] | None = None, limit: int = 50,
@@ -55,6 +93,61 @@ class WebReads:
         if records:
             self._children(records, full=full)
         return list(records.values())
+
+    def head(self) -> int:
+        """The audit chain's head (its last seq): the key of the views kept. Plain SQL, the same on both engines."""
+        return self.s.connection().exec_driver_sql("SELECT last_seq FROM audit_head WHERE id = 1").scalar_one()
+
+    def change_versions(self, *, states: Sequence[str] = (), types: Sequence[str] = (), requester: str | None = None,
+                        limit: int = 50) -> list[tuple[int, int]]:
+        """(id, row_version) of the newest ``limit`` changes matching the filters, newest first: what tells a
+        kept record (services/web_cache.py: RecordCache) from a changed one. Every write to a change or its
+        approvals, evidence and comments bumps its row_version. The SQL is compiled once per dialect and
+        filter shape (the states, types and limit come from the code; the requester is a parameter) and run on
+        the driver: hundreds of rows are read per dashboard, so SQLAlchemy's per-row work showed."""
+        conn = self.s.connection()
+        key = (conn.dialect.name, tuple(states), tuple(types), requester is not None, limit)
+        if key not in _VERSIONS_SQL:
+            stmt = select(Change.id, Change.row_version)
+            if states:
+                stmt = stmt.where(Change.state.in_(list(states)))
+            if types:
+                stmt = stmt.where(Change.type.in_(list(types)))
+            if requester is not None:
+                stmt = stmt.where(Change.requester == bindparam("requester"))
+            stmt = stmt.order_by(Change.id.desc()).limit(limit)
+            # render_postcompile: the IN lists become plain parameters, so the SQL text is final
+            _VERSIONS_SQL[key] = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        compiled = _VERSIONS_SQL[key]
+        params = compiled.construct_params({"requester": requester} if requester is not None else None)
+        rows = conn.exec_driver_sql(str(compiled), tuple(params[k] for k in compiled.positiontup)
+                                    if compiled.positional else params)
+        return [tuple(row) for row in rows]
+
+    def holding_slots(self, start, end) -> list[SimpleNamespace]:
+        """The changes holding a slot (scheduled or being implemented) that overlaps ``start``–``end``, by start:
+        what ``ChangeRepository.scheduled_between`` selects, as plain records without their items (the
+        dashboard lists them)."""
+        stmt = (select(Change.id, Change.title, Change.type, Change.environment, Change.state, Change.planned_start,
+                       Change.estimated_downtime_minutes)
+                .where(Change.state.in_(["scheduled", "implementing"]), Change.planned_start.is_not(None),
+                       Change.planned_start < end)
+                .order_by(Change.planned_start))
+        return [r for r in (SimpleNamespace(**row._asdict()) for row in self.s.execute(stmt))
+                if r.planned_start + timedelta(minutes=r.estimated_downtime_minutes or 0) > start]
+
+    def change_version(self, change_id: int) -> tuple[int, int] | None:
+        """(id, row_version) of one change, or None: whether a kept record is still the change."""
+        row = self.s.execute(select(Change.id, Change.row_version).where(Change.id == change_id)).first()
+        return tuple(row) if row is not None else None
+
+    def events_from(self, entity: str, first_seq: int) -> list[SimpleNamespace]:
+        """The audit events of ``entity`` from ``first_seq`` on, oldest first, as plain records (the events are
+        never changed once written: a page keeps those it read and asks only for the newer ones)."""
+        columns = ("seq", "at", "actor", "action", "entity", "before", "after", "detail", "hash")
+        stmt = (select(*(getattr(AuditEvent, c) for c in columns))
+                .where(AuditEvent.entity == entity, AuditEvent.seq >= first_seq).order_by(AuditEvent.seq))
+        return [SimpleNamespace(**row._asdict()) for row in self.s.execute(stmt)]
 
     def change_record(self, change_id: int) -> SimpleNamespace | None:
         """One change with every collection the change page shows, as a plain record: five short Core

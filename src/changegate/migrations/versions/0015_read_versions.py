@@ -1,7 +1,7 @@
 """the read version: one row every committed write moves, so each process can keep views it validates per request
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 Create Date: 2026-12-03 19:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0015'
-down_revision = '0010'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
