@@ -11,7 +11,7 @@ from changegate.core.cmdb.errors import ImportRejected
 from changegate.core.cmdb.formats import render
 from changegate.services import cmdb_files
 
-from conftest import ITEMS, RELATIONS  # noqa: F401 - tests/cmdb/conftest.py
+from plant_cmdb import ITEMS, RELATIONS  # noqa: F401 - tests/cmdb/plant_cmdb.py
 
 
 def run_import(rt, files, **kw):
