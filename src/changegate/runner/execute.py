@@ -43,8 +43,8 @@ def run_command(action: Action, timeout: float, stop: Stop = NEVER) -> Outcome:
     env = {**os.environ, **action.env}
     try:
         # A session of its own: on timeout the whole process group is killed, not only the shell.
-        proc = subprocess.Popen(argv, cwd=action.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = stop.start(argv, cwd=action.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         return Outcome(False, None, "", f"cannot start {argv[0]!r}: {exc.strerror or exc}")
     with stop.tracking(proc):  # a stop (lost lease, worker stopping) kills the whole group

@@ -54,15 +54,20 @@ class Stop:
         self._event.wait(max(0.0, seconds))
         self.check()
 
+    def start(self, argv: list[str], **popen) -> subprocess.Popen:
+        """Start a command and register it, under the lock that ``set`` takes: a stop either comes first (then
+        nothing starts: ``Stopped``) or finds the command registered and kills it before ``set`` returns."""
+        with self._lock:
+            if self._event.is_set():
+                raise Stopped(self.reason)
+            proc = subprocess.Popen(argv, **popen)
+            self._groups.add(proc)
+            return proc
+
     @contextmanager
     def tracking(self, proc: subprocess.Popen):
-        """Register a started command; killed at once if the stop came first."""
-        with self._lock:
-            self._groups.add(proc)
-            stopped = self._event.is_set()
+        """While a command started by ``start`` runs; unregistered when it ended."""
         try:
-            if stopped:
-                kill_group(proc, self.kill_grace)
             yield
         finally:
             with self._lock:
@@ -74,14 +79,14 @@ NEVER = Stop()  # for callers without a stop (dry runs, tools): never set
 
 def kill_group(proc: subprocess.Popen, grace: float) -> None:
     """SIGTERM to the command's whole process group, SIGKILL to what is left after ``grace`` seconds; returns
-    when no process of the group is left (or after another ``grace`` past the SIGKILL)."""
+    when no process of the group is left (or at most 5 s past the SIGKILL)."""
     pgid = proc.pid  # the command leads a session of its own: its pid is its group's id
     if not _signal(pgid, signal.SIGTERM):
         return
     if _gone_within(pgid, grace):
         return
     _signal(pgid, signal.SIGKILL)
-    _gone_within(pgid, max(grace, 1.0))
+    _gone_within(pgid, max(grace, 5.0))  # SIGKILL cannot be caught: only a loaded machine makes this wait
 
 
 def _signal(pgid: int, sig: int) -> bool:
