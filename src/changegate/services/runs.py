@@ -9,7 +9,6 @@ and a run survives the process that drives it.
 from __future__ import annotations
 
 import hashlib
-import time
 
 from ..core.changes.entities import TERMINAL_STATES, State, format_ref
 from ..core.changes.lifecycle import Action
@@ -18,7 +17,7 @@ from ..core.errors import ChangegateError, Forbidden, InvalidInput, NotFound, Re
 from ..core.audit import AuditRecord
 from ..core.policy.model import Permission, Person
 from ..core.runs.machine import (
-    ACTIVE, CHANGE_ACTION, FINAL, STEP_ENDED, UNFINISHED, Event, RunState, StepState, next_state,
+    ACTIVE, CHANGE_ACTION, UNFINISHED, Event, RunState, StepState, next_state,
 )
 from ..db.models import Change, DeploymentPlan, DeploymentRun
 from ..db.uow import UnitOfWork
@@ -35,7 +34,6 @@ from .runs_plan import lease_for, parse_plan, settings_for
 from .runtime import Runtime
 from .views import facts_of
 
-IDLE_POLL_SECONDS = 0.5
 NEEDS_WORKER = frozenset(s.value for s in ACTIVE)  # a run in these states, without a live lease, needs a worker
 
 
@@ -461,33 +459,3 @@ def log_text(run: RunOut) -> str:
     if run.outcome:
         lines.append(f"outcome: {run.outcome}")
     return "\n".join(lines) + "\n"
-
-
-def follow_log(rt: Runtime, ctx: Context, ref: str, *, poll: float = IDLE_POLL_SECONDS):
-    """Lines of the newest run as its steps start and end, until it ends or pauses (the streamed log). Each
-    poll reads the run row, the steps added since the last poll and the steps still open, nothing else."""
-    with rt.uow(write=False) as uow:  # at the call, not at the first line: errors come before a stream starts
-        run_id = show_run(uow, ctx, ref, with_steps=False).id  # who may read it, and which run
-    return _follow(rt, run_id, poll)
-
-
-def _follow(rt: Runtime, run_id: int, poll: float):
-    last_id, open_ids, said = 0, set(), {}
-    while True:
-        with rt.uow(write=False) as uow:
-            run = uow.runs.get(run_id)
-            fresh = uow.runs.steps(run_id, after_id=last_id, also=sorted(open_ids))
-            state, outcome = run.state, run.outcome
-            lines = []
-            for s in fresh:
-                last_id = max(last_id, s.id)
-                (open_ids.discard if s.state in STEP_ENDED else open_ids.add)(s.id)
-                if said.get(s.id) != (s.attempt, s.state):
-                    said[s.id] = (s.attempt, s.state)
-                    lines.append(f"{(s.ended_at or s.started_at).isoformat()} {s.key} {s.name}: {s.state} "
-                                 f"{(s.detail or {}).get('message', '')}".rstrip() + "\n")
-        yield from lines  # outside the transaction: a slow reader holds no snapshot open
-        if state in {st.value for st in FINAL} or state == RunState.PAUSED.value:
-            yield f"run {run_id} {state}" + (f": {outcome}" if outcome else "") + "\n"
-            return
-        time.sleep(poll)
