@@ -55,3 +55,19 @@ def test_a_record_compared_as_data_still_names_the_field_that_differs(runtime):
     with runtime.uow(write=False) as uow:
         verdict = audit.verify(uow)
     assert not verdict.ok and verdict.record == "CHG-1" and "title is 'Edited behind the log'" in verdict.message
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_instant_written_with_an_offset_behind_the_log_is_read_as_the_application_reads_it(runtime):
+    """SQLite keeps instants as text: one written with an offset (08:00+05:00 = 03:00Z) must be compared as the
+    application reads it (03:00Z), or the tampering matches its snapshot's 08:00Z by accident."""
+    load_demo(runtime)
+    with runtime.uow(write=False) as uow:
+        planned = uow.changes.get(2).planned_start
+    assert planned is not None
+    shifted = planned.replace(tzinfo=None).isoformat(sep=" ") + "+05:00"  # same wall time, five hours earlier
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE changes SET planned_start = :at WHERE id = 2"), {"at": shifted})
+    with runtime.uow(write=False) as uow:
+        verdict = audit.verify(uow)
+    assert not verdict.ok and verdict.record == "CHG-2" and "planned_start" in verdict.message, verdict.message

@@ -224,8 +224,12 @@ def _raw_fetch(conn):
 
 
 def _sqlite_instant(value):
-    """A ``UTCDateTime`` as SQLite stores it (naive UTC text) to the aware instant the column type gives."""
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    """A ``UTCDateTime`` as SQLite stores it to the aware instant the column type gives: naive text is UTC,
+    and text with an offset (written behind changegate's back) is converted, as ``UTCDateTime`` reads it."""
+    if value is None:
+        return None
+    instant = datetime.fromisoformat(value)
+    return instant.replace(tzinfo=timezone.utc) if instant.tzinfo is None else instant.astimezone(timezone.utc)
 
 
 def _utc(value):
