@@ -166,6 +166,8 @@ def test_it_declines_what_it_cannot_be_sure_of(runtime, tmp_path):
         ("dana.dev", {**good, "duration": "1 h"}, env),
         ("dana.dev", {**good, "after": "2026-12-08"}, env),  # a bare date: plant midnight, the CLI's rule
         ("dana.dev", {**good, "after": "2026-12-08T09:00"}, env),  # no offset: refused by the full path
+        ("dana.dev", {**good, "after": "2026-02-30T10:00Z"}, env),  # well shaped, impossible: the full path says so
+        ("dana.dev", {**good, "after": "2026-12-08T25:00Z"}, env),
         ("dana.dev", {**good, "change": "CHG-1"}, env),
         ("dana.dev", {**good, "items": ["mes\u200b-core"]}, env),  # an invisible character: refused there
         ("dana.dev", good, {**env, "CHANGEGATE_CACHE_DIR": ""}),  # no cache
@@ -176,3 +178,23 @@ def test_it_declines_what_it_cannot_be_sure_of(runtime, tmp_path):
     (tmp_path / "changed.yaml").write_text(DEFAULT_POLICY.read_text() + "\n# changed\n")
     for person, payload, environ_ in declined:
         assert next_slot_quick(person, payload, environ_, now=runtime.clock()) is None, (person, payload)
+
+
+def test_the_entry_key_follows_the_holidays_library_it_computed_dates_with(tmp_path, monkeypatch):
+    """The entry holds holiday dates computed by the holidays library: another release of it (its version
+    file) must find no entry, as a changed policy file does."""
+    from importlib.machinery import ModuleSpec
+
+    from changegate.services import policy_quick
+
+    fake = tmp_path / "holidays"
+    fake.mkdir()
+    (fake / "version.py").write_text('__version__ = "1"\n')
+    real = policy_quick.find_spec
+    monkeypatch.setattr(policy_quick, "find_spec", lambda name: ModuleSpec(name, None, origin=str(
+        fake / "__init__.py")) if name == "holidays" else real(name))
+    raw = DEFAULT_POLICY.read_bytes()
+    before = policy_quick.quick_key(raw)
+    assert policy_quick.quick_key(raw) == before
+    (fake / "version.py").write_text('__version__ = "2.0"\n')  # a new release: another size
+    assert policy_quick.quick_key(raw) != before

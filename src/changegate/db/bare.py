@@ -103,7 +103,9 @@ def _text(instant: datetime) -> str:
 
 
 def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    """As ``UTCDateTime`` reads it: naive text is UTC, text with an offset is converted."""
+    instant = datetime.fromisoformat(text)
+    return instant.replace(tzinfo=timezone.utc) if instant.tzinfo is None else instant.astimezone(timezone.utc)
 
 
 class BareScheduleReads:

@@ -43,9 +43,14 @@ class QuickPolicy:
 
 def _code_versions() -> str:
     parts = [f"format {FORMAT};"]
-    spec = find_spec("pydantic")  # pydantic's version decides validation: its file, not its import
-    pydantic_files = [Path(spec.origin).with_name("version.py")] if spec and spec.origin else []
-    for source in [*CODE, *pydantic_files]:
+    # pydantic's version decides validation, and holidays' the holiday dates the entry holds computed: their
+    # version files, found without importing them.
+    library_files = []
+    for library in ("pydantic", "holidays"):
+        spec = find_spec(library)
+        if spec and spec.origin:
+            library_files.append(Path(spec.origin).with_name("version.py"))
+    for source in [*CODE, *library_files]:
         try:
             st = source.stat()
         except OSError:

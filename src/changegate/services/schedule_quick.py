@@ -93,7 +93,10 @@ def _query(args: Mapping[str, Any], sites: dict) -> tuple[str, int, datetime | N
         return None
     if len(items) > MAX_ITEMS or not all(_line(i, 200) for i in items):
         return None
-    start = datetime.fromisoformat(after).astimezone(timezone.utc) if after else None
+    try:  # well shaped but impossible (30 February, 25:00): the full path reports it as the boundary does
+        start = datetime.fromisoformat(after).astimezone(timezone.utc) if after else None
+    except ValueError:
+        return None
     return environment, parse_minutes(duration), start, list(items), emergency
 
 
