@@ -98,3 +98,19 @@ def test_deploying_is_offered_only_to_those_allowed_and_refused_when_forged(page
         assert uow.runs.for_change(int(ref.removeprefix("CHG-"))) == []
         actions = [e.action for e in uow.audit.for_entity(f"change:{ref.removeprefix('CHG-')}")]
     assert actions[-1] == "change.implement.refused"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_plan_the_boundary_refuses_is_a_page_naming_it_not_a_server_error(page, server, runtime, passwords_for):
+    """A plan with a control character (refused by the plan text's boundary rule) is reported on a page;
+    nothing is queued."""
+    ref = dev_change(runtime)
+    passwords_for("rene.release")
+    sign_in(page, server, "rene.release")
+    page.goto(f"{server}/changes/{ref}")
+    csrf = page.locator("input[name=csrf]").first.input_value()
+    forge(page, f"/changes/{ref}/deploy", {"csrf": csrf, "environment": "dev", "plan": PLAN + "# a bell \x07 here\n"})
+    expect(page.get_by_role("heading", name="Something in the form needs fixing")).to_be_visible()
+    expect(page.get_by_text("text:", exact=False).first).to_be_visible()
+    with runtime.uow(write=False) as uow:
+        assert uow.runs.for_change(int(ref.removeprefix("CHG-"))) == []

@@ -29,7 +29,7 @@ def deploy(request: Request, ref: str, ctx: Viewer, rt: RT, environment: Annotat
     worker after the commit. A plan typed in the form is attached first."""
     text = plan.replace("\r\n", "\n").strip()
     body = _model(DeployIn, environment=environment, override_reason=override_reason,
-                  plan=PlanIn(text=text + "\n") if text else None)
+                  plan=_model(PlanIn, text=text + "\n") if text else None)  # a bad plan: a page naming it, not a 500
     with rt.uow() as uow:
         out = runs.create_run(uow, ctx, ref, body)
     jobs.dispatch_run(rt, out.id)  # after the commit: the worker must find the run
