@@ -203,3 +203,39 @@ def test_creating_a_change_leaves_the_others_kept(as_, statements):
     assert dana.get(f"/changes/{ref}").content == first
     assert statements == []
     assert dana.get(f"/changes/{other}").json()["title"] == "Another"
+
+
+def _read_version(runtime) -> int:
+    from sqlalchemy import text
+
+    with runtime.engine.connect() as conn:
+        return conn.execute(text("SELECT version FROM read_versions WHERE id = 1")).scalar_one()
+
+
+def test_a_creation_with_anything_else_in_its_unit_of_work_moves_the_read_version(runtime):
+    """Only a creation alone leaves kept views valid: creating a change and commenting on another in the same
+    unit of work (or loading the demo, which does everything in one) moves the version."""
+    from changegate.schemas.changes import ChangeCreate, CommentIn
+    from changegate.services import changes
+    from changegate.services.demo import load_demo
+
+    def create(uow, title: str):
+        return changes.create_change(uow, runtime.context("dana.dev"), ChangeCreate(
+            title=title, category="application", release_level="patch", environment="prod", items=["mes-labels"]))
+
+    before = _read_version(runtime)
+    with runtime.uow() as uow:
+        first = create(uow, "alone")
+    assert _read_version(runtime) == before  # a creation alone: kept views stay valid
+    with runtime.uow() as uow:
+        changes.add_comment(uow, runtime.context("dana.dev"), first.ref, CommentIn(body="and then"))
+        create(uow, "after a comment")
+    assert _read_version(runtime) > before
+    moved = _read_version(runtime)
+    with runtime.uow() as uow:
+        create(uow, "before a comment")
+        changes.add_comment(uow, runtime.context("dana.dev"), first.ref, CommentIn(body="again"))
+    assert _read_version(runtime) > moved
+    moved = _read_version(runtime)
+    load_demo(runtime)
+    assert _read_version(runtime) > moved

@@ -427,7 +427,8 @@ class CmdbWrite(Base):
 
 class ReadVersion(Base):
     """One row: a number every committed write of changegate's records moves (``UnitOfWork`` bumps it in
-    the writing transaction itself), except the gate's decision events, which change no record. A process
+    the writing transaction itself); writes no kept view shows leave it (gate decisions, refusals, a change's
+    creation alone: docs/architecture.md, "Kept views"). A process
     keeps views (a change's JSON, a token's holder, the gate's facts) under the number they were read at
     and serves them while one primary-key read still finds it unchanged (services/read_model.py)."""
 

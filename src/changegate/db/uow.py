@@ -62,11 +62,8 @@ _MOVE_READ_VERSION = "UPDATE read_versions SET version = version + 1 WHERE id = 
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow,
-                 moves_reads: bool = True):
-        """``moves_reads=False``: this unit of work only appends audit events that change no record (the
-        gate's decisions, ``GroupCommit``), so the views kept under the read version stay valid."""
-        self._moves_reads = write and moves_reads
+    def __init__(self, engine: Engine, *, write: bool = True, clock: Callable[[], datetime] = utcnow):
+        self._moves_reads = write  # every committed write moves the read version (but leaves_kept_views_valid)
         self._base_engine = engine
         self._engine = _writing(engine) if write else engine
         self._writer_lock = writer_lock(engine) if write else None
@@ -98,6 +95,7 @@ class UnitOfWork:
             raise Unavailable(f"the database is busy: other writers held it for {WRITER_WAIT_SECONDS} s; "
                               "try again")
         self.session = Session(bind=self._engine, expire_on_commit=False, autoflush=True)
+        self._views_valid_with: int | None = None  # leaves_kept_views_valid
         s = self.session
         self.changes = ChangeRepository(s)
         self.evidence = EvidenceRepository(s)
@@ -116,10 +114,14 @@ class UnitOfWork:
         return self
 
     def leaves_kept_views_valid(self) -> None:
-        """Declare that this unit of work writes nothing a kept view holds, so it does not move the read
-        version: only for writes no other request's view, token or gate facts can show (a new change is a
-        draft of its own; services/changes.py: create_change). Anything else must move it."""
-        self._moves_reads = False
+        """Declare that this unit of work's one audited write is something no kept view holds, so it need not
+        move the read version: a new change is a draft of its own (services/changes.py: create_change).
+        Honoured only while that write's event is the only one queued, at the declaration and at the commit:
+        a caller that did or does anything else in the same unit of work (the demo's loader, say) moves it."""
+        self._views_valid_with = self.audit.pending_count()
+
+    def _leaves_views_valid(self) -> bool:
+        return self._views_valid_with == 1 and self.audit.pending_count() == 1
 
     def audit_afterwards(self, record: AuditRecord, now: datetime) -> None:
         """Audit what a reading unit of work decided (a gate decision): when the block ends without
@@ -138,7 +140,7 @@ class UnitOfWork:
         try:
             if exc is None:
                 try:
-                    if self._moves_reads:
+                    if self._moves_reads and not self._leaves_views_valid():
                         self.session.flush()
                         self.session.connection().exec_driver_sql(_MOVE_READ_VERSION)
                     self.audit.write_pending()  # the chain's head is locked from here to the commit

@@ -34,6 +34,10 @@ class AuditRepository(Repository[AuditEvent]):
             canonical_json(record.detail or {}),
         ))
 
+    def pending_count(self) -> int:
+        """How many events are queued for this transaction."""
+        return len(self._pending)
+
     def write_pending(self) -> None:
         """Append the queued events to the chain; the caller commits right after.
 
