@@ -211,6 +211,21 @@ def test_a_person_cancels_a_queued_run_that_no_worker_took(rt, tmp_path):
     assert not (tmp_path / "installed").exists()
 
 
+def test_cancelling_a_queued_rehearsal_leaves_its_change_as_it_was(rt, tmp_path):
+    """A rollback rehearsal never moves its change: cancelling one ends the run and leaves the change scheduled,
+    with no note of a refused move."""
+    ref = scheduled_dev_change(rt, "true")
+    with rt.uow() as uow:
+        run = runs.create_run(uow, rt.context("rene.release"), ref, DeployIn(
+            environment="dev", rehearse_rollback=True, plan=PlanIn(text="steps: [{name: a, shell: 'true'}]\n")))
+    out = _rollback(rt, ref)
+    assert out.state == "cancelled"
+    assert _change_state(rt, ref) == "scheduled"
+    with rt.uow(write=False) as uow:
+        assert uow.runs.get(run.id).notes == []
+    assert [e["action"] for e in _events(rt, ref)][-2:] == ["run.cancel_requested", "run.cancelled"]
+
+
 def test_a_person_cancels_a_protecting_run_its_protect_command_is_stopped_and_nothing_deploys(rt, tmp_path):
     pidfile = tmp_path / "pid"
     plan = (f"protect:\n  - {{name: snapshot, shell: 'sleep 120 & echo $! > {pidfile}; wait'}}\n"

@@ -334,7 +334,8 @@ def _cancel(uow: UnitOfWork, ctx: Context, run: DeploymentRun, state: RunState, 
               actor=ctx.actor.id)
     audit_run(uow, run, f"run.{run.state}", ctx.now, {"from": state.value, "event": Event.CANCEL_REQUESTED.value},
               actor=ctx.actor.id)
-    _change_follows(uow, ctx, run)
+    if not run.rehearsal:  # a rehearsal never moved the change (it stays scheduled): nothing to follow
+        _change_follows(uow, ctx, run)
     return run_out(run)
 
 
@@ -403,7 +404,8 @@ def commit_run(uow: UnitOfWork, ctx: Context, ref: str, body: CommitIn) -> RunOu
     audit_run(uow, run, "run.commit_requested", ctx.now, {"from": before, "reason": body.reason}, actor=ctx.actor.id)
     audit_run(uow, run, f"run.{target.value}", ctx.now, {"from": before, "event": Event.COMMIT_REQUESTED.value},
               actor=ctx.actor.id)
-    _change_follows(uow, ctx, run)
+    if not run.rehearsal:  # a rehearsal never moved the change (it stays scheduled): nothing to follow
+        _change_follows(uow, ctx, run)
     return run_out(run)
 
 
