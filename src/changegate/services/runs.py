@@ -194,6 +194,9 @@ def drive(rt: Runtime, run_id: int, worker: str, *, on_event: OnEvent | None = N
     except LeaseLost:
         runs_worker.done_driving(run_id, stop)
         return RunState(_state_of(rt, run_id))
+    except BaseException:  # a database error at the first renewal: this process no longer drives the run
+        runs_worker.done_driving(run_id, stop)
+        raise
     try:
         return Engine(plan, settings, journal, stop=stop, now=rt.clock).drive()
     except LeaseLost as lost:
