@@ -97,3 +97,20 @@ def test_a_lease_that_cannot_be_renewed_in_time_stops_the_command_before_anybody
         assert not thread.is_alive()
     run = _run(rt, run_id)  # nothing recorded by the stopped worker
     assert _step(rt, run_id).ended_at is None and run.state == "deploying"
+
+
+@SQLITE
+def test_a_run_whose_lease_keeper_cannot_start_is_not_left_listed_as_driven(rt, tmp_path, monkeypatch):
+    """The keeper's thread may fail to start (the process is out of threads): the error surfaces, and the run
+    is no longer listed as driven here, so a later stop of this worker does not claim to have stopped it."""
+    from changegate.services.runs_journal import DbJournal
+
+    def no_thread(self, stop, timing):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(DbJournal, "keep_lease", no_thread)
+    ref, run_id = _queue(rt, "steps: [{name: a, shell: 'true'}]\n")
+    assert runs_worker.claim(rt, "worker", run_id) == run_id
+    with pytest.raises(RuntimeError, match="new thread"):
+        runs.drive(rt, run_id, "worker")
+    assert run_id not in runs_worker.stop_driving("test", rt)
