@@ -185,6 +185,58 @@ def test_stopping_the_worker_inside_serve_kills_the_command_of_the_run_it_drives
         log.close()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_stops_its_runs_on_sigterm_even_while_someone_follows_a_log(rt, database_url, policy_file, rt_tokens,
+                                                                         tmp_path):
+    """A followed log stays open until the run rests, and uvicorn waits for open responses on SIGTERM: the wait
+    is bounded, so serve still stops, and its worker kills the step's command, while a client follows."""
+    pidfile = tmp_path / "pid"
+    env = {**os.environ, "CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(policy_file)}
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    serve = subprocess.Popen([sys.executable, "-m", "changegate.cli.main", "serve", "--port", str(port)],
+                             env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ref = scheduled_dev_change(rt, "true")
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30,
+                           headers={"Authorization": f"Bearer {rt_tokens['rene.release']}"})
+
+        def up() -> bool:
+            try:
+                return api.get("/me").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait(up, "the server answers")
+        queued = api.post(f"/changes/{ref}/deploy", json={"environment": "dev", "plan": {
+            "filename": "plan.yaml", "text": _plan(pidfile)}})
+        assert queued.status_code == 202, queued.text
+        pid = _pid(pidfile)
+        following = threading.Event()
+
+        def follow() -> None:
+            try:
+                with api.stream("GET", f"/changes/{ref}/run/log", params={"follow": "true"},
+                                timeout=httpx.Timeout(120)) as stream:
+                    following.set()
+                    for _ in stream.iter_lines():
+                        pass
+            except httpx.HTTPError:
+                pass  # cut by the stopping server: expected
+
+        threading.Thread(target=follow, daemon=True).start()
+        assert following.wait(30)
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)  # raises TimeoutExpired if serve waits for the follower
+        assert not _alive(pid), "the command outlived the server that ran it"
+        assert _run(rt, queued.json()["id"]).lease_owner is None
+    finally:
+        if serve.poll() is None:
+            serve.send_signal(signal.SIGKILL)
+            serve.wait()
+        log.close()
+
+
 def _rollback(rt, ref, person="rene.release"):
     from changegate.schemas.runs import RollbackIn
 

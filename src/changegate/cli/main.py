@@ -249,13 +249,18 @@ def serve(
           f"API docs: http://{host}:{port}/docs)")
     from .worker import serve_worker
 
+    # On SIGTERM uvicorn waits for open responses before returning, and a followed run's log stays open until
+    # the run rests: bound that wait, so the worker below stops (and stops its runs' commands) soon after.
     server = dict(host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips,
-                  **_server_logging(access_log))
+                  timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, **_server_logging(access_log))
     with serve_worker(rt, run_concurrency):  # SQLite: runs execute in this process; PostgreSQL: changegate worker
         if workers == 1:
             uvicorn.run(create_app(rt), **server)
         else:  # each server process opens its own engine from the same environment
             uvicorn.run("changegate.api.app:app_from_environment", factory=True, workers=workers, **server)
+
+
+GRACEFUL_SHUTDOWN_SECONDS = 5  # how long a stopping server lets open responses (a followed log) finish
 
 
 def _server_logging(access_log: bool) -> dict:
