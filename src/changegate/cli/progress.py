@@ -101,10 +101,16 @@ class RunDisplay:
         return Group(title, table, Text(self.last, style="dim"))
 
 
-def job_line(job: dict) -> str:
+WORKER_HINT_SECONDS = 30  # a job still queued after this long: say which process takes it
+
+
+def job_line(job: dict, waited: float = 0.0) -> str:
     """A background job's state in a few words: ``queued: waiting for a worker``, ``running: checking the
-    chain (12,000 of 50,000)``."""
+    chain (12,000 of 50,000)``. ``waited``: seconds since it was queued (a long wait says what to check)."""
     if job["state"] == "queued":
+        if waited >= WORKER_HINT_SECONDS:
+            return (f"queued: no worker has taken it for {int(waited)} s; on PostgreSQL a 'changegate worker' "
+                    "process must run (Ctrl-C stops waiting; the job stays queued)")
         return "queued: waiting for a worker"
     progress = job.get("progress") or {}
     text = f"{job['state']}: {progress.get('phase') or 'under way'}"
@@ -114,18 +120,18 @@ def job_line(job: dict) -> str:
 
 
 @contextmanager
-def following_job() -> Iterator[Callable[[dict], None]]:
-    """A ``show(job)`` for a background job being polled, always on stderr (stdout carries only what the
-    local command prints): a transient status line on a terminal, else a line each time the state changes."""
+def following_job() -> Iterator[Callable[..., None]]:
+    """A ``show(job, waited)`` for a background job being polled, always on stderr (stdout carries only what
+    the local command prints): a transient status line on a terminal, else a line each time the state changes."""
     if not err_console.is_terminal:
         said = [""]
 
-        def say(job: dict) -> None:
-            if (line := job_line(job)) != said[0]:
+        def say(job: dict, waited: float = 0.0) -> None:
+            if (line := job_line(job, waited)) != said[0]:
                 said[0] = line
                 err_console.print(f"  {escape(line)}", highlight=False)
 
         yield say
         return
     with err_console._console.status("starting…") as status:
-        yield lambda job: status.update(escape(job_line(job)))
+        yield lambda job, waited=0.0: status.update(escape(job_line(job, waited)))

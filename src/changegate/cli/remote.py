@@ -78,9 +78,10 @@ class RemoteClient:
         from .progress import following_job
 
         job = self._call("POST", path, json=payload)
+        queued_at = time.monotonic()
         with following_job() as show:
             while job["state"] not in ("succeeded", "failed"):
-                show(job)
+                show(job, time.monotonic() - queued_at)
                 time.sleep(JOB_POLL_SECONDS)
                 job = self._call("GET", f"/jobs/{job['id']}")
         if job["state"] == "failed":
