@@ -86,11 +86,13 @@ def test_evidence_uploads_keep_their_own_larger_limit(as_):
 
 
 def test_docs_load_from_the_server_itself(server):
+    # The OpenAPI document is built on the first request: seconds on a loaded machine, above httpx's 5 s default.
+    get = httpx.Client(timeout=60).get
     for page in ("/docs", "/redoc"):
-        html = httpx.get(server + page).text
+        html = get(server + page).text
         urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
         assert urls, html
         assert not [u for u in urls if "//" in u], f"{page} refers to another host: {urls}"
         for url in urls:
-            assert httpx.get(server + url).status_code == 200, url
-    assert "swagger-ui-bundle.js" in httpx.get(server + "/docs").text
+            assert get(server + url).status_code == 200, url
+    assert "swagger-ui-bundle.js" in get(server + "/docs").text

@@ -350,7 +350,7 @@ def test_ping_and_openapi(server):
     import httpx
 
     assert httpx.get(server + "/api/v1/ping").json() == {"ok": True}
-    schema = httpx.get(server + "/openapi.json").json()
+    schema = httpx.get(server + "/openapi.json", timeout=60).json()
     assert "/api/v1/changes/{ref}/transitions" in schema["paths"]
 
 

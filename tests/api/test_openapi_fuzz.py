@@ -13,7 +13,7 @@ EXAMPLES_PER_OPERATION = 10  # under a minute per engine on the 2-CPU machine
 
 
 def test_api_conforms_to_its_schema(server, tokens):
-    schema = schemathesis.openapi.from_dict(httpx.get(server + "/openapi.json").json())
+    schema = schemathesis.openapi.from_dict(httpx.get(server + "/openapi.json", timeout=60).json())
     # A change manager: allowed most actions, so the fuzzer reaches deep into the handlers.
     headers = {"Authorization": f"Bearer {tokens['chris.change']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
