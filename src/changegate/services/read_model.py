@@ -76,15 +76,10 @@ class ReadModel:
                    ) -> tuple[Person, object, ChangeFacts, KeptGate] | None:
         """The caller and what the gate reads of the change, if kept under ``version`` (the current one,
         from ``version()``); None to read afresh."""
-        if policy is not self._policy or version is None:
+        found = self._caller(version, policy, secret, ref, now)
+        if found is None:
             return None
-        person = self._person(version, secret, policy, now)
-        if person is None:
-            return None
-        try:
-            change_id = parse_ref(ref)
-        except ChangegateError:
-            return None
+        person, change_id = found
         kept = self._gates.get(change_id)
         if kept is None or kept.version != version:
             return None
@@ -99,6 +94,19 @@ class ReadModel:
             _put(self._tokens, token_hash(secret), (version, token), KEPT_TOKENS)
             _put(self._gates, change.id, KeptGate(version, change, facts, reads, read_from), KEPT_CHANGES)
 
+    def _caller(self, version: int | None, policy: Policy, secret: str, ref: str, now: datetime
+                ) -> tuple[Person, int] | None:
+        """The kept caller and the change's id, when both can be answered from what is kept under ``version``."""
+        if policy is not self._policy or version is None:
+            return None
+        person = self._person(version, secret, policy, now)
+        if person is None:
+            return None
+        try:
+            return person, parse_ref(ref)
+        except ChangegateError:
+            return None
+
     def _start(self, policy: Policy) -> None:
         """Entries are for one policy: another one (a test's second runtime on this engine) starts afresh."""
         if policy is not self._policy:
@@ -109,15 +117,10 @@ class ReadModel:
         """The change's JSON for this caller if it is kept under ``version`` (the current one, from
         ``version()``); None to read afresh (also for every refusal but an expired token, so that
         refusals are reported and audited as usual)."""
-        if policy is not self._policy or version is None:
+        found = self._caller(version, policy, secret, ref, now)
+        if found is None:
             return None
-        person = self._person(version, secret, policy, now)
-        if person is None:
-            return None
-        try:
-            change_id = parse_ref(ref)
-        except ChangegateError:
-            return None
+        person, change_id = found
         kept = self._changes.get(change_id)
         if kept is None or kept.version != version or (kept.until is not None and now >= kept.until):
             return None
