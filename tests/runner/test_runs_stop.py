@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -138,19 +139,17 @@ def test_a_stopping_worker_kills_its_commands_gives_the_lease_back_and_the_run_i
     assert not pidfile.exists()  # never started again
 
 
-def test_stopping_the_worker_inside_serve_kills_the_command_of_the_run_it_drives(rt, database_url, policy_file,
-                                                                                  rt_tokens, tmp_path):
-    """A real ``changegate serve`` (SQLite: its worker; PostgreSQL: a ``changegate worker`` beside it) stopped
-    with SIGTERM while a step runs: the command is gone, and the run waits for the next worker, its lease
-    given back."""
-    pidfile = tmp_path / "pid"
+@contextmanager
+def _serving(rt, database_url, policy_file, rt_tokens, tmp_path, *, worker: bool = False):
+    """A real ``changegate serve`` (and, with ``worker``, a ``changegate worker`` beside it) on the test's
+    database, a change ready to deploy, and an API client as rene.release once the server answers. Yields
+    (processes, client, ref); processes still running at the end are killed."""
     env = {**os.environ, "CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(policy_file)}
     port = _free_port()
     log = (tmp_path / "serve.log").open("w")
     started = [subprocess.Popen([sys.executable, "-m", "changegate.cli.main", "serve", "--port", str(port)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)]
-    postgres = database_url.startswith("postgresql")
-    if postgres:
+    if worker:
         started.append(subprocess.Popen([sys.executable, "-m", "changegate.cli.main", "worker"], env=env,
                                         stdout=log, stderr=subprocess.STDOUT))
     try:
@@ -165,6 +164,23 @@ def test_stopping_the_worker_inside_serve_kills_the_command_of_the_run_it_drives
                 return False
 
         _wait(up, "the server answers")
+        yield started, api, ref
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def test_stopping_the_worker_inside_serve_kills_the_command_of_the_run_it_drives(rt, database_url, policy_file,
+                                                                                  rt_tokens, tmp_path):
+    """A real ``changegate serve`` (SQLite: its worker; PostgreSQL: a ``changegate worker`` beside it) stopped
+    with SIGTERM while a step runs: the command is gone, and the run waits for the next worker, its lease
+    given back."""
+    pidfile = tmp_path / "pid"
+    with _serving(rt, database_url, policy_file, rt_tokens, tmp_path,
+                  worker=database_url.startswith("postgresql")) as (started, api, ref):
         queued = api.post(f"/changes/{ref}/deploy", json={"environment": "dev", "plan": {
             "filename": "plan.yaml", "text": _plan(pidfile)}})
         assert queued.status_code == 202, queued.text
@@ -177,12 +193,6 @@ def test_stopping_the_worker_inside_serve_kills_the_command_of_the_run_it_drives
         run = _run(rt, queued.json()["id"])
         assert run.state == "deploying" and run.lease_owner is None, (run.state, run.lease_owner)
         assert _step(rt, run.id).ended_at is None
-    finally:
-        for proc in started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-        log.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -191,23 +201,7 @@ def test_serve_stops_its_runs_on_sigterm_even_while_someone_follows_a_log(rt, da
     """A followed log stays open until the run rests, and uvicorn waits for open responses on SIGTERM: the wait
     is bounded, so serve still stops, and its worker kills the step's command, while a client follows."""
     pidfile = tmp_path / "pid"
-    env = {**os.environ, "CHANGEGATE_DATABASE_URL": database_url, "CHANGEGATE_POLICY": str(policy_file)}
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen([sys.executable, "-m", "changegate.cli.main", "serve", "--port", str(port)],
-                             env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        ref = scheduled_dev_change(rt, "true")
-        api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30,
-                           headers={"Authorization": f"Bearer {rt_tokens['rene.release']}"})
-
-        def up() -> bool:
-            try:
-                return api.get("/me").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        _wait(up, "the server answers")
+    with _serving(rt, database_url, policy_file, rt_tokens, tmp_path) as ([serve], api, ref):
         queued = api.post(f"/changes/{ref}/deploy", json={"environment": "dev", "plan": {
             "filename": "plan.yaml", "text": _plan(pidfile)}})
         assert queued.status_code == 202, queued.text
@@ -230,11 +224,6 @@ def test_serve_stops_its_runs_on_sigterm_even_while_someone_follows_a_log(rt, da
         serve.wait(60)  # raises TimeoutExpired if serve waits for the follower
         assert not _alive(pid), "the command outlived the server that ran it"
         assert _run(rt, queued.json()["id"]).lease_owner is None
-    finally:
-        if serve.poll() is None:
-            serve.send_signal(signal.SIGKILL)
-            serve.wait()
-        log.close()
 
 
 def _rollback(rt, ref, person="rene.release"):
