@@ -1,12 +1,14 @@
-"""The pages' views, kept per process while nothing was written: keyed by the audit chain's head.
+"""The pages' views, kept per process while nothing was written: keyed by the audit chain's head and the
+read version.
 
-Every write of changegate's records appends an audit event in the same transaction (house rule), so the
-head's seq moves with every change, approval, evidence, comment, freeze, run step or CMDB edit. A view
-read under one head is the view of every later request under that head. The head is read first, in the
-same read transaction as the view (one snapshot), so a view is never stored under a newer head than the
-data it holds. Views that depend on the time ("as if deployed now", blackouts in force now, overdue
-emergencies) are also keyed by the minute: they are at most a minute old, and say at what time they
-were made where it matters (the gate's caption).
+Every committed write moves one of them: the read version (models.ReadVersion, moved by the unit of work in
+the writing transaction, db/uow.py) moves with every write of a record, also those that append no audit
+event (a run's lease renewal, a run's notes); the head's seq moves with every audited write, also the one the
+read version leaves (a new draft alone in its unit of work). A view read under one (head, version) is the view
+of every later request under that pair. The pair is read first, in the same read transaction as the view
+(one snapshot), so a view is never stored under a newer pair than the data it holds. Views that depend on
+the time ("as if deployed now", blackouts in force now, overdue emergencies) are also keyed by the minute:
+they are at most a minute old, and say at what time they were made where it matters (the gate's caption).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ KEPT_TEXT = 256 * 1024  # characters: a change page whose previews hold more is 
                         # at most CACHED_VIEWS × KEPT_TEXT characters of preview text stay in memory
 
 
-def generation(uow: UnitOfWork) -> int:
-    """The audit chain's head: what every write moves (read it first in the unit of work)."""
+def generation(uow: UnitOfWork) -> tuple[int, int]:
+    """The audit chain's head and the read version (db/read_version.py), what every write moves between them:
+    an audited write moves the head, any other committed write the version (read it first in the unit of work)."""
     return uow.web_reads.head()
 
 

@@ -41,7 +41,7 @@ def start(uow: UnitOfWork, person: Person, now: datetime, *, address: str, user_
 @dataclass(frozen=True)
 class Signed:
     person: Person
-    head: int  # the audit chain's head, read in the same statement (services/web_cache.py keys views by it)
+    head: tuple[int, int]  # the audit head and the read version, read in the same statement (web_cache.py's key)
 
 
 def check(uow: UnitOfWork, policy: Policy, person_id: str, secret: str, now: datetime) -> Signed:

@@ -17,7 +17,8 @@ from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from ..engine import SINGLE_READ_OPTION
-from ..models import Approval, AuditEvent, AuditHead, Change, ChangeItem, Comment, Evidence, WebSessionRecord
+from ..models import (Approval, AuditEvent, AuditHead, Change, ChangeItem, Comment, Evidence, ReadVersion,
+                      WebSessionRecord)
 from .changes import convert
 
 _CHANGE_COLUMNS = tuple(Change.__table__.c)
@@ -36,13 +37,21 @@ def _rows(model, columns: tuple[str, ...]):
 _VERSIONS_SQL: dict[tuple, object] = {}  # (dialect, states, types, by requester, limit) -> the compiled statement
 _SESSION_COLUMNS = ("person_id", "expires_at", "ended_at")
 _SESSION_SQL: dict[str, tuple[str, bool]] = {}
+_HEAD_SQL = ("SELECT audit_head.last_seq, read_versions.version FROM audit_head, read_versions"
+             " WHERE audit_head.id = 1 AND read_versions.id = 1")
+
+
+def _version():
+    """The read version (models.ReadVersion) as a scalar subquery: every committed write moves it, also those
+    that append no audit event (a run's lease renewal, a change edited by a use case without an event)."""
+    return select(ReadVersion.version).where(ReadVersion.id == literal_column("1")).scalar_subquery()
 
 
 def _session_sql(dialect) -> tuple[str, bool]:
-    """The audit chain's head and the session row with that secret, if any: one statement, compiled once
-    per dialect (building and cache-keying it through SQLAlchemy cost more than running it)."""
+    """The audit chain's head, the read version and the session row with that secret, if any: one statement,
+    compiled once per dialect (building and cache-keying it through SQLAlchemy cost more than running it)."""
     if dialect.name not in _SESSION_SQL:
-        stmt = (select(AuditHead.last_seq, *(getattr(WebSessionRecord, c) for c in _SESSION_COLUMNS))
+        stmt = (select(AuditHead.last_seq, _version(), *(getattr(WebSessionRecord, c) for c in _SESSION_COLUMNS))
                 .select_from(AuditHead)
                 .outerjoin(WebSessionRecord, WebSessionRecord.secret_hash == bindparam("secret_hash"))
                 .where(AuditHead.id == literal_column("1")))
@@ -55,9 +64,9 @@ class WebReads:
     def __init__(self, session: Session):
         self.s = session
 
-    def session_and_head(self, secret_hash: str) -> tuple[int, SimpleNamespace | None]:
-        """What every page reads first: the audit chain's head (the key of the views kept, services/web_cache.py)
-        and the web session with this secret's hash (None if unknown), in one statement. When it is the unit of
+    def session_and_head(self, secret_hash: str) -> tuple[tuple[int, int], SimpleNamespace | None]:
+        """What every page reads first: the audit chain's head and the read version (together the key of the
+        views kept, services/web_cache.py) and the web session with this secret's hash (None if unknown), in one statement. When it is the unit of
         work's first statement it runs outside a transaction (a lone SELECT is its own snapshot), as the API's
         change view does."""
         if not self.s.in_transaction():
@@ -67,7 +76,9 @@ class WebReads:
         else:
             conn = self.s.connection()
         sql, positional = _session_sql(conn.dialect)
-        head, *values = conn.exec_driver_sql(sql, (secret_hash,) if positional else {"secret_hash": secret_hash}).one()
+        seq, version, *values = conn.exec_driver_sql(
+            sql, (secret_hash,) if positional else {"secret_hash": secret_hash}).one()
+        head = (seq, version)
         if values[0] is None:
             return head, None
         return head, SimpleNamespace(**{c: convert(WebSessionRecord, c, v) for c, v in zip(_SESSION_COLUMNS, values)})
@@ -94,9 +105,11 @@ class WebReads:
             self._children(records, full=full)
         return list(records.values())
 
-    def head(self) -> int:
-        """The audit chain's head (its last seq): the key of the views kept. Plain SQL, the same on both engines."""
-        return self.s.connection().exec_driver_sql("SELECT last_seq FROM audit_head WHERE id = 1").scalar_one()
+    def head(self) -> tuple[int, int]:
+        """The audit chain's head (its last seq) and the read version: the key of the views kept. Plain SQL, the
+        same on both engines. The head moves with every audited write (a new draft leaves the read version,
+        db/uow.py: leaves_kept_views_valid), the version with every other one (a lease renewal audits nothing)."""
+        return tuple(self.s.connection().exec_driver_sql(_HEAD_SQL).one())
 
     def change_versions(self, *, states: Sequence[str] = (), types: Sequence[str] = (), requester: str | None = None,
                         limit: int = 50) -> list[tuple[int, int]]:
