@@ -7,8 +7,9 @@ The real app (``create_app``) under uvicorn in its own process, on a fresh SQLit
 CHANGEGATE_BENCH_QUICK=1), a tenth of them assessed and waiting for approval, and one change carrying 20
 pieces of evidence, 20 comments and their events. One keep-alive client signed in as the IT manager asks
 each page in turn; the figure is the median time of a request, the reference ping's median ÷ the page's.
-The pages keep their views while nothing is written (services/web_cache.py): the rows "after a write"
-make an audited write (a comment, untimed) before each request, so each builds its view afresh.
+The pages keep their views while nothing is written (services/web_cache.py): the rows "built afresh after a
+write" make an audited write (a comment on CHG-1, untimed) before each request, so each builds its page
+afresh; the goal (issue 16) judges those. The "kept" rows (nothing written between requests) are shown.
 """
 
 from __future__ import annotations
@@ -151,18 +152,19 @@ def bench(label: str, url: str) -> list[list[str]]:
             sign_in(client)
             ping_before = median_ms(client, "/api/v1/ping")
             write = writer(client, TOKEN[url])
-            pages = {"dashboard /": median_ms(client, "/"), f"change page /changes/{rich}": median_ms(client, f"/changes/{rich}"),
-                     "dashboard / after a write": median_ms(client, "/", write),
-                     f"change page /changes/{rich} after a write": median_ms(client, f"/changes/{rich}", write),
-                     "approval queue /approvals": median_ms(client, "/approvals")}
+            pages = {}
+            for name, path in (("dashboard", "/"), ("change page", f"/changes/{rich}"), ("approval queue", "/approvals")):
+                goal = GOAL if name != "approval queue" else None  # the issue's goal names the other two
+                pages[f"{name} {path}, built afresh after a write"] = (median_ms(client, path, write), goal)
+                pages[f"{name} {path}, kept (nothing written)"] = (median_ms(client, path), None)
             ping = min(ping_before, median_ms(client, "/api/v1/ping"))
     finally:
         server.stop()
     rows = [[f"{label}: ping (reference)", fmt(ping, "ms"), "", "", ""]]
-    for name, ms in pages.items():
+    for name, (ms, goal) in pages.items():
         r = ratio(ping, ms)
-        goal = GOAL if not name.startswith("approval") else None
-        rows.append([f"{label}: {name}", fmt(ms, "ms"), fmt(ping, "ms"), fmt(r), f"≥ {GOAL} {verdict(r, goal)}" if goal else "(shown)"])
+        rows.append([f"{label}: {name}", fmt(ms, "ms"), fmt(ping, "ms"), fmt(r),
+                     f"≥ {goal} {verdict(r, goal)}" if goal else "(shown)"])
     return rows
 
 

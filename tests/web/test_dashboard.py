@@ -143,3 +143,31 @@ def test_the_dashboard_from_kept_records_is_the_dashboard_read_afresh(runtime):
         changes.decide_approval(uow, runtime.context("ines.itmgr"), first, ApprovalIn(role="it_manager"))
     assert [c.ref for c in same("ines.itmgr").waiting_for_me] == [second]
     assert [c.ref for c in same("omar.ops").waiting_for_me] == [second, first]
+
+
+def test_the_queue_reads_no_comments(runtime):
+    """The queue shows no comments, and a change may hold hundreds: before, it read (and validated) every
+    comment of the 20 changes it shows, so a busy change made the whole queue slow."""
+    from sqlalchemy import event
+
+    from changegate.schemas.changes import CommentIn
+    from changegate.services import changes
+
+    ref = assessed_change(runtime)
+    with runtime.uow() as uow:
+        for n in range(5):
+            changes.add_comment(uow, runtime.context("chris.change"), ref, CommentIn(body=f"comment {n}"))
+    read: list[str] = []
+
+    def watch(conn, cursor, statement, *args):
+        if "FROM comments" in statement:
+            read.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", watch)
+    try:
+        with runtime.uow(write=False) as uow:
+            queue = dashboard.approval_queue(uow, runtime.context("ines.itmgr"))
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", watch)
+    assert [i.change.ref for i in queue.items] == [ref]
+    assert read == []

@@ -142,7 +142,8 @@ def approval_queue(uow: UnitOfWork, ctx: Context, kept: RecordCache | None = Non
     ctx.require(Permission.CHANGE_READ)
     mine = [(record, roles) for record in _waiting(uow, ctx, kept) if (roles := approvable_roles(ctx, record))]
     roles_of = dict((record.id, roles) for record, roles in mine[:QUEUE_SHOWN])
-    shown = uow.web_reads.change_records(ids=list(roles_of), limit=QUEUE_SHOWN, full=True)[::-1] if roles_of else []
+    shown = (uow.web_reads.change_records(ids=list(roles_of), limit=QUEUE_SHOWN, full=True, comments=False)[::-1]
+             if roles_of else [])  # the queue shows no comments: a change may hold hundreds
     return Queue([QueueItem(change_out(ctx, change), roles_of[change.id], *_gate(uow, ctx, change))
                   for change in shown], len(mine))
 

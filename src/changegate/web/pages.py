@@ -182,10 +182,11 @@ def evidence(ref: str, evidence_id: Annotated[int, Path(ge=1, le=2**63 - 1)], ct
 
 
 @router.get("/approvals")
-def approval_queue(request: Request, ctx: Viewer, rt: RT) -> Response:
-    with rt.uow(write=False) as uow:
-        queue = dashboard.approval_queue(uow, ctx, _records(request))
-    return render(request, "approvals.html", me=ctx.actor, queue=queue, images=_IMAGE_TYPES)
+async def approval_queue(request: Request, ctx: Viewer, rt: RT) -> Response:
+    """Kept as the dashboard is: each item's gate verdict is "as if deployed now", at most a minute old."""
+    return await kept_page(request, ctx, rt, ("approvals", ctx.actor.id),
+                           lambda uow: dashboard.approval_queue(uow, ctx, _records(request)), "approvals.html",
+                           lambda queue: {"queue": queue, "images": _IMAGE_TYPES})
 
 
 @router.post("/changes/{ref}/approvals")

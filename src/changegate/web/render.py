@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,8 +19,10 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
+# One environment for the process: each template is compiled once, and never checked again against its file
+# (auto_reload off: the templates ship inside the package and change only with it).
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
+                   trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 
 
 def _when(value: datetime | None, zone: str | None = None) -> str:
@@ -40,9 +43,11 @@ def _hm(value: datetime, zone: str) -> str:
     return f"{value.astimezone(ZoneInfo(zone)):%H:%M}"
 
 
+@lru_cache(maxsize=256)
 def _sql(text: str) -> Markup:
     """SQL as HTML with its tokens in classes (static/style.css colours them; inline styles would break the
-    CSP). Pygments escapes the text; imported on first use, the pages that show no SQL never load it."""
+    CSP). Pygments escapes the text; imported on first use, the pages that show no SQL never load it. Kept by
+    content (256 texts): a change page built afresh after a write highlights the same scripts again."""
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import SqlLexer

@@ -85,10 +85,11 @@ class WebReads:
 
     def change_records(self, *, states: Sequence[str] = (), types: Sequence[str] = (),
                        requester: str | None = None, ids: Sequence[int] | None = None, limit: int = 50,
-                       full: bool = False) -> list[SimpleNamespace]:
+                       full: bool = False, comments: bool = True) -> list[SimpleNamespace]:
         """The newest ``limit`` changes matching every filter given, as plain records (newest first), in a
         few statements whatever their number: the rows, their items, approvals and evidence ids; with
-        ``full``, the evidence rows and the comments too (what ``views.change_out`` shows)."""
+        ``full``, the evidence rows and (unless ``comments`` is false: the approval queue shows none, and a
+        change may hold hundreds) the comments too (what ``views.change_out`` shows)."""
         stmt = select(*_CHANGE_COLUMNS)
         if states:
             stmt = stmt.where(Change.state.in_(list(states)))
@@ -102,7 +103,7 @@ class WebReads:
         records = {row.id: SimpleNamespace(**row._asdict(), items=[], approvals=[], evidence=[], comments=[])
                    for row in rows}
         if records:
-            self._children(records, full=full)
+            self._children(records, full=full, comments=comments)
         return list(records.values())
 
     def head(self) -> tuple[int, int]:
@@ -168,7 +169,7 @@ class WebReads:
         found = self.change_records(ids=[change_id], limit=1, full=True)
         return found[0] if found else None
 
-    def _children(self, records: dict[int, SimpleNamespace], *, full: bool) -> None:
+    def _children(self, records: dict[int, SimpleNamespace], *, full: bool, comments: bool = True) -> None:
         ids = list(records)
         for change_id, name in self.s.execute(
                 select(ChangeItem.change_id, ChangeItem.name).where(ChangeItem.change_id.in_(ids))
@@ -177,6 +178,6 @@ class WebReads:
         # Evidence in full for the page; otherwise its ids only (facts count them; summaries skip them).
         for name, model, columns in (("approvals", Approval, _APPROVAL_COLUMNS),
                                      ("evidence", Evidence, _EVIDENCE_COLUMNS if full else ("id",)),
-                                     *((("comments", Comment, _COMMENT_COLUMNS),) if full else ())):
+                                     *((("comments", Comment, _COMMENT_COLUMNS),) if full and comments else ())):
             for row in self.s.execute(_rows(model, columns).where(model.change_id.in_(ids)).order_by(model.id)):
                 getattr(records[row.change_id], name).append(SimpleNamespace(**{c: getattr(row, c) for c in columns}))
