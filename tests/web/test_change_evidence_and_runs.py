@@ -10,9 +10,11 @@ from playwright.sync_api import expect
 from sqlalchemy import event
 
 from browsing import PLAN, assessed_change, dev_change, screenshot, sign_in
+from changegate.db.models import DeploymentRun
 from changegate.schemas.runs import DeployIn, PlanIn
 from changegate.schemas.sqlcheck import SqlCheckIn
-from changegate.services import changes, dashboard, runs, runs_worker, sqlcheck
+from changegate.services import changes, dashboard, runs, runs_worker, sqlcheck, web_changes
+from changegate.services.lookup import parse_ref
 
 DEPLOY_SQL = b"-- add the label printer's column\nALTER TABLE labels ADD COLUMN printer TEXT DEFAULT 'zebra';\n"
 
@@ -104,3 +106,26 @@ def test_previews_are_read_in_one_statement_whatever_the_number_of_files(runtime
     assert len(view.previews) == 21
     # Each 80,000-byte log is previewed by its first 64 KiB only.
     assert sorted(len(text) for text in view.previews.values())[-10:] == [dashboard.PREVIEW_BYTES] * 10
+
+
+def test_the_change_page_lists_runs_as_the_run_repository_reads_them(runtime):
+    """The change page reads a change's runs as plain records (web_reads.runs_for), not through the ORM:
+    the same RunOut, field by field, on both engines (timestamps, flags and the notes' JSON restored)."""
+    ref = dev_change(runtime)
+    worker = runs_worker.worker_id()
+    with runtime.uow() as uow:
+        run = runs.create_run(uow, runtime.context("rene.release"), ref,
+                              DeployIn(environment="dev", plan=PlanIn(text=PLAN)), worker=worker)
+    assert runs.drive(runtime, run.id, worker) == "committed"
+    with runtime.uow(write=False) as uow:
+        change = uow.changes.get(parse_ref(ref))
+        loaded: list = []
+        watch = lambda target, context: loaded.append(target)  # noqa: E731
+        event.listen(DeploymentRun, "load", watch)
+        try:
+            plain = web_changes.runs_of(uow, change)
+        finally:
+            event.remove(DeploymentRun, "load", watch)
+        assert loaded == []  # no ORM object loaded
+        orm = [runs.run_out(r) for r in reversed(uow.runs.for_change(change.id))]
+    assert plain == orm and plain[0].state == "committed" and plain[0].ended_at is not None

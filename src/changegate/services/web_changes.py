@@ -91,8 +91,9 @@ def may_sign_off(ctx: Context, change) -> bool:
 
 
 def runs_of(uow: UnitOfWork, change) -> list[RunOut]:
-    """The change's deployment runs, newest first, without their steps (the change page lists them)."""
-    return [runs.run_out(r) for r in reversed(uow.runs.for_change(change.id))]
+    """The change's deployment runs, newest first, without their steps (the change page lists them); read as
+    plain records (db/repositories/web_reads.py), not ORM objects."""
+    return [runs.run_out(r) for r in reversed(uow.web_reads.runs_for(change.id))]
 
 
 REFRESH_SECONDS = 5  # how often the run page reloads itself while the run is active, when asked to (no script)

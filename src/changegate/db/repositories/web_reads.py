@@ -9,16 +9,17 @@ them unchanged. Read-only: nothing here is attached to the session.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Sequence
 
-from sqlalchemy import bindparam, literal_column, select
+from sqlalchemy import JSON, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from ..engine import SINGLE_READ_OPTION
-from ..models import (Approval, AuditEvent, AuditHead, Change, ChangeItem, Comment, Evidence, ReadVersion,
-                      WebSessionRecord)
+from ..models import (Approval, AuditEvent, AuditHead, Change, ChangeItem, Comment, DeploymentRun, Evidence,
+                      ReadVersion, WebSessionRecord)
 from .changes import convert
 
 _CHANGE_COLUMNS = tuple(Change.__table__.c)
@@ -58,6 +59,37 @@ def _session_sql(dialect) -> tuple[str, bool]:
         compiled = stmt.compile(dialect=dialect)
         _SESSION_SQL[dialect.name] = (str(compiled), compiled.positional)
     return _SESSION_SQL[dialect.name]
+
+
+_ONCE: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+_EVENT_COLUMNS = ("seq", "at", "actor", "action", "entity", "before", "after", "detail", "hash")
+_RUN_COLUMNS = tuple(c.name for c in DeploymentRun.__table__.c)
+_STATEMENTS = {  # what a fresh change page reads by name, compiled once per dialect (_run)
+    "change_version": lambda: select(Change.id, Change.row_version).where(Change.id == bindparam("change_id")),
+    "events_from": lambda: (select(*(getattr(AuditEvent, c) for c in _EVENT_COLUMNS))
+                            .where(AuditEvent.entity == bindparam("entity"), AuditEvent.seq >= bindparam("first_seq"))
+                            .order_by(AuditEvent.seq)),
+    "runs_for": lambda: (select(*DeploymentRun.__table__.c).where(DeploymentRun.change_id == bindparam("change_id"))
+                         .order_by(DeploymentRun.id)),
+}
+
+
+def _run(conn, name: str, **params):
+    """Run one of _STATEMENTS on the driver: building, cache-keying and compiling a select through SQLAlchemy
+    cost more than running it (a fresh change page makes several)."""
+    key = (conn.dialect.name, name)
+    if key not in _ONCE:
+        compiled = _STATEMENTS[name]().compile(dialect=conn.dialect)
+        _ONCE[key] = (str(compiled), tuple(compiled.positiontup) if compiled.positional else None)
+    sql, order = _ONCE[key]
+    return conn.exec_driver_sql(sql, tuple(params[k] for k in order) if order is not None else params)
+
+
+def _restored(model, column: str, value):
+    """A column's Python value from the driver's (``convert``, and JSON text decoded, as SQLite returns it)."""
+    if isinstance(value, str) and isinstance(model.__table__.c[column].type, JSON):
+        return json.loads(value)
+    return convert(model, column, value)
 
 
 class WebReads:
@@ -152,16 +184,21 @@ class WebReads:
 
     def change_version(self, change_id: int) -> tuple[int, int] | None:
         """(id, row_version) of one change, or None: whether a kept record is still the change."""
-        row = self.s.execute(select(Change.id, Change.row_version).where(Change.id == change_id)).first()
+        row = _run(self.s.connection(), "change_version", change_id=change_id).first()
         return tuple(row) if row is not None else None
 
     def events_from(self, entity: str, first_seq: int) -> list[SimpleNamespace]:
         """The audit events of ``entity`` from ``first_seq`` on, oldest first, as plain records (the events are
         never changed once written: a page keeps those it read and asks only for the newer ones)."""
-        columns = ("seq", "at", "actor", "action", "entity", "before", "after", "detail", "hash")
-        stmt = (select(*(getattr(AuditEvent, c) for c in columns))
-                .where(AuditEvent.entity == entity, AuditEvent.seq >= first_seq).order_by(AuditEvent.seq))
-        return [SimpleNamespace(**row._asdict()) for row in self.s.execute(stmt)]
+        rows = _run(self.s.connection(), "events_from", entity=entity, first_seq=first_seq)
+        return [SimpleNamespace(**{c: _restored(AuditEvent, c, v) for c, v in zip(_EVENT_COLUMNS, row)})
+                for row in rows]
+
+    def runs_for(self, change_id: int) -> list[SimpleNamespace]:
+        """A change's deployment runs, oldest first, as plain records (``RunRepository.for_change`` without the
+        ORM: the change page lists them, reading nothing else of a run)."""
+        return [SimpleNamespace(**{c: _restored(DeploymentRun, c, v) for c, v in zip(_RUN_COLUMNS, row)})
+                for row in _run(self.s.connection(), "runs_for", change_id=change_id)]
 
     def change_record(self, change_id: int) -> SimpleNamespace | None:
         """One change with every collection the change page shows, as a plain record: five short Core
