@@ -171,3 +171,26 @@ def test_the_queue_reads_no_comments(runtime):
         event.remove(runtime.engine, "before_cursor_execute", watch)
     assert [i.change.ref for i in queue.items] == [ref]
     assert read == []
+
+
+def test_records_by_id_come_from_statements_compiled_once_and_equal_the_filtered_read(runtime):
+    """What a fresh page re-reads (the changes written since it kept theirs) goes through SQL compiled once per
+    dialect and number of ids, run on the driver; the records are those the general read gives, field by field."""
+    from changegate.core.changes.entities import State
+    from changegate.db.repositories import web_reads
+    from changegate.schemas.changes import CommentIn
+    from changegate.services import changes
+    from changegate.services.lookup import parse_ref
+
+    refs = [assessed_change(runtime, title=f"Change {i}") for i in range(3)]
+    with runtime.uow() as uow:
+        changes.add_comment(uow, runtime.context("chris.change"), refs[2], CommentIn(body="a comment"))
+    ids = [parse_ref(ref) for ref in refs]
+    every_state = [s.value for s in State]
+    with runtime.uow(write=False) as uow:
+        for full in (False, True):
+            fast = uow.web_reads.change_records(ids=ids, limit=2, full=full)
+            assert fast == uow.web_reads.change_records(ids=ids, limit=2, full=full, states=every_state)
+            assert [r.id for r in fast] == ids[::-1][:2] and fast[0].items and fast[0].evidence
+        assert fast[0].comments[0].body == "a comment" and fast[0].evidence[0].filename
+        assert (uow.session.get_bind().dialect.name, "changes", 3) in web_reads._BY_IDS

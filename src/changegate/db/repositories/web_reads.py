@@ -92,6 +92,42 @@ def _restored(model, column: str, value):
     return convert(model, column, value)
 
 
+_BY_IDS: dict[tuple[str, str, int], tuple[str, tuple[str, ...] | None]] = {}
+_CHILDREN = {  # name -> (model, columns read, the full columns); evidence: its ids only unless full
+    "items": (ChangeItem, ("name",), ("name",)),
+    "approvals": (Approval, _APPROVAL_COLUMNS, _APPROVAL_COLUMNS),
+    "evidence": (Evidence, ("id",), _EVIDENCE_COLUMNS),
+    "comments": (Comment, _COMMENT_COLUMNS, _COMMENT_COLUMNS),
+}
+
+
+def _by_ids_statement(name: str):
+    ids = bindparam("ids", expanding=True)
+    if name == "changes":
+        return select(*_CHANGE_COLUMNS).where(Change.id.in_(ids)).order_by(Change.id.desc())
+    model, columns = _CHILDREN[name.split(":")[0]][0], name.split(":")[1].split(",")
+    order = model.position if model is ChangeItem else model.id
+    return (select(model.change_id, *(getattr(model, c) for c in columns)).where(model.change_id.in_(ids))
+            .order_by(model.change_id, order))
+
+
+def _run_by_ids(conn, name: str, model, columns: tuple[str, ...], ids: list[int]) -> list[dict]:
+    """``name``'s rows for the changes ``ids`` as dicts of Python values. The SQL is compiled once per dialect,
+    statement and number of ids (up to 64; more are compiled each time), and run on the driver."""
+    key = (conn.dialect.name, name, len(ids))
+    found = _BY_IDS.get(key)
+    if found is None:
+        compiled = _by_ids_statement(name).params(ids=list(ids)).compile(
+            dialect=conn.dialect, compile_kwargs={"render_postcompile": True})  # IN (ids_1, ids_2, …)
+        found = (str(compiled), tuple(compiled.positiontup) if compiled.positional else None)
+        if len(ids) <= 64:
+            _BY_IDS[key] = found
+    sql, order = found
+    params = {f"ids_{i}": v for i, v in enumerate(ids, 1)}
+    rows = conn.exec_driver_sql(sql, tuple(params[k] for k in order) if order is not None else params)
+    return [{c: _restored(model, c, v) for c, v in zip(columns, row)} for row in rows]
+
+
 class WebReads:
     def __init__(self, session: Session):
         self.s = session
@@ -122,6 +158,8 @@ class WebReads:
         few statements whatever their number: the rows, their items, approvals and evidence ids; with
         ``full``, the evidence rows and (unless ``comments`` is false: the approval queue shows none, and a
         change may hold hundreds) the comments too (what ``views.change_out`` shows)."""
+        if ids is not None and not (states or types or requester):
+            return self._records_by_ids(list(ids), limit, full, comments)
         stmt = select(*_CHANGE_COLUMNS)
         if states:
             stmt = stmt.where(Change.state.in_(list(states)))
@@ -136,6 +174,26 @@ class WebReads:
                    for row in rows}
         if records:
             self._children(records, full=full, comments=comments)
+        return list(records.values())
+
+    def _records_by_ids(self, ids: list[int], limit: int, full: bool, comments: bool) -> list[SimpleNamespace]:
+        """``change_records(ids=…)``: the same records through statements compiled once (a fresh page re-reads
+        the few changes written since it kept theirs: building each select through SQLAlchemy cost more)."""
+        if not ids:
+            return []
+        conn = self.s.connection()
+        names = tuple(c.name for c in _CHANGE_COLUMNS)
+        rows = _run_by_ids(conn, "changes", Change, names, ids)[:limit]
+        records = {row["id"]: SimpleNamespace(**row, items=[], approvals=[], evidence=[], comments=[]) for row in rows}
+        if not records:
+            return []
+        kept = list(records)
+        for child, (model, brief, whole) in _CHILDREN.items():
+            if child == "comments" and not (full and comments):
+                continue
+            columns = whole if full else brief
+            for row in _run_by_ids(conn, f"{child}:{','.join(columns)}", model, ("change_id", *columns), kept):
+                getattr(records[row.pop("change_id")], child).append(SimpleNamespace(**row))
         return list(records.values())
 
     def head(self) -> tuple[int, int]:
