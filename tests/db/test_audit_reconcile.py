@@ -105,17 +105,19 @@ def test_stretches_checked_in_parallel_give_the_same_verdict(demo):
     assert verify(demo, processes=3) == single
 
 
-def test_the_trails_folded_during_the_chain_check_are_the_ones_a_second_pass_folds(demo):
-    # verify() folds each change's trail while it checks the chain in one process; reconcile() on its
-    # own reads the change events again. Both must see the same trails, or one path would hide a tampering.
+@pytest.mark.parametrize("processes", [1, 3])
+def test_the_trails_folded_during_the_chain_check_are_the_ones_a_second_pass_folds(demo, processes):
+    # verify() folds each change's trail while it checks the chain (each process its stretch, merged in
+    # chain order); reconcile() on its own reads the change events again. Both must see the same trails,
+    # or one path would hide a tampering.
     from changegate.core.reconcile import TrailFold, fold_trails
 
     with demo.uow(write=False) as uow:
         uow.read_snapshot()
         fold = TrailFold()
-        assert audit.verify_chain_only(uow, uow.audit.head(), processes=1, fold=fold).ok
+        assert audit.verify_chain_only(uow, uow.audit.head(), processes=processes, fold=fold).ok
         streamed = fold_trails(uow.audit.iter_change_trails())
-    assert fold.complete and len(fold.trails) == 13
-    assert fold.trails == streamed
+    assert fold.complete and len(fold.folded) == 13
+    assert fold.folded == streamed
     # The demo holds the kinds of events that make a trail: snapshots, comments, approvals, evidence.
     assert any(t.approvals for t in streamed.values()) and any(t.evidence for t in streamed.values())

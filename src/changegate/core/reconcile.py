@@ -13,11 +13,13 @@ snapshot lacks is not compared (the row version included).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
+from .audit import _SEP, GENESIS, ChainVerdict
 from .changes.entities import format_ref
 
 ENTITY_PREFIX = "change:"
@@ -56,26 +58,13 @@ class ChangeRecord:
 def fold_trails(rows: Iterable[tuple]) -> dict[str, Trail]:
     """Rows are (seq, action, entity, actor, has_snapshot, detail) of change events in seq order, refused
     attempts left out; ``detail`` only for approval and evidence events (None otherwise).
-    Returns the trail of each entity ("change:12")."""
-    fold = TrailFold()
-    add = fold.add
-    for row in rows:
-        add(*row)
-    return fold.trails
-
-
-class TrailFold:
-    """``fold_trails`` one event at a time, for a caller that reads the events for another reason
-    (the chain check) and folds them on the way."""
-
-    def __init__(self) -> None:
-        self.trails: dict[str, Trail] = {}
-        self.complete = False  # set by whoever gave it every event of the chain
-
-    def add(self, seq: int, action: str, entity: str, actor: str, has_snapshot: bool, detail: str | None) -> None:
-        trail = self.trails.get(entity)
+    Returns the trail of each entity ("change:12"). The plain statement of what a trail is: ``TrailFold``
+    folds the same while it checks the chain, and must agree with it."""
+    trails: dict[str, Trail] = {}
+    for seq, action, entity, actor, has_snapshot, detail in rows:
+        trail = trails.get(entity)
         if trail is None:
-            trail = self.trails[entity] = Trail()
+            trail = trails[entity] = Trail()
         trail.last_seq, trail.last_action = seq, action
         if has_snapshot:
             trail.snapshot_seq, trail.snapshot_action, trail.bumps = seq, action, 0
@@ -83,6 +72,122 @@ class TrailFold:
             trail.bumps += 1
         if detail is not None:
             _fold_detail(trail, seq, action, actor, json.loads(detail))
+    return trails
+
+
+# What folding does with an event, decided once per distinct action (``action_kind``).
+SKIP, PLAIN, BUMP, APPROVAL, EVIDENCE = range(5)
+
+
+def action_kind(action: str) -> int:
+    """SKIP a refused attempt (it changed nothing); a BUMP moves the row version when it carries no
+    snapshot; APPROVAL and EVIDENCE events add what their detail says; every other event is PLAIN."""
+    if action.endswith(".refused"):
+        return SKIP
+    if action.startswith(APPROVAL_PREFIX):
+        return APPROVAL
+    if action == EVIDENCE_ACTION:
+        return EVIDENCE
+    return BUMP if action in VERSION_ONLY_ACTIONS else PLAIN
+
+
+class TrailFold:
+    """Checks a stretch of the chain (as ``verify_chain`` does, with the same verdicts) and folds each
+    change's trail on the way, so reconciliation needs no second pass over the events.
+
+    Per event the loop only files references: the newest event with a snapshot and the newest without
+    one, per entity, and the few events whose detail counts (approvals, evidence, version bumps) in seq
+    order. ``trails()`` turns them into ``Trail``s once the stretch is checked: the work per event is a
+    few dictionary operations, not a fold."""
+
+    def __init__(self) -> None:
+        self.complete = False  # set by whoever gave it every event of the chain, with ``folded``:
+        self.folded: dict[str, Trail] = {}  # every change's trail over the whole chain (stretches merged)
+        self._kinds: dict[str, int] = {}
+        self._snapshots: dict[str, tuple[int, str, str]] = {}  # entity -> (seq, action, after text)
+        self._plain: dict[str, tuple[int, str]] = {}  # entity -> (seq, action) of its newest event without one
+        self._rare: list[tuple] = []  # (seq, kind, entity, actor, action, detail): bumps, approvals, evidence
+
+    def verify(self, rows: Iterable[tuple], start_prev: str = GENESIS, start_seq: int = 1) -> ChainVerdict:
+        """``verify_chain(rows, start_prev, start_seq)``, folding every event it proved (never the one it
+        stopped at). The hashing loop is verify_chain's, inlined (a call per event would cost more than
+        the fold); tests/core/test_reconcile_fold.py holds the two to the same verdicts."""
+        prev, expected_seq, checked = start_prev, start_seq, 0
+        sha256, join = hashlib.sha256, _SEP.join
+        kinds, snapshots, plain, rare = self._kinds, self._snapshots, self._plain, self._rare.append
+        for seq, at, actor, action, entity, before, after, detail, stored_prev, stored in rows:
+            if seq != expected_seq:
+                return ChainVerdict(False, checked, expected_seq,
+                                    f"event {expected_seq} is missing (next stored event is {seq})")
+            if stored_prev != prev:
+                return ChainVerdict(False, checked, seq, f"event {seq} does not link to event {seq - 1}")
+            payload = join((prev, str(seq), at, actor, action, entity, before, after, detail))
+            if sha256(payload.encode("utf-8")).hexdigest() != stored:
+                return ChainVerdict(False, checked, seq, f"event {seq} was altered: its content does not match its hash")
+            prev = stored
+            expected_seq += 1
+            checked += 1
+            kind = kinds.get(action)
+            if kind is None:
+                kind = kinds[action] = action_kind(action)
+            if not kind:
+                continue
+            if after != "{}":
+                snapshots[entity] = (seq, action, after)
+                if kind >= APPROVAL:
+                    rare((seq, kind, entity, actor, action, detail))
+            else:
+                plain[entity] = (seq, action)
+                if kind >= BUMP:
+                    rare((seq, kind, entity, actor, action, detail))
+        return ChainVerdict(True, checked, None, f"{checked} events verified", prev)
+
+    def trails(self) -> dict[str, Trail]:
+        """Each change entity's trail over the events folded so far (refused attempts left out)."""
+        trails: dict[str, Trail] = {}
+        for entity, (seq, action, _) in self._snapshots.items():
+            if entity.startswith(ENTITY_PREFIX):
+                trails[entity] = Trail(seq, action, seq, action)
+        for entity, (seq, action) in self._plain.items():
+            if entity.startswith(ENTITY_PREFIX):
+                trail = trails.get(entity)
+                if trail is None:
+                    trails[entity] = Trail(seq, action)
+                elif seq > trail.last_seq:
+                    trail.last_seq, trail.last_action = seq, action
+        for seq, kind, entity, actor, action, detail in self._rare:
+            trail = trails.get(entity)
+            if trail is None:
+                continue  # not a change
+            if kind == BUMP:
+                trail.bumps += seq > trail.snapshot_seq
+            elif detail is not None:
+                _fold_detail(trail, seq, action, actor, json.loads(detail))
+        return trails
+
+    def texts(self) -> dict[int, str]:
+        """The newest snapshot text of each change entity, by its event's seq (references, no copies)."""
+        return {seq: after for entity, (seq, _, after) in self._snapshots.items() if entity.startswith(ENTITY_PREFIX)}
+
+
+def merge_trails(earlier: dict[str, Trail], later: dict[str, Trail]) -> dict[str, Trail]:
+    """The trails of two consecutive stretches of the chain, as one pass over both would fold them
+    (``earlier`` is updated and returned)."""
+    for entity, b in later.items():
+        a = earlier.get(entity)
+        if a is None:
+            earlier[entity] = b
+            continue
+        a.last_seq, a.last_action = b.last_seq, b.last_action
+        if b.snapshot_seq:
+            a.snapshot_seq, a.snapshot_action, a.bumps = b.snapshot_seq, b.snapshot_action, b.bumps
+        else:
+            a.bumps += b.bumps
+        if b.approvals:
+            a.approvals = {**(a.approvals or {}), **b.approvals}
+        if b.evidence:
+            a.evidence = {**(a.evidence or {}), **b.evidence}
+    return earlier
 
 
 def _fold_detail(trail: Trail, seq: int, action: str, actor: str, detail: dict) -> None:

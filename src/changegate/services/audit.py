@@ -18,8 +18,8 @@ from typing import Callable, Iterator, Sequence
 
 from ..core.audit import GENESIS, ChainVerdict, verify_chain
 from ..core.changes.entities import format_ref
-from ..core.reconcile import (APPROVAL_PREFIX, ENTITY_PREFIX, EVIDENCE_ACTION, ChangeRecord, Trail, TrailFold,
-                              change_id, first_difference, fold_trails)
+from ..core.reconcile import (ChangeRecord, Trail, TrailFold, change_id, first_difference, fold_trails,
+                              merge_trails)
 from ..core.policy.model import Permission
 from ..db.engine import make_engine
 from ..db.uow import UnitOfWork
@@ -52,8 +52,8 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
         ctx.require(Permission.AUDIT_READ, entity="audit")
     uow.read_snapshot()  # the head, every event and every record this process reads: one moment
     head = uow.audit.head()
-    fold, texts = TrailFold(), {}
-    verdict = replace(verify_chain_only(uow, head, processes, fold=fold, texts=texts, progress=progress), head=head)
+    fold = TrailFold()
+    verdict = replace(verify_chain_only(uow, head, processes, fold=fold, progress=progress), head=head)
     if not verdict.ok:
         return verdict
     if progress is not None:
@@ -62,7 +62,8 @@ def verify(uow: UnitOfWork, ctx: Context | None = None, *, processes: int | None
         broken = _anchor_problem(uow, head, seq, digest)
         if broken:
             return replace(verdict, ok=False, first_broken_seq=seq, message=broken)
-    ref, difference, reconciled = reconcile(uow, fold.trails if fold.complete else None, texts if fold.complete else None)
+    folded = (fold.folded, fold.texts()) if fold.complete else (None, None)
+    ref, difference, reconciled = reconcile(uow, *folded)
     if difference:
         return replace(verdict, ok=False, message=difference, record=ref, reconciled=reconciled)
     return replace(verdict, reconciled=reconciled)
@@ -92,22 +93,20 @@ def _anchor_problem(uow: UnitOfWork, head: tuple[int, str], seq: int, digest: st
 RECONCILE_BATCH = 1_000
 
 
-def reconcile(uow: UnitOfWork, folded: dict[str, Trail] | None = None, texts: dict[str, str] | None = None
+def reconcile(uow: UnitOfWork, folded: dict[str, Trail] | None = None, texts: dict[int, str] | None = None
               ) -> tuple[str | None, str | None, int]:
     """Compare every change record with what its events say: (the first that differs, how, how many
     were compared). Each change's trail is ``folded`` already (by the chain check, from the same
-    events, which also kept each change's newest snapshot text in ``texts``) or folded here in one pass
-    over the change events; the records are then read in batches of ids, each with the snapshot text
-    it is compared with (read with them when not kept)."""
+    events, which also kept snapshot texts in ``texts``, by their event's seq) or folded here in one
+    pass over the change events; the records are then read in batches of ids, each with the snapshot
+    text it is compared with (read with them when not kept)."""
     if folded is None:
         folded = fold_trails(uow.audit.iter_change_trails())
-    trails, kept = {}, {}
+    trails, kept = {}, texts or {}
     for entity, trail in folded.items():
         cid = change_id(entity)
         if cid is not None:
-            trails[cid] = trail
-            if texts is not None and entity in texts:
-                kept[cid] = texts[entity]  # the same entity's: a duplicate spelling ("change:012") replaces both
+            trails[cid] = trail  # a duplicate spelling ("change:012") replaces the other: its seq picks its text
     last = max(max(trails, default=0), uow.audit.last_change_id())
     compared = 0
     for first in range(1, last + 1, RECONCILE_BATCH):
@@ -154,12 +153,12 @@ def _agrees(trail: Trail | None, record: ChangeRecord | None, afters: dict[int, 
 
 
 def _afters(uow: UnitOfWork, trails: dict[int, Trail], batch: range, kept: dict[int, str]) -> dict[int, str]:
-    """The newest snapshot text of each change of the batch, by its event's seq: kept by the chain check,
-    else read."""
-    seqs = {c: trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq}
-    found = {seq: kept[c] for c, seq in seqs.items() if c in kept}
+    """The newest snapshot text of each change of the batch, by its event's seq: kept by the chain check
+    (``kept``: seq -> text), else read."""
+    seqs = [trails[c].snapshot_seq for c in batch if c in trails and trails[c].snapshot_seq]
+    found = {seq: kept[seq] for seq in seqs if seq in kept}
     if len(found) < len(seqs):
-        found.update(uow.audit.afters([seq for c, seq in seqs.items() if c not in kept]))
+        found.update(uow.audit.afters([seq for seq in seqs if seq not in found]))
     return found
 
 
@@ -195,23 +194,24 @@ def _snapshot_of(record: ChangeRecord, bumps: int) -> dict:
 
 
 def verify_chain_only(uow: UnitOfWork, head: tuple[int, str], processes: int | None = None, *,
-                      fold: TrailFold | None = None, texts: dict[str, str] | None = None,
-                      progress: Progress | None = None) -> ChainVerdict:
-    """The chain's own verdict: links, hashes and the head, without the records. Read in one process,
-    the events are also given to ``fold`` on the way (``fold.complete`` says so), and each change's
-    newest snapshot text kept in ``texts``, which spares reconciliation a second pass over them."""
+                      fold: TrailFold | None = None, progress: Progress | None = None) -> ChainVerdict:
+    """The chain's own verdict: links, hashes and the head, without the records. Given a ``fold``, every
+    process also folds the change trails of the events it checks (the stretches' trails merged into
+    ``fold.folded``, ``fold.complete`` set), which spares reconciliation a second pass over them; the
+    snapshot texts this process read stay in ``fold.texts()``."""
     last_seq, last_hash = head
     n = _processes(uow, last_seq, processes)
     if n > 1 and _parallel_slot.acquire(blocking=False):
         try:
-            verdict = _verify_in_stretches(uow, last_seq, n)
+            verdict = _verify_in_stretches(uow, last_seq, n, fold)
         finally:
             _parallel_slot.release()
     elif fold is not None:
         rows = uow.audit.iter_chain()
         rows = rows if progress is None else _counting(rows, progress, last_seq)
-        verdict = verify_chain(_folding(rows, fold, {} if texts is None else texts))
-        fold.complete = True
+        verdict = fold.verify(rows)
+        if verdict.ok:
+            fold.folded, fold.complete = fold.trails(), True
     else:
         verdict = verify_chain(uow.audit.iter_chain())
     if not verdict.ok:
@@ -238,22 +238,6 @@ def _counting(rows: Iterator[tuple], progress: Progress, total: int, every: int 
         yield row
 
 
-def _folding(rows: Iterator[tuple], fold: TrailFold, texts: dict[str, str]) -> Iterator[tuple]:
-    """The rows, each also folded after the chain check took it (a row it stopped at is never folded);
-    ``texts`` keeps each change's newest snapshot (the text only: a reference, no copy)."""
-    add, change, approval, evidence = fold.add, ENTITY_PREFIX, APPROVAL_PREFIX, EVIDENCE_ACTION
-    for row in rows:
-        yield row
-        # As AuditRepository.iter_change_trails selects them: change events but refused attempts.
-        seq, _, actor, action, entity, _, after, detail = row[:8]
-        if entity.startswith(change) and not action.endswith(".refused"):
-            keep = action.startswith(approval) or action == evidence
-            has_snapshot = after != "{}"
-            if has_snapshot:
-                texts[entity] = after
-            add(seq, action, entity, actor, has_snapshot, detail if keep else None)
-
-
 def _processes(uow: UnitOfWork, last_seq: int, requested: int | None) -> int:
     if uow.url_for_other_processes is None:
         return 1  # an in-memory database: other processes cannot see it
@@ -263,15 +247,16 @@ def _processes(uow: UnitOfWork, last_seq: int, requested: int | None) -> int:
     return max(1, min(requested, last_seq))
 
 
-def _verify_in_stretches(uow: UnitOfWork, last_seq: int, n: int) -> ChainVerdict:
+def _verify_in_stretches(uow: UnitOfWork, last_seq: int, n: int, fold: TrailFold | None = None) -> ChainVerdict:
     bounds = [(last_seq * i // n + 1, last_seq * (i + 1) // n) for i in range(n)]
     context = multiprocessing.get_context("spawn")  # never fork a threaded server
     with ProcessPoolExecutor(max_workers=n - 1, mp_context=context) as pool:
-        url = uow.url_for_other_processes
-        others = [pool.submit(verify_stretch, url, first, last) for first, last in bounds[1:]]
-        verdicts = [_stretch(uow, *bounds[0], GENESIS)] + [f.result() for f in others]
+        url, folding = uow.url_for_other_processes, fold is not None
+        others = [pool.submit(verify_stretch, url, first, last, folding) for first, last in bounds[1:]]
+        results = [(_stretch(uow, *bounds[0], GENESIS, fold), fold.trails() if folding else None)]
+        results += [f.result() if folding else (f.result(), None) for f in others]
     checked, last_hash = 0, GENESIS
-    for (first, last), v in zip(bounds, verdicts):
+    for (first, last), (v, _) in zip(bounds, results):
         if not v.ok:
             return ChainVerdict(False, checked + v.checked, v.first_broken_seq, v.message)
         checked, last_hash = checked + v.checked, v.last_hash
@@ -282,29 +267,38 @@ def _verify_in_stretches(uow: UnitOfWork, last_seq: int, n: int) -> ChainVerdict
     tail = verify_chain(uow.audit.iter_chain(last_seq + 1), start_prev=last_hash, start_seq=last_seq + 1)
     if not tail.ok:
         return ChainVerdict(False, checked + tail.checked, tail.first_broken_seq, tail.message)
+    if folding:  # every stretch checked whole: their trails, merged in chain order, are the chain's
+        fold.folded, fold.complete = {}, True
+        for _, trails in results:
+            merge_trails(fold.folded, trails)
     total = checked + tail.checked
     return ChainVerdict(True, total, None, f"{total} events verified", tail.last_hash if tail.checked else last_hash)
 
 
-def verify_stretch(url: str, first: int, last: int) -> ChainVerdict:
-    """Events ``first``..``last`` checked in a process of their own (module level, for pickling)."""
+def verify_stretch(url: str, first: int, last: int, folding: bool = False):
+    """Events ``first``..``last`` checked in a process of their own (module level, for pickling). With
+    ``folding``: (the verdict, the change trails of the stretch's events), folded on the way."""
+    fold = TrailFold() if folding else None
     engine = make_engine(url)
     try:
         with UnitOfWork(engine, write=False) as uow:
             uow.read_snapshot()
             prev = uow.audit.hash_of(first - 1)
             if prev is None:  # the stretch before reports it first
-                return ChainVerdict(False, 0, first - 1, f"event {first - 1} is missing")
-            return _stretch(uow, first, last, prev)
+                verdict = ChainVerdict(False, 0, first - 1, f"event {first - 1} is missing")
+            else:
+                verdict = _stretch(uow, first, last, prev, fold)
     finally:
         engine.dispose()
+    return (verdict, fold.trails()) if folding else verdict
 
 
-def _stretch(uow: UnitOfWork, first: int, last: int, prev: str) -> ChainVerdict:
-    """The verdict of a single pass over ``first``..``last``: a stretch that runs short is either
-    followed by a gap (a missing event, as a single pass names it) or by nothing at all (returned
-    as an intact but short stretch, for the head check)."""
-    v = verify_chain(uow.audit.iter_chain(first, last), start_prev=prev, start_seq=first)
+def _stretch(uow: UnitOfWork, first: int, last: int, prev: str, fold: TrailFold | None = None) -> ChainVerdict:
+    """The verdict of a single pass over ``first``..``last`` (folded on the way into ``fold``): a
+    stretch that runs short is either followed by a gap (a missing event, as a single pass names it)
+    or by nothing at all (returned as an intact but short stretch, for the head check)."""
+    rows = uow.audit.iter_chain(first, last)
+    v = verify_chain(rows, prev, first) if fold is None else fold.verify(rows, prev, first)
     if v.ok and v.checked < last - first + 1:
         missing = first + v.checked
         following = uow.audit.next_seq(last)
